@@ -1,0 +1,216 @@
+"""The command line: ``python -m celeb train|classify|evaluate``.
+
+Exit codes: 0 when all went well, 1 when some input failed (every record is
+still printed), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from .classify import Classifier
+from .config import DEFAULT_CONFIDENCE_THRESHOLD, paths
+from .dataset import DatasetStore
+from .errors import CelebError, ImageError
+from .evaluate import evaluate_folder
+from .features import FeatureSettings
+from .model import bundle_from_training, load_bundle, save_bundle
+from .train import CANDIDATES, train_best_model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CelebError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m celeb", description="Recognise chosen people in photos.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a model on a dataset",
+        description="Train a model. DATASET_DIR is a folder with one sub-folder of photos per person, "
+        "or a celeb dataset/ store (with manifest.json).",
+    )
+    train.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    train.add_argument("--out", type=Path, help="model file to write (default: models/model.joblib)")
+    train.add_argument("--models", nargs="+", choices=sorted(CANDIDATES), help="models to try (default: all)")
+    train.add_argument(
+        "--test-size", type=float, default=0.25, help="share of photos held out (default 0.25)"
+    )
+    train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    train.set_defaults(run=_train)
+
+    classify = commands.add_parser("classify", help="name the people in photos")
+    classify.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    _model_options(classify)
+    classify.add_argument("--json", action="store_true", help="one JSON object per input file, per line")
+    classify.set_defaults(run=_classify)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="measure a model on labelled photos",
+        description="DATASET_DIR holds one sub-folder of photos per person (the folder name is the label).",
+    )
+    evaluate.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    _model_options(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    evaluate.set_defaults(run=_evaluate)
+    return parser
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="model file (default: models/model.joblib)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_CONFIDENCE_THRESHOLD,
+        help=f"below this probability a face is 'not sure' (default {DEFAULT_CONFIDENCE_THRESHOLD})",
+    )
+
+
+def _classifier(args: argparse.Namespace) -> Classifier:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bundle = load_bundle(args.model or paths().active_model)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return Classifier(bundle, threshold=args.threshold)
+
+
+def _train(args: argparse.Namespace) -> int:
+    root = args.dataset
+    if not root.is_dir():
+        print(f"error: {root} is not a folder", file=sys.stderr)
+        return 2
+    out = args.out or paths().active_model
+    if (root / "manifest.json").exists():
+        return _train_store(DatasetStore(root), args, out)
+    with tempfile.TemporaryDirectory(prefix="celeb-train-") as scratch:
+        store = DatasetStore(scratch)
+        report = store.import_folders(root)
+        print(f"imported {report.summary()}", file=sys.stderr)
+        for name, why in report.skipped:
+            print(f"  skipped {name}: {why}", file=sys.stderr)
+        return _train_store(store, args, out)
+
+
+def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> int:
+    cropped = store.find_faces(progress=_progress("finding faces"))
+    print(
+        f"faces: {cropped.faces} with two eyes in {cropped.photos} new photos, {cropped.kept} kept",
+        file=sys.stderr,
+    )
+    settings = FeatureSettings()
+    data, _ = store.training_set(settings)
+    result = train_best_model(
+        data,
+        models=args.models,
+        test_size=args.test_size,
+        folds=args.folds,
+        progress=lambda step, done, total: print(f"[{done}/{total}] {step}", file=sys.stderr),
+    )
+    print(_format_table(result.table()))
+    print(
+        f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
+    )
+    print(result.report_text)
+    save_bundle(bundle_from_training(result, settings, store.fingerprint()), out)
+    print(f"model saved to {out}")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    classifier = _classifier(args)
+    failed = False
+    for path in args.paths:
+        try:
+            faces = classifier.classify(path).faces
+            error = None
+        except ImageError as exc:
+            faces, error, failed = [], str(exc), True
+        if args.json:
+            record = {"file": str(path), "error": error, "faces": [face.as_json() for face in faces]}
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        else:
+            _print_faces(path, error, faces)
+    return 1 if failed else 0
+
+
+def _print_faces(path: Path, error: str | None, faces: list) -> None:
+    # repr() of the name keeps control characters in hostile file names visible.
+    shown = ascii(str(path))[1:-1] if not str(path).isprintable() else str(path)
+    if error:
+        print(f"{shown}: error: {error}")
+    elif not faces:
+        print(f"{shown}: no face found (a clear frontal face is needed)")
+    for face in faces:
+        who = face.person or f"not sure (maybe {face.best_guess})"
+        note = "" if face.clean else ", eyes not both visible: less reliable"
+        print(f"{shown}: {who} {face.probability:.0%} at {face.box.as_list()}{note}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if not args.dataset.is_dir():
+        print(f"error: {args.dataset} is not a folder", file=sys.stderr)
+        return 2
+    evaluation = evaluate_folder(args.dataset, _classifier(args), progress=_progress("classifying"))
+    figures = evaluation.as_json()
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+        return 0
+    print(f"photos: {figures['photos']}")
+    print(f"coverage (a confident answer): {figures['coverage']:.3f}")
+    print(f"accuracy over confident answers: {figures['confident_accuracy']:.3f}")
+    print(f"end-to-end accuracy (all photos): {figures['end_to_end_accuracy']:.3f}\n")
+    rows = [
+        {"person": person, **{k: round(v, 3) for k, v in f.items()}}
+        for person, f in evaluation.per_person().items()
+    ]
+    print(_format_table(rows))
+    names, columns, matrix = evaluation.confusion()
+    print("\nconfusion (rows: truth, columns: answer)")
+    print(
+        _format_table(
+            [
+                {"truth": n, **dict(zip(columns, map(int, row), strict=True))}
+                for n, row in zip(names, matrix, strict=True)
+            ]
+        )
+    )
+    return 0
+
+
+def _format_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(empty)"
+    columns = list(rows[0])
+    widths = {c: max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(str(c).ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def _progress(what: str):
+    def report(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{what}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        elif done == total or done % 50 == 0:
+            print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,66 @@
+"""Configuration in one place.
+
+Every path and limit the engine, the CLI and the app use comes from here.
+Environment variables override the defaults so that tests, benchmarks and a
+deployment can point elsewhere without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Images with more pixels than this are refused before they are decoded in
+#: full (decompression bombs). 50 MP covers every phone camera we know.
+MAX_IMAGE_PIXELS = 50_000_000
+
+#: Faces are looked for on a copy whose longest side is at most this many
+#: pixels; boxes are mapped back to the full photo. Keeps a 12 MP photo as
+#: cheap as a 1 MP one.
+DETECTION_MAX_SIDE = 640
+
+#: Below this top probability a face is "not sure" instead of a wrong name.
+DEFAULT_CONFIDENCE_THRESHOLD = 0.4
+
+#: Most files a zip may hold, and most bytes it may expand to.
+MAX_ZIP_MEMBERS = 5_000
+MAX_ZIP_BYTES = 2_000_000_000
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the dataset, the models and the shared photo set live."""
+
+    dataset: Path
+    models: Path
+    shared_photos: Path
+
+    @property
+    def active_model(self) -> Path:
+        return self.models / "model.joblib"
+
+    @classmethod
+    def from_env(cls) -> Paths:
+        return cls(
+            dataset=_path_from_env("CELEB_DATASET_DIR", PROJECT_ROOT / "dataset"),
+            models=_path_from_env("CELEB_MODELS_DIR", PROJECT_ROOT / "models"),
+            shared_photos=_path_from_env(
+                "CELEB_SHARED_PHOTOS",
+                PROJECT_ROOT.parent / "shared" / "datasets" / "sports-celebrities",
+            ),
+        )
+
+
+def paths() -> Paths:
+    """The paths in force now (read from the environment on every call)."""
+    return Paths.from_env()

@@ -1,0 +1,652 @@
+"""The dataset on disk: people, their photos, and the face crops made from them.
+
+Layout under the dataset folder::
+
+    manifest.json            every person, photo and crop, and each crop's status
+    <slug>/photos/<hash>.<ext>
+    <slug>/crops/<crop id>.png
+    .cache/features-<key>.npz
+
+The manifest is the single source of truth. Every change takes an exclusive
+file lock, reads the manifest, changes it and replaces it atomically, so two
+browser tabs (or the app and the CLI) never lose each other's changes, and an
+interrupted job leaves the previous state whole. Files are written before
+the manifest names them; a file no record names is ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+from filelock import FileLock
+
+from .config import IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
+from .errors import DatasetError, ImageError, InvalidNameError
+from .faces import Face, FaceDetector, crop_face
+from .features import FeatureSettings, face_features, mirrored
+from .images import read_image
+from .storage import write_atomic
+from .train import TrainingSet
+
+MANIFEST_VERSION = 1
+MAX_NAME_LENGTH = 60
+#: Photos are decoded at most this long for cropping: crops are 128 px, and
+#: smaller decodes are much faster.
+CROP_DECODE_MAX_SIDE = 1600
+
+KEPT, REJECTED = "kept", "rejected"
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class PhotoRecord:
+    sha: str
+    filename: str  # as the user named it, shown only as text
+    stored: str  # path relative to the dataset folder
+    added: str
+    processed: bool = False
+    faces_found: int = 0
+
+
+@dataclass
+class CropRecord:
+    id: str
+    photo: str  # sha of the source photo
+    box: list[int]  # x, y, w, h in the source photo
+    clean: bool
+    rank: int  # 0 is the photo's largest face
+    status: str = KEPT
+    reason: str = ""  # why it is rejected: "by you", or what automatic cleaning saw
+
+
+@dataclass
+class PersonRecord:
+    name: str
+    slug: str
+    photos: dict[str, PhotoRecord] = field(default_factory=dict)
+    crops: dict[str, CropRecord] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    name: str
+    slug: str
+    photos: int
+    unprocessed: int
+    kept: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A crop as callers see it: its record, its person, its file."""
+
+    person: str
+    record: CropRecord
+    path: Path
+    photo_path: Path
+    photo_filename: str
+
+
+@dataclass
+class AddReport:
+    """What an import did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+
+    def merge(self, other: AddReport) -> AddReport:
+        self.added += other.added
+        self.skipped += other.skipped
+        return self
+
+    def summary(self) -> str:
+        return f"{len(self.added)} added, {len(self.skipped)} skipped"
+
+
+@dataclass(frozen=True)
+class CropReport:
+    photos: int
+    faces: int
+    clean_faces: int
+    kept: int
+
+
+# ---------------------------------------------------------------- names
+
+
+def validate_name(name: str) -> str:
+    """The name as it will be stored (trimmed), or :class:`InvalidNameError`.
+
+    >>> validate_name("  Serena Williams ")
+    'Serena Williams'
+    >>> validate_name("../etc")
+    Traceback (most recent call last):
+    ...
+    celeb.errors.InvalidNameError: a name cannot contain '/' or '\\\\'
+    """
+    if not isinstance(name, str):
+        raise InvalidNameError("a name must be text")
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise InvalidNameError("a name cannot be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"a name can have at most {MAX_NAME_LENGTH} characters")
+    if "/" in name or "\\" in name:
+        raise InvalidNameError("a name cannot contain '/' or '\\\\'")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidNameError("a name cannot contain control or invisible characters")
+    if name.strip(".") == "":
+        raise InvalidNameError("a name cannot be only dots")
+    return name
+
+
+def slugify(name: str) -> str:
+    """A folder name made of ``[a-z0-9_]`` for a person name.
+
+    >>> slugify("Novak Đoković"), slugify("李娜")
+    ('novak_okovic', 'person')
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")[:40]
+    return slug or "person"
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DatasetError("could not encode a crop as PNG")
+    return buffer.tobytes()
+
+
+def decode_png(path: Path) -> np.ndarray:
+    data = np.frombuffer(path.read_bytes(), np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(f"the crop file {path.name} is damaged")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------- the store
+
+
+class DatasetStore:
+    """People, photos and crops in one folder; safe for several processes.
+
+    >>> import tempfile
+    >>> store = DatasetStore(tempfile.mkdtemp())
+    >>> store.add_person("Roger Federer").slug
+    'roger_federer'
+    >>> [p.name for p in store.people()]
+    ['Roger Federer']
+    """
+
+    def __init__(self, root: str | Path, detector: FaceDetector | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.manifest_path = self.root / "manifest.json"
+        self._lock = FileLock(str(self.root / ".lock"), timeout=60)
+        self._detector = detector
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = FaceDetector()
+        return self._detector
+
+    # -- reading
+
+    def people(self) -> list[PersonSummary]:
+        """Every person with counts, in name order."""
+        return [
+            PersonSummary(
+                name=p.name,
+                slug=p.slug,
+                photos=len(p.photos),
+                unprocessed=sum(not ph.processed for ph in p.photos.values()),
+                kept=sum(c.status == KEPT for c in p.crops.values()),
+                rejected=sum(c.status == REJECTED for c in p.crops.values()),
+            )
+            for p in sorted(self._load().values(), key=lambda p: p.name.casefold())
+        ]
+
+    def crops(self, name: str, status: str | None = None) -> list[Crop]:
+        """A person's crops (optionally only kept or rejected), photo by photo."""
+        person = self._person(self._load(), name)
+        return [
+            self._crop_view(person, crop)
+            for crop in sorted(
+                person.crops.values(), key=lambda c: (person.photos[c.photo].added, c.photo, c.rank)
+            )
+            if status is None or crop.status == status
+        ]
+
+    def crop(self, crop_id: str) -> Crop:
+        for person in self._load().values():
+            if crop_id in person.crops:
+                return self._crop_view(person, person.crops[crop_id])
+        raise DatasetError(f"no crop {crop_id!r} in the dataset")
+
+    def photo_path(self, name: str, sha: str) -> Path:
+        person = self._person(self._load(), name)
+        if sha not in person.photos:
+            raise DatasetError(f"{name} has no such photo")
+        return self.root / person.photos[sha].stored
+
+    # -- people
+
+    def add_person(self, name: str) -> PersonSummary:
+        name = validate_name(name)
+        with self._edit() as people:
+            if self._find(people, name) is not None:
+                raise InvalidNameError(f"there is already a person called {name!r}")
+            slug = self._free_slug(people, slugify(name))
+            people[slug] = PersonRecord(name=name, slug=slug)
+        return next(p for p in self.people() if p.slug == slug)
+
+    def rename_person(self, name: str, new_name: str) -> None:
+        new_name = validate_name(new_name)
+        with self._edit() as people:
+            person = self._person(people, name)
+            other = self._find(people, new_name)
+            if other is not None and other is not person:
+                raise InvalidNameError(f"there is already a person called {new_name!r}")
+            person.name = new_name
+
+    def delete_person(self, name: str) -> None:
+        """Remove a person with all their photos and crops."""
+        with self._edit() as people:
+            slug = self._person(people, name).slug
+            del people[slug]
+        # The manifest no longer names the folder; removing it can fail or be
+        # interrupted without harm.
+        shutil.rmtree(self.root / slug, ignore_errors=True)
+
+    # -- photos
+
+    def add_photo(self, name: str, data: bytes, filename: str) -> AddReport:
+        """Add one photo's bytes; the same content twice is a no-op."""
+        shown = PurePosixPath(filename.replace("\\", "/")).name or "photo"
+        try:
+            photo = read_image(data, max_side=CROP_DECODE_MAX_SIDE)
+        except ImageError as exc:
+            return AddReport(skipped=[(shown, str(exc))])
+        sha = content_hash(data)
+        suffix = "." + (photo.format.lower().replace("jpeg", "jpg").replace("mpo", "jpg") or "img")
+        with self._edit() as people:
+            person = self._person(people, name)
+            for other in people.values():
+                if sha in other.photos:
+                    where = "already added" if other is person else f"already added to {other.name}"
+                    return AddReport(skipped=[(shown, f"the same photo is {where}")])
+            stored = f"{person.slug}/photos/{sha[:20]}{suffix}"
+            write_atomic(self.root / stored, data)
+            person.photos[sha] = PhotoRecord(sha=sha, filename=shown, stored=stored, added=_now())
+        return AddReport(added=[shown])
+
+    def add_files(self, name: str, paths: Iterable[Path]) -> AddReport:
+        """Add photos from files (a folder's contents, say)."""
+        report = AddReport()
+        for path in paths:
+            path = Path(path)
+            if path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                report.skipped.append((path.name, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            report.merge(self.add_photo(name, data, path.name))
+        return report
+
+    def add_zip(self, name: str, source: bytes | Path) -> AddReport:
+        """Add every photo in a zip; hostile or non-image entries are reported."""
+        report = AddReport()
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DatasetError(f"this is not a readable zip file ({exc})") from exc
+        with archive:
+            entries = [e for e in archive.infolist() if not e.is_dir()]
+            if len(entries) > MAX_ZIP_MEMBERS:
+                raise DatasetError(
+                    f"the zip holds {len(entries)} files; at most {MAX_ZIP_MEMBERS} are accepted"
+                )
+            if sum(e.file_size for e in entries) > MAX_ZIP_BYTES:
+                raise DatasetError("the zip expands to more than 2 GB; split it into smaller zips")
+            for entry in entries:
+                why = _zip_entry_problem(entry)
+                if why:
+                    report.skipped.append((entry.filename, why))
+                    continue
+                try:
+                    data = archive.read(entry)
+                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as exc:
+                    report.skipped.append((entry.filename, f"cannot be extracted ({exc})"))
+                    continue
+                report.merge(self.add_photo(name, data, entry.filename))
+        return report
+
+    def import_folders(self, root: Path) -> AddReport:
+        """Add a folder that holds one sub-folder of photos per person."""
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"{root} is not a folder")
+        report = AddReport()
+        known = {p.name for p in self.people()}
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                name = validate_name(folder.name)
+            except InvalidNameError as exc:
+                report.skipped.append((folder.name, str(exc)))
+                continue
+            if name not in known:
+                self.add_person(name)
+                known.add(name)
+            report.merge(self.add_files(name, sorted(folder.iterdir())))
+        return report
+
+    # -- cropping
+
+    def find_faces(
+        self,
+        names: list[str] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None,
+    ) -> CropReport:
+        """Detect and crop faces in every photo not processed yet.
+
+        Photos are processed outside the lock, results are committed photo by
+        photo: an interrupted run keeps what it finished, and a crop the user
+        rejected never comes back, since a processed photo is never redone.
+        """
+        people = self._load()
+        wanted = {self._person(people, n).slug for n in names} if names else set(people)
+        todo = [
+            (slug, photo)
+            for slug, person in people.items()
+            if slug in wanted
+            for photo in person.photos.values()
+            if not photo.processed
+        ]
+        faces = clean = kept = 0
+        workers = workers or min(4, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done, (slug, photo, found) in enumerate(pool.map(self._detect_photo, todo), start=1):
+                records = self._save_crops(slug, photo, found)
+                faces += len(found)
+                clean += sum(face.clean for face, _ in found)
+                kept += sum(r.status == KEPT for r in records)
+                if progress:
+                    progress(done, len(todo))
+        return CropReport(photos=len(todo), faces=faces, clean_faces=clean, kept=kept)
+
+    def _detect_photo(self, job: tuple[str, PhotoRecord]) -> tuple[str, PhotoRecord, list]:
+        slug, photo = job
+        try:
+            image = read_image(self.root / photo.stored, max_side=CROP_DECODE_MAX_SIDE)
+        except (ImageError, OSError):
+            return slug, photo, []
+        size = FeatureSettings().crop_size
+        found = []
+        for face in self.detector.detect(image.rgb):
+            if face.clean:
+                crop = crop_face(image.rgb, face, size)
+                found.append((face.scaled(image.scale), crop))
+        return slug, photo, found
+
+    def _save_crops(
+        self, slug: str, photo: PhotoRecord, found: list[tuple[Face, np.ndarray]]
+    ) -> list[CropRecord]:
+        records = []
+        for rank, (face, crop) in enumerate(found):
+            crop_id = f"{photo.sha[:16]}_{rank}"
+            write_atomic(self._crop_file(slug, crop_id), encode_png(crop))
+            record = CropRecord(
+                id=crop_id, photo=photo.sha, box=face.box.as_list(), clean=face.clean, rank=rank
+            )
+            if rank > 0:
+                # Automatic cleaning: in a group photo the largest face is the
+                # person the photo was collected for; the others are likely not.
+                record.status, record.reason = REJECTED, "smaller face in a photo with several faces"
+            records.append(record)
+        with self._edit() as people:
+            person = people.get(slug)
+            current = person.photos.get(photo.sha) if person else None
+            if current is None or current.processed:
+                return []  # deleted meanwhile, or done by another tab
+            current.processed, current.faces_found = True, len(found)
+            for record in records:
+                person.crops[record.id] = record
+        return records
+
+    # -- curation
+
+    def set_status(self, crop_ids: Iterable[str], status: str) -> None:
+        """Reject or restore crops; the choice outlives every later cropping run."""
+        if status not in (KEPT, REJECTED):
+            raise ValueError(f"status must be {KEPT!r} or {REJECTED!r}")
+        ids = set(crop_ids)
+        with self._edit() as people:
+            for person in people.values():
+                for crop_id in ids & person.crops.keys():
+                    crop = person.crops[crop_id]
+                    crop.status, crop.reason = status, ("by you" if status == REJECTED else "")
+
+    # -- training data
+
+    def training_set(
+        self, settings: FeatureSettings | None = None, *, mirror: bool = True
+    ) -> tuple[TrainingSet, list[str]]:
+        """Features of every kept crop (and mirrored copies), with their crop ids.
+
+        Features are cached per crop and settings, so after a few rejections
+        only what is new gets computed.
+        """
+        settings = settings or FeatureSettings()
+        crops = [
+            (person.name, person.slug, crop)
+            for person in self._load().values()
+            for crop in person.crops.values()
+            if crop.status == KEPT
+        ]
+        cache = FeatureCache(self.root / ".cache", settings)
+        rows, labels, groups, copies, ids = [], [], [], [], []
+        for name, slug, crop in crops:
+            vectors = cache.get(crop.id)
+            if vectors is None:
+                image = decode_png(self._crop_file(slug, crop.id))
+                vectors = np.stack([face_features(image, settings), face_features(mirrored(image), settings)])
+                cache.put(crop.id, vectors)
+            for copy, vector in enumerate(vectors[: 2 if mirror else 1]):
+                rows.append(vector)
+                labels.append(name)
+                groups.append(crop.photo)
+                copies.append(bool(copy))
+            ids.append(crop.id)
+        cache.save(keep={crop.id for _, _, crop in crops})
+        features = np.asarray(rows, dtype=np.float32).reshape(len(rows), settings.length)
+        data = TrainingSet(features, np.asarray(labels, dtype=object), np.asarray(groups), np.asarray(copies))
+        return data, ids
+
+    def fingerprint(self) -> str:
+        """A short hash of what training would see: people and kept crops."""
+        kept = sorted(
+            (person.name, crop.id)
+            for person in self._load().values()
+            for crop in person.crops.values()
+            if crop.status == KEPT
+        )
+        return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
+
+    # -- export
+
+    def export_zip(self) -> bytes:
+        """The curated dataset: each person's photos and kept crops, plus the manifest."""
+        buffer = io.BytesIO()
+        people = self._load()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("manifest.json", _dump(people))
+            for person in people.values():
+                for photo in person.photos.values():
+                    path = self.root / photo.stored
+                    if path.exists():
+                        archive.write(path, photo.stored)
+                for crop in person.crops.values():
+                    path = self._crop_file(person.slug, crop.id)
+                    if crop.status == KEPT and path.exists():
+                        archive.write(path, path.relative_to(self.root).as_posix())
+        return buffer.getvalue()
+
+    # -- internals
+
+    def _crop_file(self, slug: str, crop_id: str) -> Path:
+        return self.root / slug / "crops" / f"{crop_id}.png"
+
+    def _crop_view(self, person: PersonRecord, crop: CropRecord) -> Crop:
+        photo = person.photos[crop.photo]
+        return Crop(
+            person=person.name,
+            record=crop,
+            path=self._crop_file(person.slug, crop.id),
+            photo_path=self.root / photo.stored,
+            photo_filename=photo.filename,
+        )
+
+    @contextmanager
+    def _edit(self) -> Iterator[dict[str, PersonRecord]]:
+        with self._lock:
+            people = self._load()
+            yield people
+            write_atomic(self.manifest_path, _dump(people).encode())
+
+    def _load(self) -> dict[str, PersonRecord]:
+        try:
+            raw = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"the dataset manifest {self.manifest_path} is unreadable: {exc}") from exc
+        if raw.get("version") != MANIFEST_VERSION:
+            raise DatasetError(
+                f"the dataset manifest has version {raw.get('version')}; expected {MANIFEST_VERSION}"
+            )
+        return {slug: _person_from_json(value) for slug, value in raw["people"].items()}
+
+    def _find(self, people: dict[str, PersonRecord], name: str) -> PersonRecord | None:
+        wanted = name.strip().casefold()
+        return next((p for p in people.values() if p.name.casefold() == wanted), None)
+
+    def _person(self, people: dict[str, PersonRecord], name: str) -> PersonRecord:
+        person = self._find(people, name)
+        if person is None:
+            raise DatasetError(f"there is no person called {name!r}")
+        return person
+
+    def _free_slug(self, people: dict[str, PersonRecord], slug: str) -> str:
+        candidate, number = slug, 1
+        while candidate in people or (self.root / candidate).exists() or candidate.startswith("."):
+            number += 1
+            candidate = f"{slug}_{number}"
+        return candidate
+
+
+class FeatureCache:
+    """Feature vectors of crops for one feature setting, in one .npz file."""
+
+    def __init__(self, folder: Path, settings: FeatureSettings) -> None:
+        key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        self.path = folder / f"features-{key}.npz"
+        self.entries: dict[str, np.ndarray] = {}
+        self.changed = False
+        try:
+            with np.load(self.path, allow_pickle=False) as stored:
+                self.entries = dict(zip(stored["ids"].tolist(), stored["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):
+            self.entries = {}  # no cache yet, or a damaged one: it is only a cache
+
+    def get(self, crop_id: str) -> np.ndarray | None:
+        return self.entries.get(crop_id)
+
+    def put(self, crop_id: str, vectors: np.ndarray) -> None:
+        self.entries[crop_id] = vectors
+        self.changed = True
+
+    def save(self, keep: set[str]) -> None:
+        stale = self.entries.keys() - keep
+        if not self.changed and not stale:
+            return
+        for crop_id in stale:
+            del self.entries[crop_id]
+        ids = sorted(self.entries)
+        buffer = io.BytesIO()
+        vectors = np.stack([self.entries[i] for i in ids]) if ids else np.zeros((0, 2, 0), np.float32)
+        np.savez(buffer, ids=np.asarray(ids, dtype=str), vectors=vectors)
+        write_atomic(self.path, buffer.getvalue())
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _zip_entry_problem(entry: zipfile.ZipInfo) -> str:
+    """Why a zip entry is refused, or "" when it may be read."""
+    name = entry.filename.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        return "its path leads outside the folder"
+    if stat.S_ISLNK(entry.external_attr >> 16):
+        return "it is a symbolic link"
+    if entry.flag_bits & 0x1:
+        return "it is encrypted"
+    if any(part.startswith(".") for part in parts) or "__MACOSX" in parts:
+        return "hidden or system file"
+    if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+        return "not an image file (by its name)"
+    return ""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _dump(people: dict[str, PersonRecord]) -> str:
+    return json.dumps(
+        {"version": MANIFEST_VERSION, "people": {slug: asdict(p) for slug, p in people.items()}},
+        ensure_ascii=False,
+        indent=1,
+    )
+
+
+def _person_from_json(value: dict) -> PersonRecord:
+    return PersonRecord(
+        name=value["name"],
+        slug=value["slug"],
+        photos={sha: PhotoRecord(**photo) for sha, photo in value["photos"].items()},
+        crops={crop_id: CropRecord(**crop) for crop_id, crop in value["crops"].items()},
+    )

@@ -1,0 +1,113 @@
+"""Measure a model end to end on a folder of photos, one sub-folder per person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .classify import Classifier, FacePrediction
+from .config import IMAGE_SUFFIXES
+from .errors import ImageError
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    file: Path
+    truth: str
+    answer: str | None  # the person named for the photo, None when not sure or no face
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Coverage, accuracy where confident, and accuracy over all photos."""
+
+    classes: list[str]
+    outcomes: list[PhotoOutcome]
+
+    @property
+    def coverage(self) -> float:
+        return _share(o.answer is not None for o in self.outcomes)
+
+    @property
+    def confident_accuracy(self) -> float:
+        return _share(o.answer == o.truth for o in self.outcomes if o.answer is not None)
+
+    @property
+    def end_to_end_accuracy(self) -> float:
+        return _share(o.answer == o.truth for o in self.outcomes)
+
+    def per_person(self) -> dict[str, dict[str, float]]:
+        figures = {}
+        for person in sorted({o.truth for o in self.outcomes}):
+            mine = Evaluation(self.classes, [o for o in self.outcomes if o.truth == person])
+            figures[person] = {
+                "photos": len(mine.outcomes),
+                "coverage": mine.coverage,
+                "confident_accuracy": mine.confident_accuracy,
+                "end_to_end_accuracy": mine.end_to_end_accuracy,
+            }
+        return figures
+
+    def confusion(self) -> tuple[list[str], list[str], np.ndarray]:
+        """Rows: true person; columns: answer, with a last column "not sure"."""
+        rows = sorted({o.truth for o in self.outcomes})
+        columns = [*self.classes, "not sure"]
+        matrix = np.zeros((len(rows), len(columns)), dtype=int)
+        for o in self.outcomes:
+            column = columns.index(o.answer) if o.answer in columns else len(columns) - 1
+            matrix[rows.index(o.truth), column] += 1
+        return rows, columns, matrix
+
+    def as_json(self) -> dict:
+        rows, columns, matrix = self.confusion()
+        return {
+            "photos": len(self.outcomes),
+            "coverage": round(self.coverage, 4),
+            "confident_accuracy": round(self.confident_accuracy, 4),
+            "end_to_end_accuracy": round(self.end_to_end_accuracy, 4),
+            "per_person": self.per_person(),
+            "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()},
+            "errors": [{"file": str(o.file), "error": o.error} for o in self.outcomes if o.error],
+        }
+
+
+def photo_answer(faces: list[FacePrediction]) -> str | None:
+    """The person a photo shows: its largest clean face's, else its largest face's.
+
+    A photo collected for one person may show others too; the largest face
+    with both eyes visible is the one it is most likely about.
+    """
+    if not faces:
+        return None
+    clean = [f for f in faces if f.clean]
+    return (clean or faces)[0].person
+
+
+def evaluate_folder(
+    root: Path, classifier: Classifier, progress: Callable[[int, int], None] | None = None
+) -> Evaluation:
+    files = [
+        (folder.name, path)
+        for folder in sorted(p for p in Path(root).iterdir() if p.is_dir())
+        for path in sorted(folder.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    outcomes = []
+    for done, (truth, path) in enumerate(files, start=1):
+        try:
+            faces = classifier.classify(path).faces
+            outcomes.append(PhotoOutcome(path, truth, photo_answer(faces)))
+        except ImageError as exc:
+            outcomes.append(PhotoOutcome(path, truth, None, str(exc)))
+        if progress:
+            progress(done, len(files))
+    return Evaluation(list(classifier.bundle.classes), outcomes)
+
+
+def _share(flags) -> float:
+    values = list(flags)
+    return sum(values) / len(values) if values else 0.0

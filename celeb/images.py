@@ -1,0 +1,205 @@
+"""Read any photo a user has into an 8-bit RGB array.
+
+>>> import io
+>>> from PIL import Image
+>>> buf = io.BytesIO()
+>>> Image.new("L", (40, 30), 128).save(buf, format="PNG")
+>>> photo = read_image(buf.getvalue())
+>>> photo.rgb.shape, photo.rgb.dtype.name, photo.format
+((30, 40, 3), 'uint8', 'PNG')
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .config import MAX_IMAGE_PIXELS
+from .errors import (
+    EmptyImageError,
+    ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnsupportedFormatError,
+)
+
+#: Pillow decoders we trust with user files. Others (EPS runs Ghostscript,
+#: PSD, ICO ...) are named in a clear refusal instead.
+READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF")
+
+#: Files larger than this are refused before they are read.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+Image.init()  # registers every plugin, so READABLE_FORMATS can be checked
+READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
+
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo.
+
+    ``rgb`` may be a reduced copy (see ``max_side`` of :func:`read_image`);
+    ``original_size`` is (width, height) of the photo as stored, after EXIF
+    rotation, so boxes can be reported in the user's coordinates.
+    """
+
+    rgb: np.ndarray
+    original_size: tuple[int, int]
+    format: str
+
+    @property
+    def scale(self) -> float:
+        """Original width divided by the width of ``rgb``."""
+        return self.original_size[0] / self.rgb.shape[1]
+
+
+def read_image(
+    source: bytes | str | Path,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_side: int | None = None,
+) -> Photo:
+    """Decode a photo from bytes or a path into 8-bit RGB.
+
+    EXIF orientation is applied; grayscale, palette, alpha (composited on
+    white), CMYK and 16-bit images become 8-bit RGB; an animation gives its
+    first frame. With ``max_side``, JPEGs are decoded at a reduced scale
+    (much faster) and the result is at most about that long.
+
+    Raises a subclass of :class:`celeb.errors.ImageError` with a message
+    fit for the user.
+    """
+    data = _read_bytes(source)
+    if not data:
+        raise EmptyImageError("the file is empty (0 bytes)")
+    if _is_heif(data):
+        raise UnsupportedFormatError(
+            "HEIC/HEIF photos (the iPhone default) are not supported: export the photo as JPEG or PNG"
+        )
+    image = _open(data)
+    fmt = image.format or ""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} = {width * height / 1e6:.0f} megapixels, "
+            f"over the limit of {max_pixels / 1e6:.0f} megapixels"
+        )
+    try:
+        if max_side and image.format in ("JPEG", "MPO") and max(width, height) > max_side:
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the cost.
+            factor = max_side / max(width, height)
+            image.draft("RGB", (round(width * factor), round(height * factor)))
+        image.load()
+        turned = _exif_orientation(image) in (5, 6, 7, 8)
+        image = ImageOps.exif_transpose(image) or image
+        rgb = _to_rgb8(image)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(str(exc)) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+            raise TruncatedImageError(
+                "the image is truncated (the file ends too early; was the download interrupted?)"
+            ) from exc
+        raise NotAnImageError(f"the image is damaged and cannot be decoded ({exc})") from exc
+    if max_side and max(rgb.shape[:2]) > max_side:
+        rgb = _shrink(rgb, max_side)
+    original = (height, width) if turned else (width, height)
+    return Photo(rgb=rgb, original_size=original, format=fmt)
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not lose the photo
+        return 1
+
+
+def _read_bytes(source: bytes | str | Path) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageTooLargeError(
+                f"the file is {size / 2**20:.0f} MB, over the limit of {MAX_FILE_BYTES / 2**20:.0f} MB"
+            )
+        return path.read_bytes()
+    except ImageError:
+        raise
+    except IsADirectoryError as exc:
+        raise NotAnImageError("this is a folder, not an image file") from exc
+    except FileNotFoundError as exc:
+        raise ImageError("no such file") from exc
+    except PermissionError as exc:
+        raise ImageError("permission denied") from exc
+    except (OSError, ValueError) as exc:  # a bad path: too long, a NUL byte, through a file
+        raise NotAnImageError(f"cannot read this file ({exc})") from exc
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _open(data: bytes) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return Image.open(io.BytesIO(data), formats=READABLE_FORMATS)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(str(exc)) from exc
+        except Exception:
+            pass
+        # Say which format it is, when Pillow knows it, rather than "not an image".
+        try:
+            other = Image.open(io.BytesIO(data))
+        except Exception as exc:
+            raise NotAnImageError(
+                "this is not an image file (or its format is unknown); use JPEG, PNG, WebP, BMP, GIF or TIFF"
+            ) from exc
+        raise UnsupportedFormatError(
+            f"{other.format} images are not supported; use JPEG, PNG, WebP, BMP, GIF or TIFF"
+        )
+
+
+def _to_rgb8(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.int64)
+        # 16-bit data keeps its top 8 bits; 32-bit integer data is clipped to 16 bits first.
+        gray = (np.clip(array, 0, 65535) >> 8).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        top = array.max() if array.size else 1.0
+        scale = 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255 else 1.0)
+        gray = np.clip(array * scale, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    import cv2
+
+    height, width = rgb.shape[:2]
+    factor = max_side / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,156 @@
+"""A trained model as a file: the estimator plus what is needed to trust it.
+
+Bundles are written with joblib (atomically) and only ever loaded from the
+``models/`` folder or a path the operator names: joblib files can run code
+when loaded, so a file uploaded through the browser is never unpickled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import platform
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+
+from .errors import ModelError
+from .faces import DetectorSettings
+from .features import FeatureSettings
+from .storage import write_atomic
+from .train import TrainingResult
+
+BUNDLE_FORMAT = 1
+
+
+@dataclass
+class ModelBundle:
+    """A fitted estimator with its classes, settings and figures."""
+
+    estimator: object
+    classes: list[str]
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    metrics: dict = field(default_factory=dict)  # test accuracy, report, confusion, candidates
+    dataset_fingerprint: str = ""
+    trained_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    versions: dict = field(default_factory=lambda: library_versions())
+    engine: str = "classic"
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.metrics.get("test_accuracy")
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities in the order of ``classes``."""
+        probabilities = self.estimator.predict_proba(features)
+        order = [list(self.estimator.classes_).index(name) for name in self.classes]
+        return probabilities[:, order]
+
+
+def library_versions() -> dict:
+    import cv2
+    import pywt
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "pywavelets": pywt.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def save_bundle(bundle: ModelBundle, path: Path) -> Path:
+    """Write the bundle to ``path`` atomically; returns the path."""
+    buffer = io.BytesIO()
+    joblib.dump({"format": BUNDLE_FORMAT, "bundle": _as_dict(bundle)}, buffer, compress=3)
+    write_atomic(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def load_bundle(path: Path) -> ModelBundle:
+    """Read a bundle written by :func:`save_bundle`.
+
+    Raises :class:`ModelError` for a missing or damaged file; warns (with
+    ``UserWarning``) when it was made with another scikit-learn version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"no model file at {path}; train one first (Train page or `python -m celeb train`)")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stored = joblib.load(path)
+    except Exception as exc:  # joblib raises anything from EOFError to KeyError on damage
+        raise ModelError(f"the model file {path.name} is damaged or not a celeb model ({exc})") from exc
+    if not isinstance(stored, dict) or stored.get("format") != BUNDLE_FORMAT:
+        raise ModelError(f"{path.name} is not a celeb model file (format {BUNDLE_FORMAT})")
+    bundle = _from_dict(stored["bundle"])
+    made_with = bundle.versions.get("scikit-learn")
+    if made_with != sklearn.__version__ or any("InconsistentVersion" in str(w.category) for w in caught):
+        warnings.warn(
+            f"the model {path.name} was made with scikit-learn {made_with}; this is {sklearn.__version__}. "
+            "Its answers may differ: retrain it to be sure.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return bundle
+
+
+def _as_dict(bundle: ModelBundle) -> dict:
+    return {
+        "estimator": bundle.estimator,
+        "classes": list(bundle.classes),
+        "features": bundle.features.as_dict(),
+        "detector": vars(bundle.detector).copy(),
+        "metrics": bundle.metrics,
+        "dataset_fingerprint": bundle.dataset_fingerprint,
+        "trained_at": bundle.trained_at,
+        "versions": bundle.versions,
+        "engine": bundle.engine,
+    }
+
+
+def _from_dict(values: dict) -> ModelBundle:
+    try:
+        return ModelBundle(
+            estimator=values["estimator"],
+            classes=list(values["classes"]),
+            features=FeatureSettings.from_dict(values["features"]),
+            detector=DetectorSettings(**values["detector"]),
+            metrics=values.get("metrics", {}),
+            dataset_fingerprint=values.get("dataset_fingerprint", ""),
+            trained_at=values.get("trained_at", ""),
+            versions=values.get("versions", {}),
+            engine=values.get("engine", "classic"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"the model file lacks {exc}; it was made by another version of celeb") from exc
+
+
+def bundle_from_training(
+    result: TrainingResult, features: FeatureSettings, dataset_fingerprint: str = ""
+) -> ModelBundle:
+    """A bundle of a training result's winner, with the figures to judge it."""
+    return ModelBundle(
+        estimator=result.estimator,
+        classes=list(result.classes),
+        features=features,
+        metrics={
+            "test_accuracy": result.test_accuracy,
+            "winner": result.winner,
+            "report": result.report,
+            "confusion": result.confusion.tolist(),
+            "candidates": [vars(c).copy() for c in result.candidates],
+            "train_size": result.train_size,
+            "test_size": result.test_size,
+            "settings": result.settings,
+        },
+        dataset_fingerprint=dataset_fingerprint,
+    )

@@ -1,0 +1,275 @@
+"""Pick the best classifier for a set of face feature vectors.
+
+GridSearchCV runs over every candidate model with stratified folds that keep
+a photo's faces (and their mirrored copies) together; the winner is scored
+on a held-out test split of whole photos, then refitted on everything.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from .errors import TrainingError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model to try and the parameter grid to search."""
+
+    name: str
+    label: str
+    make: Callable[[], BaseEstimator]
+    grid: dict[str, list]
+
+
+def _pipeline(estimator: BaseEstimator) -> Pipeline:
+    return Pipeline([("scale", StandardScaler()), ("model", estimator)])
+
+
+CANDIDATES: dict[str, Candidate] = {
+    candidate.name: candidate
+    for candidate in (
+        Candidate(
+            "svm_rbf",
+            "SVM (RBF kernel)",
+            lambda: _pipeline(SVC(kernel="rbf", class_weight="balanced")),
+            {"model__C": [1, 10, 100], "model__gamma": ["scale", 1e-4]},
+        ),
+        Candidate(
+            "svm_linear",
+            "SVM (linear)",
+            lambda: _pipeline(SVC(kernel="linear", class_weight="balanced")),
+            {"model__C": [0.0001, 0.001, 0.01]},
+        ),
+        Candidate(
+            "logistic_regression",
+            "Logistic regression",
+            lambda: _pipeline(LogisticRegression(max_iter=3000, class_weight="balanced")),
+            {"model__C": [0.0003, 0.001, 0.01]},
+        ),
+        Candidate(
+            "random_forest",
+            "Random forest",
+            lambda: _pipeline(RandomForestClassifier(class_weight="balanced", n_jobs=1, random_state=0)),
+            {"model__n_estimators": [300], "model__max_features": ["sqrt"]},
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Feature rows with their person, their photo and whether they are copies.
+
+    ``groups`` names each row's source photo: rows of one photo never sit on
+    both sides of a split. ``is_copy`` marks augmented rows (mirrored faces),
+    which are used for fitting only, never for scoring.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    is_copy: np.ndarray
+
+    def __post_init__(self) -> None:
+        count = len(self.features)
+        if not (len(self.labels) == len(self.groups) == len(self.is_copy) == count):
+            raise ValueError("features, labels, groups and is_copy must have the same length")
+
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        return TrainingSet(self.features[mask], self.labels[mask], self.groups[mask], self.is_copy[mask])
+
+    @property
+    def originals(self) -> TrainingSet:
+        return self.subset(~self.is_copy)
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    name: str
+    label: str
+    cv_score: float
+    params: dict
+    fit_seconds: float
+
+
+@dataclass
+class TrainingResult:
+    """Everything a person needs to judge a trained model."""
+
+    estimator: BaseEstimator
+    classes: list[str]
+    candidates: list[CandidateResult]
+    winner: str
+    test_accuracy: float
+    report: dict
+    report_text: str
+    confusion: np.ndarray
+    train_size: int
+    test_size: int
+    settings: dict = field(default_factory=dict)
+
+    def table(self) -> list[dict]:
+        """The model comparison, best first, as rows for a table."""
+        return [
+            {
+                "model": c.label,
+                "best CV accuracy": round(c.cv_score, 3),
+                "parameters": ", ".join(f"{k.removeprefix('model__')}={v}" for k, v in c.params.items()),
+                "fit seconds": round(c.fit_seconds, 2),
+                "winner": c.name == self.winner,
+            }
+            for c in sorted(self.candidates, key=lambda c: c.cv_score, reverse=True)
+        ]
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def train_best_model(
+    data: TrainingSet,
+    *,
+    models: list[str] | None = None,
+    test_size: float = 0.25,
+    folds: int = 5,
+    random_state: int = 0,
+    refit_on_all: bool = True,
+    progress: ProgressCallback | None = None,
+    n_jobs: int | None = None,
+) -> TrainingResult:
+    """Grid-search every candidate, score the winner on a held-out split.
+
+    ``progress(step, done, total)`` is called as each candidate finishes.
+    Raises :class:`TrainingError` when the data cannot support training.
+    """
+    names = models or list(CANDIDATES)
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        raise TrainingError(f"unknown model(s) {unknown}; choose from {sorted(CANDIDATES)}")
+    _check_enough_data(data, test_size, folds)
+
+    train_mask, test_mask = _split_by_photo(data, test_size, random_state)
+    train, test = data.subset(train_mask), data.subset(test_mask).originals
+    folds = min(folds, _smallest_class(train.originals, distinct_groups=True))
+    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
+
+    results, searches = [], {}
+    for done, name in enumerate(names):
+        candidate = CANDIDATES[name]
+        if progress:
+            progress(f"Searching {candidate.label}", done, len(names))
+        search = GridSearchCV(candidate.make(), candidate.grid, cv=cv, n_jobs=n_jobs, error_score="raise")
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # "least populated class" chatter
+            search.fit(train.features, train.labels, groups=train.groups)
+        elapsed = time.perf_counter() - started
+        searches[name] = search
+        results.append(
+            CandidateResult(
+                name, candidate.label, float(search.best_score_), dict(search.best_params_), elapsed
+            )
+        )
+    winner = max(results, key=lambda r: r.cv_score).name
+    if progress:
+        progress("Scoring the winner on the test split", len(names), len(names))
+
+    best = clone(searches[winner].best_estimator_)
+    evaluated = with_probabilities(best, folds).fit(train.features, train.labels)
+    predicted = predict_labels(evaluated, test.features)
+    classes = [str(c) for c in evaluated.classes_]
+    report = classification_report(test.labels, predicted, labels=classes, output_dict=True, zero_division=0)
+    report_text = classification_report(test.labels, predicted, labels=classes, zero_division=0)
+    confusion = confusion_matrix(test.labels, predicted, labels=classes)
+    final = evaluated
+    if refit_on_all:
+        final = with_probabilities(best, min(folds, _smallest_class(data.originals, True))).fit(
+            data.features, data.labels
+        )
+    return TrainingResult(
+        estimator=final,
+        classes=classes,
+        candidates=results,
+        winner=winner,
+        test_accuracy=float(accuracy_score(test.labels, predicted)),
+        report=report,
+        report_text=report_text,
+        confusion=confusion,
+        train_size=int((~train.is_copy).sum()),
+        test_size=len(test.labels),
+        settings={
+            "test_size": test_size,
+            "folds": folds,
+            "random_state": random_state,
+            "refit_on_all": refit_on_all,
+            "models": names,
+        },
+    )
+
+
+def with_probabilities(estimator: BaseEstimator, folds: int) -> BaseEstimator:
+    """The estimator itself if it has ``predict_proba``, else a calibrated wrapper.
+
+    Replaces the deprecated ``SVC(probability=True)``.
+    """
+    inner = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    if hasattr(inner, "predict_proba") and not isinstance(inner, SVC):
+        return estimator
+    return CalibratedClassifierCV(estimator, cv=max(2, min(folds, 5)), method="sigmoid")
+
+
+def predict_labels(estimator: BaseEstimator, features: np.ndarray) -> np.ndarray:
+    """Predictions that always agree with ``predict_proba`` (its argmax)."""
+    probabilities = estimator.predict_proba(features)
+    return np.asarray(estimator.classes_)[probabilities.argmax(axis=1)]
+
+
+def _check_enough_data(data: TrainingSet, test_size: float, folds: int) -> None:
+    if not 0.05 <= test_size <= 0.5:
+        raise TrainingError("the test share must be between 0.05 and 0.5")
+    if folds < 2:
+        raise TrainingError("cross-validation needs at least 2 folds")
+    originals = data.originals
+    classes = np.unique(originals.labels)
+    if len(classes) < 2:
+        raise TrainingError("training needs at least two people with faces")
+    needed = 2 + max(2, round(1 / test_size) - 1)
+    counts = {str(c): len(np.unique(originals.groups[originals.labels == c])) for c in classes}
+    short = {person: n for person, n in counts.items() if n < needed}
+    if short:
+        listing = ", ".join(f"{person} ({n})" for person, n in sorted(short.items()))
+        raise TrainingError(
+            f"every person needs faces from at least {needed} photos to train and test; too few: {listing}"
+        )
+
+
+def _smallest_class(data: TrainingSet, distinct_groups: bool) -> int:
+    counts = [
+        len(np.unique(data.groups[data.labels == c])) if distinct_groups else int((data.labels == c).sum())
+        for c in np.unique(data.labels)
+    ]
+    return max(2, min(counts))
+
+
+def _split_by_photo(data: TrainingSet, test_size: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of a stratified split that keeps each photo on one side."""
+    splits = max(2, round(1 / test_size))
+    splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=random_state)
+    train_index, _ = next(splitter.split(data.features, data.labels, data.groups))
+    train_mask = np.zeros(len(data.labels), dtype=bool)
+    train_mask[train_index] = True
+    return train_mask, ~train_mask

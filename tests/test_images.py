@@ -1,0 +1,381 @@
+"""Tests for celeb.images.read_image.
+
+Every image is generated here (numpy + Pillow, in memory or in tmp_path):
+no fixture files, no network.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from celeb import errors
+from celeb.errors import (
+    CelebError,
+    EmptyImageError,
+    ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnsupportedFormatError,
+)
+from celeb.images import Photo, read_image
+
+WHITE = (255, 255, 255)
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    """The bytes of ``image`` saved as ``fmt``."""
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Random RGB pixels: incompressible, so a file cut in half loses image data."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def assert_rgb8(photo: Photo, shape: tuple[int, int, int]) -> np.ndarray:
+    """The invariants of every result, then the array itself."""
+    assert isinstance(photo, Photo)
+    rgb = photo.rgb
+    assert isinstance(rgb, np.ndarray)
+    assert rgb.dtype == np.uint8
+    assert rgb.ndim == 3
+    assert rgb.shape[2] == 3
+    assert rgb.flags["C_CONTIGUOUS"]
+    assert rgb.shape == shape
+    return rgb
+
+
+def assert_close(pixel: np.ndarray, expected: tuple[int, int, int], tolerance: int) -> None:
+    diff = np.abs(pixel.astype(int) - np.array(expected))
+    assert diff.max() <= tolerance, f"{pixel.tolist()} is not within {tolerance} of {expected}"
+
+
+def expect_error(exc_type: type[ImageError], phrase: str, source, **kwargs) -> ImageError:
+    """read_image(source) raises exactly ``exc_type`` with ``phrase`` in its message."""
+    with pytest.raises(exc_type) as info:
+        read_image(source, **kwargs)
+    assert type(info.value) is exc_type
+    assert phrase in str(info.value)
+    return info.value
+
+
+@pytest.fixture(params=["bytes", "path", "str"])
+def as_source(request, tmp_path: Path):
+    """Turn encoded bytes into each kind of input read_image accepts."""
+
+    def convert(data: bytes, name: str = "image.bin") -> bytes | Path | str:
+        if request.param == "bytes":
+            return data
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path if request.param == "path" else str(path)
+
+    return convert
+
+
+# --------------------------------------------------------------------------- error types
+
+
+@pytest.mark.parametrize(
+    "exc_type",
+    [
+        ImageError,
+        EmptyImageError,
+        NotAnImageError,
+        UnsupportedFormatError,
+        TruncatedImageError,
+        ImageTooLargeError,
+    ],
+)
+def test_every_image_error_is_an_image_error_and_a_celeb_error(exc_type):
+    assert issubclass(exc_type, errors.ImageError)
+    assert issubclass(exc_type, errors.CelebError)
+    assert issubclass(exc_type, ValueError)  # documented: callers may catch ValueError
+    assert isinstance(exc_type("message"), CelebError)
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def test_zero_byte_file(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    expect_error(EmptyImageError, "empty", path)
+
+
+def test_zero_bytes(as_source):
+    expect_error(EmptyImageError, "empty", as_source(b"", "empty.png"))
+
+
+def test_text_file(as_source):
+    text = b"Hello, this is a shopping list.\nmilk\neggs\n" * 20
+    expect_error(NotAnImageError, "not an image", as_source(text, "notes.txt"))
+
+
+def test_random_bytes(as_source):
+    data = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    expect_error(NotAnImageError, "not an image", as_source(data, "random.jpg"))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_image(fmt, as_source):
+    data = encode(Image.fromarray(noise(64, 64)), fmt)
+    cut = data[: len(data) // 2]
+    # What Pillow itself does with the cut file: the header opens, the decode
+    # fails with an OSError saying "truncated".
+    assert not ImageFile.LOAD_TRUNCATED_IMAGES
+    with pytest.raises(OSError, match="truncated"):
+        Image.open(io.BytesIO(cut)).load()
+    error = expect_error(TruncatedImageError, "truncated", as_source(cut, f"cut.{fmt.lower()}"))
+    assert isinstance(error.__cause__, OSError)
+
+
+@pytest.mark.parametrize("brand", [b"heic", b"mif1"])
+def test_heic(brand, as_source):
+    data = b"\x00\x00\x00\x18ftyp" + brand + b"\x00" * 200
+    expect_error(UnsupportedFormatError, "HEIC", as_source(data, "IMG_0001.HEIC"))
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "PPM", "TGA"])
+def test_known_but_unsupported_format(fmt, as_source):
+    data = encode(Image.fromarray(noise(32, 32)), fmt)
+    expect_error(UnsupportedFormatError, f"{fmt} images are not supported", as_source(data, "picture"))
+
+
+def test_decompression_bomb_is_refused_from_the_header(monkeypatch, as_source):
+    data = encode(Image.new("1", (10_000, 10_000), 0), "PNG")
+    assert len(data) < 100_000  # 100 megapixels, tiny on disk
+    source = as_source(data, "bomb.png")
+
+    def no_decode(self, *args, **kwargs):
+        raise AssertionError("the bomb was decoded")
+
+    # The pixel count is checked on the header alone: the pixels are never decoded.
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decode)
+    expect_error(ImageTooLargeError, "over the limit", source, max_pixels=50_000_000)
+
+
+def test_max_pixels_boundary():
+    data = encode(Image.new("RGB", (100, 100), RED), "PNG")
+    assert_rgb8(read_image(data, max_pixels=10_000), (100, 100, 3))
+    expect_error(ImageTooLargeError, "over the limit", data, max_pixels=9_999)
+
+
+def test_folder(tmp_path):
+    expect_error(NotAnImageError, "folder", tmp_path)
+    expect_error(NotAnImageError, "folder", str(tmp_path))
+
+
+def test_missing_path(tmp_path):
+    expect_error(ImageError, "no such file", tmp_path / "nowhere.jpg")
+    expect_error(ImageError, "no such file", str(tmp_path / "nowhere.jpg"))
+
+
+# --------------------------------------------------------------------------- good conversions
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params"),
+    [("PNG", {}), ("TIFF", {}), ("BMP", {}), ("WEBP", {"lossless": True})],
+)
+def test_lossless_rgb_round_trip(fmt, params, as_source):
+    pixels = noise(6, 8, seed=2)
+    photo = read_image(as_source(encode(Image.fromarray(pixels), fmt, **params)))
+    rgb = assert_rgb8(photo, (6, 8, 3))
+    np.testing.assert_array_equal(rgb, pixels)
+    assert photo.format == fmt
+    assert photo.original_size == (8, 6)
+    assert photo.scale == 1.0
+
+
+def test_jpeg(as_source):
+    photo = read_image(as_source(encode(Image.new("RGB", (16, 8), (200, 40, 90)), "JPEG", quality=95)))
+    rgb = assert_rgb8(photo, (8, 16, 3))
+    assert_close(rgb[4, 8], (200, 40, 90), tolerance=4)
+    assert photo.format == "JPEG"
+    assert photo.original_size == (16, 8)
+
+
+def test_grayscale(as_source):
+    photo = read_image(as_source(encode(Image.new("L", (7, 5), 77), "PNG")))
+    rgb = assert_rgb8(photo, (5, 7, 3))
+    assert (rgb == 77).all()
+
+
+def test_palette(as_source):
+    image = Image.new("P", (4, 2), 0)
+    image.putpalette([10, 20, 30, 200, 100, 50])
+    image.paste(1, (2, 0, 4, 2))
+    data = encode(image, "PNG")
+    assert Image.open(io.BytesIO(data)).mode == "P"
+    rgb = assert_rgb8(read_image(as_source(data)), (2, 4, 3))
+    assert (rgb[:, :2] == (10, 20, 30)).all()
+    assert (rgb[:, 2:] == (200, 100, 50)).all()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF"])
+def test_palette_with_transparency(fmt, as_source):
+    image = Image.new("P", (4, 2), 0)
+    image.putpalette([255, 0, 255, 10, 200, 30])
+    image.paste(1, (2, 0, 4, 2))
+    data = encode(image, fmt, transparency=0)
+    reopened = Image.open(io.BytesIO(data))
+    assert reopened.mode == "P"
+    assert "transparency" in reopened.info
+    rgb = assert_rgb8(read_image(as_source(data)), (2, 4, 3))
+    assert (rgb[:, :2] == WHITE).all()  # transparent magenta is composited on white
+    assert (rgb[:, 2:] == (10, 200, 30)).all()
+
+
+def test_rgba_is_composited_on_white(as_source):
+    image = Image.new("RGBA", (3, 1))
+    image.putpixel((0, 0), (10, 20, 30, 0))  # fully transparent
+    image.putpixel((1, 0), (10, 20, 30, 255))  # opaque
+    image.putpixel((2, 0), (0, 0, 0, 128))  # half transparent black
+    rgb = assert_rgb8(read_image(as_source(encode(image, "PNG"))), (1, 3, 3))
+    assert tuple(rgb[0, 0]) == WHITE
+    assert tuple(rgb[0, 1]) == (10, 20, 30)
+    assert_close(rgb[0, 2], (127, 127, 127), tolerance=1)
+
+
+def test_gray_with_alpha(as_source):
+    image = Image.new("LA", (2, 1))
+    image.putpixel((0, 0), (0, 0))  # transparent black
+    image.putpixel((1, 0), (50, 255))  # opaque gray
+    data = encode(image, "PNG")
+    assert Image.open(io.BytesIO(data)).mode == "LA"
+    rgb = assert_rgb8(read_image(as_source(data)), (1, 2, 3))
+    assert tuple(rgb[0, 0]) == WHITE
+    assert tuple(rgb[0, 1]) == (50, 50, 50)
+
+
+@pytest.mark.parametrize(
+    ("cmyk", "expected"),
+    [((255, 0, 0, 0), (0, 255, 255)), ((0, 0, 0, 0), WHITE), ((0, 0, 0, 255), (0, 0, 0))],
+)
+def test_cmyk_jpeg(cmyk, expected, as_source):
+    data = encode(Image.new("CMYK", (16, 16), cmyk), "JPEG", quality=100)
+    assert Image.open(io.BytesIO(data)).mode == "CMYK"
+    photo = read_image(as_source(data))
+    rgb = assert_rgb8(photo, (16, 16, 3))
+    assert_close(rgb[8, 8], expected, tolerance=2)
+    assert photo.format == "JPEG"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_16_bit_grayscale_keeps_the_top_8_bits(fmt, as_source):
+    values = np.array([[65535, 32768, 0, 255, 256]], dtype=np.uint16)
+    data = encode(Image.fromarray(values), fmt)
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    rgb = assert_rgb8(read_image(as_source(data)), (1, 5, 3))
+    np.testing.assert_array_equal(rgb[0, :, 0], [255, 128, 0, 0, 1])
+    assert (rgb == rgb[..., :1]).all()  # gray: the three channels are equal
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "TIFF"])
+def test_one_bit(fmt, as_source):
+    image = Image.new("1", (8, 4), 0)
+    image.paste(1, (0, 0, 4, 4))
+    data = encode(image, fmt)
+    assert Image.open(io.BytesIO(data)).mode == "1"
+    rgb = assert_rgb8(read_image(as_source(data)), (4, 8, 3))
+    assert (rgb[:, :4] == 255).all()
+    assert (rgb[:, 4:] == 0).all()
+
+
+def test_animated_gif_gives_the_first_frame(as_source):
+    frames = [Image.new("RGB", (10, 6), colour) for colour in (RED, GREEN, BLUE)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(io.BytesIO(data)).n_frames == 3
+    photo = read_image(as_source(data))
+    rgb = assert_rgb8(photo, (6, 10, 3))
+    assert (rgb == RED).all()
+    assert photo.format == "GIF"
+
+
+def test_exif_orientation_6(as_source):
+    # Stored 40 wide and 20 tall, top-left quarter red, the rest blue.
+    # Orientation 6 means "turn 90 degrees clockwise to view": the viewed
+    # photo is 20 wide and 40 tall, with the red quarter at the top right.
+    image = Image.new("RGB", (40, 20), BLUE)
+    image.paste(RED, (0, 0, 20, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(image, "JPEG", quality=95, exif=exif)
+    photo = read_image(as_source(data))
+    rgb = assert_rgb8(photo, (40, 20, 3))
+    assert photo.original_size == (20, 40)
+    assert photo.scale == 1.0
+    assert_close(rgb[10, 15], RED, tolerance=40)  # top right
+    assert_close(rgb[10, 5], BLUE, tolerance=40)  # top left
+    assert_close(rgb[30, 5], BLUE, tolerance=40)  # bottom left
+    assert_close(rgb[30, 15], BLUE, tolerance=40)  # bottom right
+
+
+@pytest.mark.parametrize("max_side", [500, 1000, 640])
+def test_max_side_shrinks_a_large_jpeg(max_side, as_source):
+    image = Image.new("RGB", (3000, 2000), RED)
+    image.paste(BLUE, (1500, 0, 3000, 2000))
+    photo = read_image(as_source(encode(image, "JPEG", quality=90)), max_side=max_side)
+    rgb = photo.rgb
+    assert rgb.dtype == np.uint8
+    assert rgb.ndim == 3
+    assert rgb.shape[2] == 3
+    assert rgb.flags["C_CONTIGUOUS"]
+    height, width = rgb.shape[:2]
+    assert max_side * 0.9 <= max(height, width) <= max_side
+    assert width / height == pytest.approx(1.5, rel=0.01)
+    assert photo.original_size == (3000, 2000)
+    assert photo.scale == pytest.approx(3000 / width)
+    assert photo.format == "JPEG"
+    assert_close(rgb[height // 2, width // 4], RED, tolerance=10)
+    assert_close(rgb[height // 2, 3 * width // 4], BLUE, tolerance=10)
+
+
+def test_max_side_shrinks_a_png():
+    photo = read_image(encode(Image.new("RGB", (1200, 800), GREEN), "PNG"), max_side=300)
+    rgb = assert_rgb8(photo, (200, 300, 3))
+    assert (rgb == GREEN).all()
+    assert photo.original_size == (1200, 800)
+    assert photo.scale == 4.0
+
+
+def test_max_side_leaves_a_small_image_alone():
+    pixels = noise(30, 40, seed=3)
+    photo = read_image(encode(Image.fromarray(pixels), "PNG"), max_side=640)
+    np.testing.assert_array_equal(assert_rgb8(photo, (30, 40, 3)), pixels)
+    assert photo.original_size == (40, 30)
+
+
+def test_max_side_decodes_a_jpeg_at_reduced_scale(monkeypatch):
+    # The docstring promises a reduced-scale JPEG decode, not a full decode then a resize.
+    from PIL import JpegImagePlugin
+
+    decoded_sizes = []
+    load = JpegImagePlugin.JpegImageFile.load
+
+    def recording_load(self):
+        decoded_sizes.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", recording_load)
+    data = encode(Image.new("RGB", (3000, 2000), RED), "JPEG")
+    photo = read_image(data, max_side=500)
+    assert decoded_sizes
+    assert max(decoded_sizes[0]) < 3000
+    assert max(photo.rgb.shape[:2]) <= 500
+    assert photo.original_size == (3000, 2000)
