@@ -87,6 +87,11 @@ class DetectorSettings:
     min_neighbors: int = 5
     min_face_fraction: float = 0.08  # smallest face side, as a share of the photo's shorter side
     min_face_pixels: int = 24
+    #: When nothing is found, look once more at a higher resolution, less strictly:
+    #: small or soft faces in wide shots. Costs time only on photos without a face.
+    retry_max_side: int = 1024
+    retry_min_neighbors: int = 4
+    retry_min_face_fraction: float = 0.04
 
 
 class FaceDetector:
@@ -104,19 +109,24 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Every frontal face in an RGB array, largest first."""
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-        small, factor = _shrink(gray, self.settings.max_side)
-        short_side = min(small.shape[:2])
-        min_side = max(self.settings.min_face_pixels, round(short_side * self.settings.min_face_fraction))
+        s = self.settings
+        boxes = self._faces(gray, s.max_side, s.min_neighbors, s.min_face_fraction)
+        if not boxes and s.retry_max_side:
+            boxes = self._faces(gray, s.retry_max_side, s.retry_min_neighbors, s.retry_min_face_fraction)
+        faces = [Face(box, self._eyes(gray, box)) for box in boxes if box.w > 0 and box.h > 0]
+        return sorted(faces, key=lambda face: face.box.area, reverse=True)
+
+    def _faces(self, gray: np.ndarray, max_side: int, min_neighbors: int, min_fraction: float) -> list[Box]:
+        small, factor = _shrink(gray, max_side)
+        min_side = max(self.settings.min_face_pixels, round(min(small.shape[:2]) * min_fraction))
         found = self._cascades()[0].detectMultiScale(
             cv2.equalizeHist(small),
             scaleFactor=self.settings.scale_factor,
-            minNeighbors=self.settings.min_neighbors,
+            minNeighbors=min_neighbors,
             minSize=(min_side, min_side),
         )
         boxes = [Box(*map(int, row)).scaled(1 / factor) for row in np.asarray(found).reshape(-1, 4)]
-        boxes = [_clip(box, gray.shape) for box in boxes]
-        faces = [Face(box, self._eyes(gray, box)) for box in boxes if box.w > 0 and box.h > 0]
-        return sorted(faces, key=lambda face: face.box.area, reverse=True)
+        return [_clip(box, gray.shape) for box in boxes]
 
     def _eyes(self, gray: np.ndarray, face: Box) -> tuple[Box, ...]:
         roi = gray[face.y : face.y + face.h, face.x : face.x + face.w]
