@@ -1,0 +1,161 @@
+"""Flags that point at the face crops worth a second look before training.
+
+Three signs of a bad crop, each cheap to compute for a few hundred crops:
+
+- the active model names someone else, and is sure of it (a wrong person in
+  the folder, or not a face at all);
+- the face is tiny in its photo (blurry once enlarged to a crop);
+- the crop nearly repeats an earlier one of the same person (the same photo
+  twice at different sizes, or a pattern the face detector keeps firing on),
+  which weighs it twice in training and leaks between training and test.
+
+Nothing here changes the dataset: the flags only order and mark the crops
+shown for curation.
+
+>>> import numpy as np
+>>> a = signature(np.full((64, 64, 3), 10, np.uint8))
+>>> a.shape, a.dtype.name
+((1024,), 'float32')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .dataset import KEPT, Crop, DatasetError, decode_png
+from .features import face_features
+from .model import ModelBundle
+
+#: A face narrower than this (in its source photo) is flagged as tiny.
+TINY_FACE_PIXELS = 48
+#: The model must give another person at least this probability to flag a crop.
+DISAGREE_PROBABILITY = 0.5
+#: Cosine similarity of two crops' 32x32 gray pixels above which they are near-duplicates.
+#: Distinct photos of one person measured up to about 0.96 on the sports set; copies
+#: of one photo at other sizes, 0.975 and above.
+DUPLICATE_SIMILARITY = 0.97
+
+MODEL, TINY, DUPLICATE, DAMAGED = "model", "tiny", "duplicate", "damaged"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Why a crop deserves a look: ``kind`` is one of the constants above."""
+
+    kind: str
+    message: str
+    other: str = ""  # the crop id it repeats, for a duplicate
+
+
+@dataclass(frozen=True)
+class FlagSettings:
+    tiny_pixels: int = TINY_FACE_PIXELS
+    disagree_probability: float = DISAGREE_PROBABILITY
+    duplicate_similarity: float = DUPLICATE_SIMILARITY
+
+
+def flag_crops(
+    crops: Sequence[Crop],
+    bundle: ModelBundle | None = None,
+    settings: FlagSettings | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[Flag]]:
+    """The flags of each crop of one person (crop id -> flags; unflagged crops are left out).
+
+    ``crops`` are one person's crops, in the store's order (oldest photo
+    first): of two near-duplicates, the later one is flagged. Model flags need
+    a ``bundle`` that knows the person; without one they are skipped.
+    """
+    settings = settings or FlagSettings()
+    flags: dict[str, list[Flag]] = {}
+
+    def add(crop_id: str, flag: Flag) -> None:
+        flags.setdefault(crop_id, []).append(flag)
+
+    images: dict[str, np.ndarray] = {}
+    for done, crop in enumerate(crops, start=1):
+        try:
+            images[crop.record.id] = decode_png(crop.path)
+        except (OSError, DatasetError):
+            add(crop.record.id, Flag(DAMAGED, "the crop file is missing or damaged"))
+        if progress:
+            progress(done, len(crops))
+
+    for crop in crops:
+        width = crop.record.box[2]
+        if width < settings.tiny_pixels:
+            add(crop.record.id, Flag(TINY, f"tiny face: {width} px wide in its photo"))
+
+    readable = [crop for crop in crops if crop.record.id in images]
+    for crop_id, flag in _duplicates(readable, images, settings.duplicate_similarity).items():
+        add(crop_id, flag)
+
+    if bundle is not None:
+        for crop_id, flag in _disagreements(readable, images, bundle, settings.disagree_probability).items():
+            add(crop_id, flag)
+    return flags
+
+
+def model_knows(bundle: ModelBundle | None, person: str) -> bool:
+    """Whether the model can name ``person`` (so that its disagreement means something)."""
+    return bundle is not None and person in bundle.classes
+
+
+def flagged_first(crops: Sequence[Crop], flags: dict[str, list[Flag]]) -> list[Crop]:
+    """The crops with flagged ones first (most flags first), otherwise in their order."""
+    order = {crop.record.id: index for index, crop in enumerate(crops)}
+    return sorted(crops, key=lambda c: (-len(flags.get(c.record.id, [])), order[c.record.id]))
+
+
+def signature(rgb: np.ndarray, size: int = 32) -> np.ndarray:
+    """A crop's gray pixels at ``size`` x ``size``, centred and of unit length."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    small = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32).reshape(-1)
+    small -= small.mean()
+    norm = float(np.linalg.norm(small))
+    return small / norm if norm > 1e-6 else small
+
+
+def _duplicates(crops: Sequence[Crop], images: dict[str, np.ndarray], threshold: float) -> dict[str, Flag]:
+    if len(crops) < 2:
+        return {}
+    signatures = np.stack([signature(images[crop.record.id]) for crop in crops])
+    similarity = signatures @ signatures.T
+    found: dict[str, Flag] = {}
+    for j in range(1, len(crops)):
+        # Compare with earlier kept crops only: a rejected one is out of training already.
+        earlier = [i for i in range(j) if crops[i].record.status == KEPT and crops[i].record.id not in found]
+        if not earlier:
+            continue
+        best = max(earlier, key=lambda i: similarity[i, j])
+        if similarity[best, j] >= threshold:
+            other = crops[best]
+            where = "the same photo" if other.record.photo == crops[j].record.photo else other.photo_filename
+            found[crops[j].record.id] = Flag(
+                DUPLICATE,
+                f"near-duplicate of an earlier crop from {where} (similarity {similarity[best, j]:.3f})",
+                other=other.record.id,
+            )
+    return found
+
+
+def _disagreements(
+    crops: Sequence[Crop], images: dict[str, np.ndarray], bundle: ModelBundle, level: float
+) -> dict[str, Flag]:
+    crops = [crop for crop in crops if model_knows(bundle, crop.person)]
+    if not crops:
+        return {}
+    features = np.stack([face_features(images[crop.record.id], bundle.features) for crop in crops])
+    probabilities = bundle.predict_proba(features)
+    found: dict[str, Flag] = {}
+    for crop, row in zip(crops, probabilities, strict=True):
+        best = int(np.argmax(row))
+        predicted, probability = bundle.classes[best], float(row[best])
+        if predicted != crop.person and probability >= level:
+            found[crop.record.id] = Flag(MODEL, f"the model says {predicted} ({probability:.0%})")
+    return found

@@ -1,0 +1,265 @@
+"""The active model, and the models it replaced so that one can go back.
+
+Layout under the models folder::
+
+    model.joblib              the model the app and the CLI use
+    history/<id>.joblib       models that were active before
+    history/<id>.json         what the history list shows, read without unpickling
+
+Making a model active copies the current one into ``history/`` first, then
+replaces ``model.joblib`` atomically: there is never a moment without an
+active model, and readers see the old file or the new one, never half of one.
+A file lock keeps two tabs (or the app and the CLI) from interleaving.
+
+Model files are only ever read from this folder: joblib files can run code
+when loaded, so a model is never accepted from a browser upload.
+
+>>> import tempfile
+>>> registry = ModelRegistry(tempfile.mkdtemp())
+>>> registry.active_version() is None, registry.history()
+(True, [])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import ModelError
+from .model import ModelBundle, load_bundle, save_bundle
+from .storage import write_atomic
+
+#: How many replaced models are kept; the oldest beyond this are deleted.
+HISTORY_LIMIT = 10
+
+_ID = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a person needs to pick a model: who it knows, how good, when."""
+
+    id: str
+    path: Path
+    trained_at: str
+    test_accuracy: float | None
+    classes: list[str] = field(default_factory=list)
+    winner: str = ""
+    archived_at: str = ""  # when it stopped being the active model ("" for the active one)
+    size_bytes: int = 0
+    problem: str = ""  # set when the file could not be read
+
+    def as_json(self) -> dict:
+        values = asdict(self)
+        values.pop("path")
+        return values
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """Identifies the active file's content: changes whenever it is replaced."""
+
+    path: Path
+    mtime_ns: int
+    size: int
+
+
+class ModelRegistry:
+    """The models folder: one active model and a short history."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.active_path = self.root / "model.joblib"
+        self.history_dir = self.root / "history"
+
+    # -- reading
+
+    def active_version(self) -> ModelVersion | None:
+        """The active file's path, mtime and size; None when there is none."""
+        try:
+            status = self.active_path.stat()
+        except OSError:
+            return None
+        return ModelVersion(self.active_path, status.st_mtime_ns, status.st_size)
+
+    def load_active(self) -> ModelBundle:
+        """The active model (raises :class:`ModelError` when missing or damaged)."""
+        return load_bundle(self.active_path)
+
+    def active_bytes(self) -> bytes:
+        try:
+            return self.active_path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"the active model cannot be read ({exc.strerror or exc})") from exc
+
+    def history(self) -> list[ModelInfo]:
+        """Models that were active before, the most recently replaced first."""
+        if not self.history_dir.is_dir():
+            return []
+        entries = [self._info(path) for path in self.history_dir.glob("*.joblib")]
+        return sorted(entries, key=lambda info: (info.archived_at, info.id), reverse=True)
+
+    def history_path(self, model_id: str) -> Path:
+        if not _ID.match(model_id or ""):
+            raise ModelError(f"{model_id!r} is not a model id")
+        path = self.history_dir / f"{model_id}.joblib"
+        if not path.is_file():
+            raise ModelError(f"there is no earlier model {model_id!r} (was it deleted?)")
+        return path
+
+    # -- changing
+
+    def activate(self, bundle: ModelBundle) -> Path:
+        """Make ``bundle`` the active model; the one it replaces goes to history."""
+        return self._install(bundle_bytes(bundle))
+
+    def restore(self, model_id: str) -> ModelBundle:
+        """Make an earlier model active again; the current one takes its place in history."""
+        with self._locked():
+            path = self.history_path(model_id)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bundle = load_bundle(path)  # refuses a file that is not a celeb model
+            data = path.read_bytes()
+            self._install(data, locked=True)
+            self._remove_entry(model_id)
+        return bundle
+
+    def delete(self, model_id: str) -> None:
+        """Forget an earlier model."""
+        with self._locked():
+            self.history_path(model_id)
+            self._remove_entry(model_id)
+
+    # -- internals
+
+    def _install(self, data: bytes, *, locked: bool = False) -> Path:
+        if not locked:
+            with self._locked():
+                return self._install(data, locked=True)
+        try:
+            current = self.active_path.read_bytes()
+        except FileNotFoundError:
+            current = None
+        except OSError as exc:
+            raise ModelError(f"the active model cannot be read ({exc.strerror or exc})") from exc
+        if current == data:
+            return self.active_path  # already active: nothing to keep or replace
+        try:
+            if current is not None:
+                self._archive(current)
+            write_atomic(self.active_path, data)
+            self._prune()
+        except OSError as exc:
+            raise ModelError(
+                f"the model could not be saved in {self.root} ({exc.strerror or exc}); is the folder read-only?"
+            ) from exc
+        return self.active_path
+
+    def _archive(self, data: bytes) -> None:
+        digest = hashlib.sha256(data).hexdigest()[:10]
+        existing = list(self.history_dir.glob(f"*-{digest}.joblib")) if self.history_dir.is_dir() else []
+        if existing:
+            return  # the same model is already kept
+        info = _describe(self.active_path)
+        stamp = re.sub(r"[^0-9]", "", info.trained_at)[:14] or "unknown"
+        model_id = f"{stamp}-{digest}"
+        write_atomic(self.history_dir / f"{model_id}.joblib", data)
+        meta = {**info.as_json(), "id": model_id, "archived_at": _now(), "size_bytes": len(data)}
+        write_atomic(self.history_dir / f"{model_id}.json", json.dumps(meta, indent=1).encode())
+
+    def _prune(self) -> None:
+        for info in self.history()[HISTORY_LIMIT:]:
+            self._remove_entry(info.id)
+
+    def _remove_entry(self, model_id: str) -> None:
+        for suffix in (".joblib", ".json"):
+            (self.history_dir / f"{model_id}{suffix}").unlink(missing_ok=True)
+
+    def _info(self, path: Path) -> ModelInfo:
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            return ModelInfo(
+                id=path.stem,
+                path=path,
+                trained_at=str(meta.get("trained_at", "")),
+                test_accuracy=meta.get("test_accuracy"),
+                classes=list(meta.get("classes", [])),
+                winner=str(meta.get("winner", "")),
+                archived_at=str(meta.get("archived_at", "")),
+                size_bytes=int(meta.get("size_bytes", 0)),
+                problem=str(meta.get("problem", "")),
+            )
+        except (OSError, ValueError, TypeError):
+            info = _describe(path)  # no sidecar (copied by hand): read the model itself
+            archived = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
+            return ModelInfo(**{**asdict(info), "id": path.stem, "archived_at": archived})
+
+    def _locked(self) -> FileLock:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.root / ".lock"), timeout=30)
+            lock.acquire()
+        except Timeout as exc:
+            raise ModelError("another tab is saving a model right now; try again in a moment") from exc
+        except OSError as exc:
+            raise ModelError(
+                f"the models folder {self.root} cannot be written ({exc.strerror or exc})"
+            ) from exc
+        return _Release(lock)
+
+
+class _Release:
+    """Releases an already acquired lock on leaving a ``with`` block."""
+
+    def __init__(self, lock: FileLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> FileLock:
+        return self._lock
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def model_info(bundle: ModelBundle, path: Path | None = None, model_id: str = "active") -> ModelInfo:
+    """The summary of a loaded bundle."""
+    return ModelInfo(
+        id=model_id,
+        path=path or Path(),
+        trained_at=bundle.trained_at,
+        test_accuracy=bundle.test_accuracy,
+        classes=list(bundle.classes),
+        winner=str(bundle.metrics.get("winner", "")),
+    )
+
+
+def bundle_bytes(bundle: ModelBundle) -> bytes:
+    """The bundle as the bytes of a model file (for a download, or to install)."""
+    with tempfile.TemporaryDirectory(prefix="celeb-model-") as scratch:
+        path = save_bundle(bundle, Path(scratch) / "model.joblib")
+        return path.read_bytes()
+
+
+def _describe(path: Path) -> ModelInfo:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bundle = load_bundle(path)
+    except ModelError as exc:
+        return ModelInfo(id=path.stem, path=path, trained_at="", test_accuracy=None, problem=str(exc))
+    info = model_info(bundle, path, path.stem)
+    size = path.stat().st_size if path.exists() else 0
+    return ModelInfo(**{**asdict(info), "size_bytes": size})
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
