@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dataset import KEPT, Crop, DatasetError, decode_png
+from .dataset import KEPT, Crop, decode_png
+from .errors import DatasetError
 from .features import face_features
 from .model import ModelBundle
 
@@ -126,21 +127,23 @@ def _duplicates(crops: Sequence[Crop], images: dict[str, np.ndarray], threshold:
         return {}
     signatures = np.stack([signature(images[crop.record.id]) for crop in crops])
     similarity = signatures @ signatures.T
+    # Compare with earlier kept crops only (a rejected one is out of training
+    # already), and not with crops already flagged as copies.
+    candidate = np.array([crop.record.status == KEPT for crop in crops])
     found: dict[str, Flag] = {}
     for j in range(1, len(crops)):
-        # Compare with earlier kept crops only: a rejected one is out of training already.
-        earlier = [i for i in range(j) if crops[i].record.status == KEPT and crops[i].record.id not in found]
-        if not earlier:
+        scores = np.where(candidate[:j], similarity[:j, j], -np.inf)
+        best = int(np.argmax(scores))
+        if scores[best] < threshold:
             continue
-        best = max(earlier, key=lambda i: similarity[i, j])
-        if similarity[best, j] >= threshold:
-            other = crops[best]
-            where = "the same photo" if other.record.photo == crops[j].record.photo else other.photo_filename
-            found[crops[j].record.id] = Flag(
-                DUPLICATE,
-                f"near-duplicate of an earlier crop from {where} (similarity {similarity[best, j]:.3f})",
-                other=other.record.id,
-            )
+        other = crops[best]
+        where = "the same photo" if other.record.photo == crops[j].record.photo else other.photo_filename
+        found[crops[j].record.id] = Flag(
+            DUPLICATE,
+            f"near-duplicate of an earlier crop from {where} (similarity {scores[best]:.3f})",
+            other=other.record.id,
+        )
+        candidate[j] = False
     return found
 
 

@@ -1,0 +1,103 @@
+"""Shared fixtures: generated photos, isolated paths, the shared photo set.
+
+Every photo the always-run tests need is made here from numpy and
+scikit-image's bundled ``astronaut`` (one frontal face, found with two eyes).
+Synthetic "people" are tinted, slightly noisy copies of it: the tint is what
+tells them apart, the noise makes every photo's bytes different.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from celeb.config import paths
+
+#: Colour multipliers of the synthetic people.
+TINTS = {
+    "none": (1.0, 1.0, 1.0),
+    "red": (1.0, 0.55, 0.55),
+    "blue": (0.55, 0.6, 1.0),
+    "green": (0.6, 1.0, 0.6),
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever reads or writes the project's own dataset/ or models/."""
+    monkeypatch.setenv("CELEB_DATASET_DIR", str(tmp_path / "env-dataset"))
+    monkeypatch.setenv("CELEB_MODELS_DIR", str(tmp_path / "env-models"))
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The 512x512 RGB astronaut, read-only so no test can change it for others."""
+    rgb = skdata.astronaut()
+    rgb.setflags(write=False)
+    return rgb
+
+
+@pytest.fixture(scope="session")
+def small_astronaut(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut at 256x256: its face is still found, in half the time."""
+    rgb = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    rgb.setflags(write=False)
+    return rgb
+
+
+def tinted(rgb: np.ndarray, tint: str = "none", seed: int = 0) -> np.ndarray:
+    """A copy of ``rgb`` in one person's colour, with a little seeded noise."""
+    rng = np.random.default_rng(seed)
+    image = rgb.astype(np.float32) * np.asarray(TINTS[tint], np.float32) * (0.92 + 0.02 * (seed % 5))
+    image += rng.normal(0.0, 3.0, image.shape).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def encode(rgb: np.ndarray, fmt: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+PhotoMaker = Callable[..., bytes]
+
+
+@pytest.fixture(scope="session")
+def make_photo(small_astronaut: np.ndarray) -> PhotoMaker:
+    """``make_photo(tint, seed, fmt="JPEG")``: the bytes of one synthetic person's photo."""
+
+    def make(tint: str = "none", seed: int = 0, fmt: str = "JPEG") -> bytes:
+        return encode(tinted(small_astronaut, tint, seed), fmt)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_person_folders(make_photo: PhotoMaker) -> Callable[[Path, dict[str, tuple[str, int]]], Path]:
+    """``make(root, {"Ada": ("red", 5)})``: one sub-folder of photos per person."""
+
+    def make(root: Path, people: dict[str, tuple[str, int]]) -> Path:
+        for index, (name, (tint, count)) in enumerate(people.items()):
+            folder = root / name
+            folder.mkdir(parents=True)
+            for seed in range(count):
+                (folder / f"{name.lower()} {seed}.jpg").write_bytes(make_photo(tint, 100 * index + seed))
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_photos() -> Path:
+    """The shared sports-celebrities set, or a skip that says how to point at it."""
+    root = paths().shared_photos
+    if not (root / "raw").is_dir():
+        pytest.skip(f"shared photo set not found at {root}: set CELEB_SHARED_PHOTOS")
+    return root
