@@ -140,7 +140,7 @@ def _duplicates(crops: Sequence[Crop], images: dict[str, np.ndarray], threshold:
         where = "the same photo" if other.record.photo == crops[j].record.photo else other.photo_filename
         found[crops[j].record.id] = Flag(
             DUPLICATE,
-            f"near-duplicate of an earlier crop from {where} (similarity {scores[best]:.3f})",
+            f"near-duplicate of a crop from {where} (similarity {scores[best]:.3f})",
             other=other.record.id,
         )
         candidate[j] = False

@@ -36,7 +36,9 @@ class Label:
     color: tuple[int, int, int] = SURE
 
 
-def draw_boxes(rgb: np.ndarray, labels: Sequence[Label], original_size: tuple[int, int] | None = None) -> np.ndarray:
+def draw_boxes(
+    rgb: np.ndarray, labels: Sequence[Label], original_size: tuple[int, int] | None = None
+) -> np.ndarray:
     """A copy of ``rgb`` with every label's box and text drawn on it.
 
     ``original_size`` (width, height) is the size the boxes are measured in;

@@ -38,7 +38,7 @@ from .model import ModelBundle, load_bundle, save_bundle
 from .storage import write_atomic
 
 #: How many replaced models are kept; the oldest beyond this are deleted.
-HISTORY_LIMIT = 10
+HISTORY_LIMIT = 5
 
 _ID = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
 
@@ -160,7 +160,8 @@ class ModelRegistry:
             self._prune()
         except OSError as exc:
             raise ModelError(
-                f"the model could not be saved in {self.root} ({exc.strerror or exc}); is the folder read-only?"
+                f"the model could not be saved in {self.root} ({exc.strerror or exc}); "
+                "is the folder read-only?"
             ) from exc
         return self.active_path
 

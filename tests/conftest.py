@@ -70,6 +70,18 @@ PhotoMaker = Callable[..., bytes]
 
 
 @pytest.fixture(scope="session")
+def tint_image() -> Callable[..., np.ndarray]:
+    """``tint_image(rgb, tint, seed)``: see :func:`tinted`."""
+    return tinted
+
+
+@pytest.fixture(scope="session")
+def encode_image() -> Callable[..., bytes]:
+    """``encode_image(rgb, fmt="JPEG")``: the bytes of an array saved by Pillow."""
+    return encode
+
+
+@pytest.fixture(scope="session")
 def make_photo(small_astronaut: np.ndarray) -> PhotoMaker:
     """``make_photo(tint, seed, fmt="JPEG")``: the bytes of one synthetic person's photo."""
 

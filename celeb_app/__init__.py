@@ -1,0 +1,1 @@
+"""The Streamlit app's shared page helpers (the engine is celeb/)."""

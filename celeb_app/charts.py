@@ -1,0 +1,94 @@
+"""Charts and tables the pages draw: probabilities, confusion matrices, reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server; must come before seaborn draws
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+SURE_COLOR = "#16a34a"
+DOUBT_COLOR = "#ea8a00"
+OTHER_COLOR = "#94a3b8"
+
+
+def probability_chart(probabilities: Mapping[str, float], chosen: str | None) -> alt.Chart:
+    """Horizontal bars of every person's probability, most likely on top."""
+    frame = pd.DataFrame(
+        {"person": list(probabilities), "probability": [float(p) for p in probabilities.values()]}
+    )
+    best = frame["person"].iloc[0] if len(frame) else None
+    frame["answer"] = [
+        "answer" if name == chosen else ("best guess" if chosen is None and name == best else "other")
+        for name in frame["person"]
+    ]
+    return (
+        alt.Chart(frame)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title=None)),
+            y=alt.Y("person:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+            color=alt.Color(
+                "answer:N",
+                scale=alt.Scale(
+                    domain=["answer", "best guess", "other"], range=[SURE_COLOR, DOUBT_COLOR, OTHER_COLOR]
+                ),
+                legend=None,
+            ),
+            tooltip=[alt.Tooltip("person:N"), alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(height=chart_height(len(frame)))
+    )
+
+
+def chart_height(bars: int) -> int:
+    """Pixels for a bar chart of ``bars`` people, so that every name shows."""
+    return 40 + 26 * max(bars, 2)
+
+
+def confusion_figure(
+    matrix: Sequence[Sequence[int]] | np.ndarray, classes: Sequence[str], title: str = ""
+) -> Figure:
+    """A seaborn heatmap of a confusion matrix, true person down, predicted across."""
+    matrix = np.asarray(matrix, dtype=int)
+    side = max(3.2, 0.75 * len(classes) + 1.6)
+    figure = Figure(figsize=(side + 0.8, side), layout="constrained")
+    axes = figure.subplots()
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        square=True,
+        linewidths=0.5,
+        xticklabels=list(classes),
+        yticklabels=list(classes),
+        ax=axes,
+    )
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.tick_params(axis="x", labelrotation=35)
+    axes.tick_params(axis="y", labelrotation=0)
+    for label in axes.get_xticklabels():
+        label.set_horizontalalignment("right")
+    if title:
+        axes.set_title(title)
+    return figure
+
+
+def report_table(report: Mapping[str, object]) -> pd.DataFrame:
+    """scikit-learn's classification report (as a dict) as a table, one row per person."""
+    rows = {name: values for name, values in report.items() if isinstance(values, Mapping)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "person"
+    if "support" in frame:
+        frame["support"] = frame["support"].astype(int)
+    return frame.round(3)

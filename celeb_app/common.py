@@ -1,0 +1,288 @@
+"""What every page shares: the store, the active model, the sidebar card, error display.
+
+Pages stay thin: they read widgets, call :mod:`celeb`, and draw with the
+helpers here and in :mod:`celeb_app.charts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import os
+import re
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from celeb.classify import Classifier
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
+from celeb.dataset import DatasetStore
+from celeb.errors import CelebError
+from celeb.model import ModelBundle, load_bundle
+from celeb.registry import ModelRegistry, ModelVersion
+
+logger = logging.getLogger("celeb_app")
+
+#: Offered in the file pickers; HEIC/HEIF too, so that the app can say plainly it cannot read them.
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["heic", "heif"]
+
+# Script runs of one session happen on one thread at a time.
+_run = threading.local()
+
+CLASSIFY_PAGE = "pages/classify.py"
+DATASET_PAGE = "pages/dataset.py"
+TRAIN_PAGE = "pages/train.py"
+
+
+# ---------------------------------------------------------------- where we run
+
+
+def on_streamlit_cloud() -> bool:
+    """Whether the app runs on Streamlit Community Cloud (files there vanish on restart)."""
+    if os.environ.get("CELEB_ON_CLOUD"):  # lets tests and staging say so explicitly
+        return os.environ["CELEB_ON_CLOUD"] not in ("0", "false", "no")
+    return "streamlit" in os.environ.get("HOSTNAME", "").lower() or Path.cwd().as_posix().startswith(
+        "/mount/src"
+    )
+
+
+def cloud_note() -> None:
+    """On the Cloud, say that uploads and retraining do not last."""
+    if on_streamlit_cloud():
+        st.info(
+            "This app runs on Streamlit Community Cloud: photos you add, crops you reject and models "
+            "you train here are lost when the app restarts. To keep them, download the dataset and "
+            "the model, commit them to the repository (`dataset/`, `models/model.joblib`) and redeploy.",
+            icon=":material/cloud:",
+        )
+
+
+# ---------------------------------------------------------------- engine objects
+
+
+def store() -> DatasetStore:
+    """The dataset in force (``CELEB_DATASET_DIR`` or ``dataset/``)."""
+    return DatasetStore(paths().dataset)
+
+
+def registry() -> ModelRegistry:
+    """The models folder in force (``CELEB_MODELS_DIR`` or ``models/``)."""
+    return ModelRegistry(paths().models)
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """The active model as loaded, with the file it came from."""
+
+    bundle: ModelBundle
+    version: ModelVersion
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """Changes whenever the model file is replaced: use it in cache keys."""
+        return (str(self.version.path), self.version.mtime_ns, self.version.size)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _load_bundle(path: str, mtime_ns: int, size: int) -> tuple[ModelBundle, tuple[str, ...]]:
+    # Keyed by the file's mtime and size: a newly saved model is loaded at once.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bundle = load_bundle(Path(path))
+    return bundle, tuple(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+
+
+def load_model(model_key: tuple[str, int, int]) -> ModelBundle:
+    """The bundle of the model file ``model_key`` names (see ActiveModel.key), cached."""
+    return _load_bundle(*model_key)[0]
+
+
+def active_model() -> ActiveModel | None:
+    """The active model, or None when there is none. A damaged file raises ModelError."""
+    version = registry().active_version()
+    if version is None:
+        return None
+    bundle, notes = _load_bundle(str(version.path), version.mtime_ns, version.size)
+    return ActiveModel(bundle, version, notes)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _classifier(path: str, mtime_ns: int, size: int, threshold: float) -> Classifier:
+    bundle, _ = _load_bundle(path, mtime_ns, size)
+    return Classifier(bundle, threshold=threshold)
+
+
+def classifier(
+    model_key: tuple[str, int, int], threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
+) -> Classifier:
+    """A classifier of the model file ``model_key`` names (see ActiveModel.key).
+
+    Shared between sessions: a Classifier is thread-safe.
+    """
+    return _classifier(*model_key, round(float(threshold), 3))
+
+
+# ---------------------------------------------------------------- errors
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+
+
+def md(text: object) -> str:
+    """User text (names, file names) escaped for Streamlit markdown: shown as typed, never as links."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def names(values: object) -> str:
+    """A list of person names for markdown."""
+    return ", ".join(md(value) for value in values)  # type: ignore[union-attr]
+
+
+def message(exc: BaseException) -> str:
+    """An engine error's message, as a sentence."""
+    text = str(exc).strip() or exc.__class__.__name__
+    return text[0].upper() + text[1:]
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Show errors as messages, never as a traceback (wraps every page once, in app.py)."""
+    try:
+        yield
+    except CelebError as exc:
+        st.error(message(exc), icon=":material/error:")
+    except Exception:  # Streamlit's own rerun/stop signals are BaseException and pass through
+        logger.exception("a page failed")
+        st.error(
+            "Something went wrong on this page. Try again, or reload the page; "
+            "if it keeps happening, the app's log has the details.",
+            icon=":material/error:",
+        )
+
+
+def safe_callback(function: Callable[..., None]) -> Callable[..., None]:
+    """A widget callback whose errors are shown on the page instead of a traceback.
+
+    Callbacks run before the page script, outside :func:`friendly_errors`;
+    their errors are kept and shown by :func:`show_callback_errors`.
+    """
+
+    @functools.wraps(function)
+    def run(*args: object, **kwargs: object) -> None:
+        try:
+            function(*args, **kwargs)
+        except CelebError as exc:
+            st.session_state.setdefault("callback_errors", []).append(message(exc))
+        except Exception:
+            logger.exception("a callback failed")
+            st.session_state.setdefault("callback_errors", []).append(
+                "Something went wrong; nothing was changed. Try again, or reload the page."
+            )
+
+    return run
+
+
+def flash(text: str) -> None:
+    """A success message shown at the top of the page after the next rerun."""
+    st.session_state.setdefault("flash", []).append(text)
+
+
+def show_flash() -> None:
+    for text in st.session_state.pop("flash", []):
+        st.success(text, icon=":material/check_circle:")
+
+
+def show_callback_errors() -> None:
+    for text in st.session_state.pop("callback_errors", []):
+        st.error(text, icon=":material/error:")
+
+
+# ---------------------------------------------------------------- the sidebar card
+
+
+def sidebar_model_card() -> None:
+    """The active model in the sidebar: who it knows, how good, when trained."""
+    with st.sidebar.container(border=True):
+        st.markdown("**Active model**")
+        try:
+            model = active_model()
+        except CelebError as exc:
+            st.error(message(exc))
+            st.page_link(TRAIN_PAGE, label="Train a new model", icon=":material/model_training:")
+            return
+        if model is None:
+            st.markdown("No model yet. Add photos of each person, find their faces, then train one.")
+            st.page_link(DATASET_PAGE, label="1. Dataset", icon=":material/photo_library:")
+            st.page_link(TRAIN_PAGE, label="2. Train", icon=":material/model_training:")
+            return
+        bundle = model.bundle
+        st.markdown(f"Knows **{len(bundle.classes)}** people: " + names(bundle.classes))
+        accuracy = bundle.test_accuracy
+        if accuracy is not None:
+            faces = bundle.metrics.get("test_size")
+            on = f" on {faces} test faces" if faces else ""
+            st.markdown(f"Test accuracy: **{accuracy:.0%}**{on}")
+        else:
+            st.markdown("Test accuracy: not recorded")
+        st.caption(f"Trained {when(bundle.trained_at)}")
+        for note in model.warnings:
+            st.warning(note, icon=":material/warning:")
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def when(iso: str) -> str:
+    """An ISO time as "2025-11-25 09:27 UTC (3 days ago)"; "unknown" when empty."""
+    if not iso:
+        return "at an unknown time"
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    moment = moment.astimezone(dt.UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({ago(moment)})"
+
+
+def ago(moment: dt.datetime) -> str:
+    seconds = (dt.datetime.now(dt.UTC) - moment).total_seconds()
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+@contextmanager
+def running_app() -> Iterator[None]:
+    """Marks, for this script run only, that app.py is running the page."""
+    _run.via_app = True
+    try:
+        yield
+    finally:
+        _run.via_app = False
+
+
+def require_app() -> None:
+    """Give a page that runs without app.py the app's own sidebar.
+
+    Streamlit still discovers ``pages/`` on the very first request after a
+    start (and AppTest's switch_page runs a page file alone): the page then
+    draws the model card and pending messages itself.
+    """
+    if not getattr(_run, "via_app", False):
+        sidebar_model_card()
+        show_callback_errors()

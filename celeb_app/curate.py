@@ -1,0 +1,258 @@
+"""Pieces of the Dataset page: messages, the import report, flags, the crop grid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, Flag, FlagSettings, flag_crops
+from celeb.dataset import KEPT, REJECTED, AddReport, Crop, CropReport, DatasetStore, PersonSummary
+from celeb.draw import PLAIN, Label, draw_boxes
+from celeb.errors import CelebError
+from celeb.faces import Box
+from celeb.images import read_image
+from celeb_app import common
+
+FLAG_NAMES = {MODEL: "model disagrees", TINY: "tiny", DUPLICATE: "near-duplicate", DAMAGED: "damaged"}
+
+
+# ---------------------------------------------------------------- messages across a rerun
+
+
+def select_person(name: str) -> None:
+    """Select ``name`` in the person box on the next run (the box may exist already)."""
+    st.session_state["pending_person"] = name
+
+
+def apply_pending_selection() -> None:
+    if "pending_person" in st.session_state:
+        st.session_state["person"] = st.session_state.pop("pending_person")
+
+
+# ---------------------------------------------------------------- tables and summaries
+
+
+def people_table(people: Sequence[PersonSummary]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "person": p.name,
+                "photos": p.photos,
+                "kept crops": p.kept,
+                "rejected crops": p.rejected,
+                "not searched yet": p.unprocessed,
+            }
+            for p in people
+        ]
+    )
+
+
+def crop_summary(report: CropReport) -> str:
+    if not report.photos:
+        return "Every photo has been searched already."
+    set_aside = report.faces - report.kept
+    text = (
+        f"Searched {common.plural(report.photos, 'photo')}: found "
+        f"{common.plural(report.faces, 'face')} with both eyes, kept {report.kept}"
+    )
+    if set_aside:
+        text += f" ({set_aside} smaller faces in group photos set aside as rejected)"
+    return text + "."
+
+
+def no_crops_hint(summary: PersonSummary) -> str:
+    if summary.unprocessed:
+        return (
+            f"{common.plural(summary.unprocessed, 'photo')} of {common.md(summary.name)} "
+            "not searched yet: press **Find faces** above."
+        )
+    if summary.photos:
+        return (
+            f"No face with both eyes was found in the photos of {common.md(summary.name)}. Add clearer, "
+            "frontal photos where the face is not too small."
+        )
+    return f"No photos of {common.md(summary.name)} yet: add some in the **Add photos** tab."
+
+
+# ---------------------------------------------------------------- adding photos
+
+
+def add_upload(store: DatasetStore, person: str, name: str, data: bytes) -> AddReport:
+    """Add one uploaded file (a photo or a zip); every problem lands in the report."""
+    try:
+        if name.lower().endswith(".zip"):
+            return store.add_zip(person, data)
+        return store.add_photo(person, data, name)
+    except CelebError as exc:
+        return AddReport(skipped=[(name, str(exc))])
+
+
+def show_add_report(person: str) -> None:
+    stored = st.session_state.get("add_report")
+    if not stored or stored[0] != person:
+        return
+    report: AddReport = stored[1]
+    added, skipped = len(report.added), len(report.skipped)
+    if added:
+        st.success(
+            f"Added {common.plural(added, 'photo')} to {common.md(person)}. "
+            "Press **Find faces** to crop them.",
+            icon=":material/check_circle:",
+        )
+    if skipped:
+        st.warning(f"Skipped {common.plural(skipped, 'file')}:", icon=":material/warning:")
+        st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True, width="stretch")
+    if not added and not skipped:
+        st.info("The files held no photos.")
+
+
+def export_callable(root: Path) -> Callable[[], bytes]:
+    """Builds the dataset zip only when the download is clicked (in another thread)."""
+    return lambda: DatasetStore(root).export_zip()
+
+
+# ---------------------------------------------------------------- flags
+
+
+@st.cache_data(max_entries=32, show_spinner="Checking the crops…")
+def _flags(
+    root: str, person: str, state: tuple, model_key: tuple | None, settings: tuple
+) -> dict[str, list[Flag]]:
+    # ``state`` (crop ids and statuses) and ``model_key`` are the cache key.
+    del state
+    crops = DatasetStore(root).crops(person)
+    bundle = common.load_model(model_key) if model_key else None
+    return flag_crops(crops, bundle, FlagSettings(*settings))
+
+
+def person_flags(
+    store: DatasetStore,
+    person: str,
+    crops: Sequence[Crop],
+    model: common.ActiveModel | None,
+    settings: FlagSettings,
+) -> dict[str, list[Flag]]:
+    state = tuple((c.record.id, c.record.status) for c in crops)
+    key = model.key if model else None
+    values = (settings.tiny_pixels, settings.disagree_probability, settings.duplicate_similarity)
+    return _flags(str(store.root), person, state, key, values)
+
+
+def show_flag_summary(
+    crops: Sequence[Crop], flags: dict[str, list[Flag]], model_checks: bool, model: common.ActiveModel | None
+) -> None:
+    kept = {c.record.id for c in crops if c.record.status == KEPT}
+    counts: dict[str, int] = {}
+    for crop_id, found in flags.items():
+        if crop_id in kept:
+            for flag in found:
+                counts[flag.kind] = counts.get(flag.kind, 0) + 1
+    flagged = sum(1 for crop_id in flags if crop_id in kept)
+    if flagged:
+        parts = ", ".join(f"{n} {FLAG_NAMES[kind]}" for kind, n in counts.items())
+        st.markdown(f":orange[:material/flag:] **{flagged} kept crops flagged** ({parts}): worth a look.")
+    else:
+        st.markdown(":green[:material/check:] No kept crop is flagged.")
+    if model is None:
+        st.caption("No active model yet: train one to also flag crops the model thinks are someone else.")
+    elif not model_checks:
+        st.caption(
+            "The active model does not know this person yet, so it cannot check these crops; "
+            "retrain after curating."
+        )
+
+
+# ---------------------------------------------------------------- the grid
+
+
+@common.safe_callback
+def _set_status(crop_ids: list[str], status: str) -> None:
+    common.store().set_status(crop_ids, status)
+    for crop_id in crop_ids:
+        st.session_state[f"select_{crop_id}"] = False
+
+
+def _select(crop_ids: list[str], value: bool) -> None:
+    for crop_id in crop_ids:
+        st.session_state[f"select_{crop_id}"] = value
+
+
+def selection_bar(page_crops: Sequence[Crop]) -> None:
+    ids = [crop.record.id for crop in page_crops]
+    selected = [crop_id for crop_id in ids if st.session_state.get(f"select_{crop_id}")]
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(
+            f"Reject selected ({len(selected)})",
+            disabled=not selected,
+            on_click=_set_status,
+            args=(selected, REJECTED),
+            key="reject_selected",
+            icon=":material/block:",
+        )
+        st.button(
+            f"Restore selected ({len(selected)})",
+            disabled=not selected,
+            on_click=_set_status,
+            args=(selected, KEPT),
+            key="restore_selected",
+            icon=":material/undo:",
+        )
+        st.button("Select all on this page", on_click=_select, args=(ids, True), key="select_page")
+        st.button(
+            "Clear selection",
+            on_click=_select,
+            args=(ids, False),
+            key="clear_selection",
+            disabled=not selected,
+        )
+
+
+def crop_grid(page_crops: Sequence[Crop], flags: dict[str, list[Flag]], min_width: int = 150) -> None:
+    """A responsive grid of crop cards: as many columns as the width allows."""
+    grid = st.grid("auto", min_column_width=min_width, border=True)
+    for crop in page_crops:
+        with grid.cell():
+            _crop_card(crop, flags.get(crop.record.id, []))
+
+
+def _crop_card(crop: Crop, found: list[Flag]) -> None:
+    record = crop.record
+    rejected = record.status == REJECTED
+    st.image(str(crop.path), width="stretch")
+    if rejected:
+        st.caption(f":red[Rejected]: {common.md(record.reason or 'by you')}")
+    for flag in found:
+        st.caption(f":orange[:material/flag: {common.md(flag.message)}]")
+    st.checkbox("Select", key=f"select_{record.id}")
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.button(
+            "Restore" if rejected else "Reject",
+            key=f"reject_{record.id}",
+            on_click=_set_status,
+            args=([record.id], KEPT if rejected else REJECTED),
+            help="Use this crop for training again" if rejected else "Leave this crop out of training",
+        )
+        photo = st.popover(
+            "",
+            key=f"photo_{record.id}",
+            on_change="rerun",
+            icon=":material/image:",
+            help="The photo this face was cut from",
+        )
+        with photo:
+            if photo.open:
+                _source_photo(crop)
+
+
+def _source_photo(crop: Crop) -> None:
+    try:
+        image = read_image(crop.photo_path, max_side=900)
+    except CelebError as exc:
+        st.error(common.message(exc))
+        return
+    box = Box(*crop.record.box)
+    st.image(draw_boxes(image.rgb, [Label(box, "", PLAIN)], image.original_size), width=420)
+    st.caption(f"{common.md(crop.photo_filename)} · face {box.w}×{box.h} px")

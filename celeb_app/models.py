@@ -1,0 +1,155 @@
+"""Pieces of the Train page: training with live progress, a model's figures, the history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from celeb.dataset import DatasetStore
+from celeb.errors import TrainingError
+from celeb.features import FeatureSettings
+from celeb.model import ModelBundle, bundle_from_training
+from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
+from celeb.train import CANDIDATES, TrainingResult, train_best_model
+from celeb_app import common
+from celeb_app.charts import confusion_figure, report_table
+
+#: Left out of the default choice: minutes instead of seconds on a few hundred crops.
+SLOW = ("logistic_regression",)
+
+
+@dataclass
+class Trained:
+    """A training run's outcome, kept in the session until replaced."""
+
+    result: TrainingResult
+    bundle: ModelBundle
+    activated: bool = False
+
+
+def label(name: str) -> str:
+    candidate = CANDIDATES.get(name)
+    return candidate.label if candidate else name
+
+
+def train(store: DatasetStore, models: list[str], test_size: float, folds: int) -> Trained | None:
+    """Train with live progress; None (after saying why and what to do) when the data is too thin."""
+    settings = FeatureSettings()
+    with st.status("Training…", expanded=True) as status:
+        st.write("Computing the features of every kept crop (and its mirror image)…")
+        data, crop_ids = store.training_set(settings)
+        people = len(set(data.labels.tolist()))
+        st.write(f"{common.plural(len(crop_ids), 'crop')} of {common.plural(people, 'person', 'people')}.")
+        bar = st.progress(0.0, text="Starting…")
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"{step} ({done}/{total} models done)")
+
+        try:
+            result = train_best_model(
+                data, models=models, test_size=test_size, folds=folds, progress=progress
+            )
+        except TrainingError as exc:
+            status.update(label="Not enough data to train", state="error", expanded=True)
+            st.error(common.message(exc), icon=":material/error:")
+            st.markdown(
+                "What to do: on the **Dataset** page, add more photos of the people named, press "
+                "**Find faces**, and keep crops from several different photos of each person "
+                "(delete a person you do not have photos of yet). A smaller test share needs fewer photos."
+            )
+            return None
+        bar.progress(1.0, text="Done")
+        bundle = bundle_from_training(result, settings, store.fingerprint())
+        status.update(
+            label=f"Trained: {label(result.winner)}, test accuracy {result.test_accuracy:.0%}",
+            state="complete",
+            expanded=False,
+        )
+    return Trained(result, bundle)
+
+
+def show_figures(bundle: ModelBundle, title: str) -> None:
+    """Test accuracy, the per-person report and the confusion matrix recorded with a model."""
+    st.markdown(f"#### {title}")
+    metrics = bundle.metrics
+    accuracy = bundle.test_accuracy
+    if accuracy is None:
+        st.info("This model has no recorded test figures.")
+        return
+    winner = metrics.get("winner", "")
+    st.markdown(
+        f"**{label(winner)}** · test accuracy **{accuracy:.1%}** on {metrics.get('test_size', '?')} faces"
+        f" ({metrics.get('train_size', '?')} for training) · trained {common.when(bundle.trained_at)}"
+    )
+    report = metrics.get("report")
+    if report:
+        st.dataframe(report_table(report), width="stretch")
+    confusion = metrics.get("confusion")
+    if confusion:
+        figure = confusion_figure(confusion, bundle.classes, "Confusion on the test photos")
+        st.pyplot(figure, width="content")
+
+
+def headline(result: TrainingResult, active: ModelBundle | None) -> None:
+    """The new model's winner and test accuracy, with the change from the active model."""
+    winner, accuracy, faces = st.columns(3)
+    winner.metric("Best model", label(result.winner), border=True)
+    delta = None
+    if active is not None and active.test_accuracy is not None:
+        delta = f"{(result.test_accuracy - active.test_accuracy) * 100:+.1f} points vs the active model"
+    accuracy.metric("Test accuracy", f"{result.test_accuracy:.1%}", delta=delta, border=True)
+    faces.metric("Faces", f"{result.train_size} train · {result.test_size} test", border=True)
+
+
+def comparison_table(result: TrainingResult) -> pd.DataFrame:
+    frame = pd.DataFrame(result.table())
+    frame["winner"] = frame["winner"].map({True: "✓", False: ""})
+    return frame
+
+
+def model_download(bundle: ModelBundle, key: str) -> None:
+    stamp = re.sub(r"[^0-9]", "", bundle.trained_at)[:12] or "model"
+    st.download_button(
+        "Download this model (.joblib)",
+        data=lambda: bundle_bytes(bundle),
+        file_name=f"celeb-model-{stamp}.joblib",
+        mime="application/octet-stream",
+        on_click="ignore",
+        key=key,
+        icon=":material/download:",
+        help="To ship it: commit it as models/model.joblib and redeploy.",
+    )
+
+
+def history_rows(registry: ModelRegistry, history: list[ModelInfo]) -> None:
+    """Earlier models, each with a Make active button."""
+    for info in history:
+        with st.container(border=True):
+            text, actions = st.columns([4, 1], vertical_alignment="center")
+            with text:
+                if info.problem:
+                    st.markdown(f"**Unreadable model** `{info.id}`: {info.problem}")
+                else:
+                    accuracy = (
+                        f"{info.test_accuracy:.1%}" if info.test_accuracy is not None else "not recorded"
+                    )
+                    st.markdown(
+                        f"**Trained {common.when(info.trained_at)}** · test accuracy {accuracy} · "
+                        f"{label(info.winner) or 'unknown model'}"
+                    )
+                    knows = common.names(info.classes) or "nobody"
+                    st.caption(f"Knows {knows} · replaced {common.when(info.archived_at)}")
+            with actions:
+                if st.button(
+                    "Make active",
+                    key=f"restore_{info.id}",
+                    disabled=bool(info.problem),
+                    icon=":material/restore:",
+                    width="stretch",
+                ):
+                    registry.restore(info.id)
+                    common.flash("The earlier model is active again; the Classify page uses it now.")
+                    st.rerun()

@@ -1,0 +1,130 @@
+"""Classify: drop photos (or take one) and see who is on them."""
+
+import numpy as np
+import streamlit as st
+
+from celeb.classify import FacePrediction
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD
+from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
+from celeb.errors import CelebError
+from celeb_app import common
+from celeb_app.charts import chart_height, probability_chart
+
+common.require_app()
+
+SHOWN_MAX_SIDE = 1200
+
+
+@st.cache_data(max_entries=32, ttl="1h", show_spinner="Looking for faces…")
+def classify(data: bytes, model_key: tuple, threshold: float) -> tuple[np.ndarray, tuple[int, int], list]:
+    """The photo as shown (at most SHOWN_MAX_SIDE), its size as stored, and its faces.
+
+    Cached per photo, model file and threshold, so that moving a widget does
+    not redo the work; only the reduced photo is kept in the cache.
+    """
+    prediction = common.classifier(model_key, threshold).classify(data)
+    photo = prediction.photo
+    return thumbnail(photo.rgb, SHOWN_MAX_SIDE), photo.original_size, prediction.faces
+
+
+def face_label(number: int, face: FacePrediction) -> Label:
+    if face.person:
+        return Label(
+            face.box, f"{number}. {face.person} {face.probability:.0%}", SURE if face.clean else DOUBT
+        )
+    return Label(face.box, f"{number}. not sure", DOUBT)
+
+
+def show_face(number: int, face: FacePrediction, threshold: float) -> None:
+    left, right = st.columns([1, 3], vertical_alignment="top")
+    left.image(face.crop, caption=f"Face {number}", width="stretch")
+    with right:
+        if face.person:
+            st.markdown(f"**Face {number}: {common.md(face.person)}** — {face.probability:.0%}")
+        else:
+            st.markdown(
+                f"**Face {number}: not sure.** Best guess: {common.md(face.best_guess)} "
+                f"({face.probability:.0%}), "
+                f"below the {threshold:.0%} needed to name someone."
+            )
+        if not face.clean:
+            st.caption(
+                ":material/visibility_off: Both eyes were not found in this face "
+                "(turned, covered or blurred), so this answer is less reliable."
+            )
+        chart = probability_chart(face.probabilities, face.person)
+        st.altair_chart(chart, width="stretch", height=chart_height(len(face.probabilities)))
+
+
+def show_photo(name: str, data: bytes, model: common.ActiveModel, threshold: float) -> None:
+    st.subheader(common.md(name), divider="gray")
+    try:
+        shown, original_size, faces = classify(data, model.key, threshold)
+    except CelebError as exc:
+        st.error(f"**{common.md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
+        return
+    except Exception:  # one odd photo must not stop the others
+        common.logger.exception("classifying %r failed", name)
+        st.error(f"**{common.md(name)}** could not be processed. Try another photo.", icon=":material/error:")
+        return
+    photo_column, faces_column = st.columns([3, 2], gap="medium")
+    if not faces:
+        with faces_column:
+            st.warning(
+                "No face found. The app needs a clear, frontal face with both eyes visible, "
+                "not too small in the photo: try a closer or sharper photo.",
+                icon=":material/face_retouching_off:",
+            )
+        photo_column.image(shown, width="stretch")
+        return
+    labels = [face_label(number, face) for number, face in enumerate(faces, start=1)]
+    photo_column.image(draw_boxes(shown, labels, original_size), width="stretch")
+    with faces_column:
+        named = [face.person or "not sure" for face in faces]
+        st.markdown(f"{common.plural(len(faces), 'face')}: " + common.names(named))
+        for number, face in enumerate(faces, start=1):
+            show_face(number, face, threshold)
+
+
+st.title("Who is this?")
+model = common.active_model()
+if model is None:
+    st.info(
+        "There is no model yet, so the app cannot name anyone. Add photos of each person on the "
+        "**Dataset** page, find their faces, then train a model on the **Train** page.",
+        icon=":material/info:",
+    )
+    st.page_link(common.DATASET_PAGE, label="Go to Dataset", icon=":material/photo_library:")
+    st.stop()
+
+st.caption(
+    f"Drop photos to find the faces in them and name each among: {common.names(model.bundle.classes)}."
+)
+threshold = st.sidebar.slider(
+    "Confidence threshold",
+    min_value=0.0,
+    max_value=1.0,
+    value=DEFAULT_CONFIDENCE_THRESHOLD,
+    step=0.05,
+    format="percent",
+    key="threshold",
+    help="Below this probability a face is answered with 'not sure' (and the best guess) instead of a name.",
+)
+
+uploads = st.file_uploader(
+    "Photos",
+    type=common.UPLOAD_TYPES,
+    accept_multiple_files=True,
+    key="photos",
+    help="JPEG, PNG, WebP, BMP, GIF or TIFF. iPhone HEIC photos must be exported as JPEG first.",
+)
+camera_on = st.toggle("Take a photo with the camera", key="camera_on")
+shot = st.camera_input("Camera", key="camera", label_visibility="collapsed", width=520) if camera_on else None
+
+sources = [(upload.name, upload.getvalue()) for upload in uploads or []]
+if shot is not None:
+    sources.append(("Camera photo", shot.getvalue()))
+if not sources:
+    st.markdown("Photos are processed on this server and not kept.")
+for name, data in sources:
+    show_photo(name, data, model, threshold)

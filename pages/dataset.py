@@ -1,0 +1,199 @@
+"""Dataset: the people, their photos, and the face crops training will use."""
+
+import streamlit as st
+
+from celeb.curation import FlagSettings, flagged_first, model_knows
+from celeb.dataset import KEPT, REJECTED, AddReport
+from celeb.errors import CelebError
+from celeb_app import common, curate
+
+common.require_app()
+
+PER_PAGE = 24
+FILTERS = {"Kept": KEPT, "Rejected": REJECTED, "All": None}
+
+st.title("Dataset")
+st.caption(
+    "Add photos of each person, let the app find the faces, then reject the crops that are not "
+    "that person's face. Training uses the kept crops."
+)
+common.cloud_note()
+store = common.store()
+people = store.people()
+common.show_flash()
+
+# ---------------------------------------------------------------- people and global actions
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("People")
+    if people:
+        st.dataframe(curate.people_table(people), hide_index=True, width="stretch")
+    else:
+        st.info("No people yet: add the first one.", icon=":material/person_add:")
+with right:
+    with st.form("add_person", clear_on_submit=True, border=False):
+        new_name = st.text_input("Add a person", placeholder="e.g. Serena Williams", max_chars=80)
+        if st.form_submit_button("Add person", icon=":material/person_add:"):
+            try:
+                added = store.add_person(new_name)
+            except CelebError as exc:
+                st.error(common.message(exc))
+            else:
+                common.flash(f"Added {common.md(added.name)}. Now add photos of them below.")
+                curate.select_person(added.name)
+                st.rerun()
+    waiting = sum(p.unprocessed for p in people)
+    if st.button(
+        f"Find faces in {common.plural(waiting, 'new photo')}",
+        type="primary" if waiting else "secondary",
+        disabled=not waiting,
+        icon=":material/center_focus_strong:",
+        help="Looks for faces with both eyes in every photo not searched yet. Photos already "
+        "searched are not redone, so the crops you rejected stay rejected.",
+    ):
+        bar = st.progress(0.0, text="Finding faces…")
+        report = store.find_faces(
+            progress=lambda done, total: bar.progress(
+                done / total, text=f"Finding faces: {done}/{total} photos"
+            )
+        )
+        common.flash(curate.crop_summary(report))
+        st.rerun()
+    st.download_button(
+        "Download dataset (zip)",
+        data=curate.export_callable(store.root),
+        file_name="celeb-dataset.zip",
+        mime="application/zip",
+        on_click="ignore",
+        disabled=not people,
+        icon=":material/download:",
+        help="Every person's photos and kept crops, with the manifest (built when you click).",
+    )
+
+if not people:
+    st.stop()
+
+# ---------------------------------------------------------------- one person
+
+st.divider()
+curate.apply_pending_selection()
+names = [p.name for p in people]
+if st.session_state.get("person") not in names:
+    st.session_state["person"] = names[0]
+person = st.selectbox("Person", names, key="person")
+shown = common.md(person)
+summary = next(p for p in people if p.name == person)
+st.caption(
+    f"{common.plural(summary.photos, 'photo')} · {summary.kept} kept crops · {summary.rejected} rejected"
+    f" · {summary.unprocessed} not searched yet"
+)
+
+crops_tab, add_tab, manage_tab = st.tabs(["Crops", "Add photos", "Rename or delete"])
+
+with add_tab:
+    round_ = st.session_state.setdefault("upload_round", 0)
+    files = st.file_uploader(
+        f"Photos of {shown}, or zips of photos",
+        type=[*common.UPLOAD_TYPES, "zip"],
+        accept_multiple_files=True,
+        key=f"add_files_{round_}",
+        max_upload_size=200,
+    )
+    folder = st.file_uploader(
+        "…or a whole folder of photos",
+        type=common.UPLOAD_TYPES,
+        accept_multiple_files="directory",
+        key=f"add_folder_{round_}",
+        max_upload_size=200,
+    )
+    chosen = list(files or []) + list(folder or [])
+    what = common.plural(len(chosen), "file") if chosen else "photos"
+    if st.button(f"Add {what} to {shown}", disabled=not chosen, type="primary"):
+        bar = st.progress(0.0, text="Adding photos…")
+        report = AddReport()
+        for done, upload in enumerate(chosen, start=1):
+            report.merge(curate.add_upload(store, person, upload.name, upload.getvalue()))
+            bar.progress(done / len(chosen), text=f"Adding photos: {done}/{len(chosen)}")
+        st.session_state["add_report"] = (person, report)
+        st.session_state["upload_round"] = round_ + 1  # empties the pickers
+        st.rerun()
+    curate.show_add_report(person)
+
+with manage_tab:
+    with st.form("rename", border=False):
+        renamed = st.text_input("New name", value=person, max_chars=80)
+        if st.form_submit_button("Rename", icon=":material/edit:"):
+            try:
+                store.rename_person(person, renamed)
+            except CelebError as exc:
+                st.error(common.message(exc))
+            else:
+                common.flash(
+                    f"Renamed {shown} to {common.md(renamed.strip())}. "
+                    "Retrain so that the model uses the new name."
+                )
+                curate.select_person(renamed.strip())
+                st.rerun()
+    if st.session_state.get("confirm_delete") != person:
+        st.button(
+            f"Delete {shown}…",
+            icon=":material/delete:",
+            on_click=lambda: st.session_state.update(confirm_delete=person),
+        )
+    else:
+        st.warning(
+            f"Delete **{shown}** with {common.plural(summary.photos, 'photo')} and "
+            f"{common.plural(summary.kept + summary.rejected, 'crop')}? This cannot be undone.",
+            icon=":material/warning:",
+        )
+        yes, no = st.columns(2, width=420)
+        if yes.button(f"Yes, delete {shown}", type="primary"):
+            store.delete_person(person)
+            st.session_state.pop("confirm_delete", None)
+            common.flash(f"Deleted {shown}.")
+            st.rerun()
+        no.button("Cancel", on_click=lambda: st.session_state.pop("confirm_delete", None))
+
+with crops_tab:
+    crops = store.crops(person)
+    if not crops:
+        st.info(curate.no_crops_hint(summary), icon=":material/info:")
+        st.stop()
+    bar_left, bar_mid, bar_right = st.columns([2, 2, 1], vertical_alignment="bottom")
+    shown_filter = bar_left.segmented_control(
+        "Show", list(FILTERS), default="Kept", required=True, key="crop_filter"
+    )
+    first = bar_mid.toggle("Flagged first", value=True, key="flagged_first")
+    with bar_right.popover("Flag settings", icon=":material/tune:"):
+        settings = FlagSettings(
+            tiny_pixels=st.slider("Tiny below (px wide in the photo)", 16, 160, 48, 8, key="flag_tiny"),
+            disagree_probability=st.slider(
+                "Model disagrees from (probability)", 0.3, 0.95, 0.5, 0.05, format="percent", key="flag_model"
+            ),
+            duplicate_similarity=st.slider(
+                "Near-duplicate from (similarity)", 0.90, 0.995, 0.97, 0.005, format="%.3f", key="flag_dup"
+            ),
+        )
+
+    model = common.active_model()
+    flags = curate.person_flags(store, person, crops, model, settings)
+    curate.show_flag_summary(crops, flags, model is not None and model_knows(model.bundle, person), model)
+
+    status = FILTERS[shown_filter or "Kept"]
+    visible = [crop for crop in crops if status is None or crop.record.status == status]
+    if first:
+        visible = flagged_first(visible, flags)
+    if not visible:
+        st.info(f"No {shown_filter.lower()} crops of {shown}.")
+        st.stop()
+    pages = -(-len(visible) // PER_PAGE)
+    number = 1
+    if pages > 1:
+        number = st.pagination(pages, key=f"crop_page_{summary.slug}_{shown_filter}_{pages}")
+    page_crops = visible[(number - 1) * PER_PAGE : number * PER_PAGE]
+    curate.selection_bar(page_crops)
+    curate.crop_grid(page_crops, flags)
+    st.caption(
+        f"Crops {(number - 1) * PER_PAGE + 1}–{(number - 1) * PER_PAGE + len(page_crops)} of {len(visible)}"
+    )

@@ -1,0 +1,158 @@
+"""Train: compare models on the kept crops, look at the figures, choose what the app uses."""
+
+import pandas as pd
+import streamlit as st
+
+from celeb.registry import HISTORY_LIMIT
+from celeb.train import CANDIDATES
+from celeb_app import common, models
+
+common.require_app()
+
+st.title("Train")
+st.caption(
+    "Train on the kept face crops of the Dataset page: several models are compared by cross-validation, "
+    "the best is scored on photos it never saw. Nothing changes for the Classify page until you choose "
+    "**Use this model**."
+)
+common.cloud_note()
+common.show_flash()
+store = common.store()
+registry = common.registry()
+people = store.people()
+active = common.active_model()
+
+# ---------------------------------------------------------------- the data
+
+st.subheader("Training data")
+usable = [p for p in people if p.kept]
+if people:
+    st.dataframe(
+        pd.DataFrame([{"person": p.name, "kept crops": p.kept, "photos": p.photos} for p in people]),
+        hide_index=True,
+        width=520,
+    )
+else:
+    st.info("The dataset is empty: add people and photos on the Dataset page first.", icon=":material/info:")
+    st.page_link(common.DATASET_PAGE, label="Go to Dataset", icon=":material/photo_library:")
+waiting = sum(p.unprocessed for p in people)
+if waiting:
+    st.warning(
+        f"{common.plural(waiting, 'photo')} not searched for faces yet: press **Find faces** on the "
+        "Dataset page to use them.",
+        icon=":material/warning:",
+    )
+if people and len(usable) < len(people):
+    missing = common.names(p.name for p in people if not p.kept)
+    st.caption(f"Left out (no kept crops): {missing}.")
+fingerprint = active.bundle.dataset_fingerprint if active else ""
+if fingerprint and people and fingerprint != store.fingerprint():
+    st.caption(":material/info: The kept crops changed since the active model was trained.")
+
+with st.form("train_form"):
+    chosen = st.multiselect(
+        "Models to compare",
+        list(CANDIDATES),
+        default=[name for name in CANDIDATES if name not in models.SLOW],
+        format_func=models.label,
+        key="train_models",
+        help="Each is tuned by a grid search; the best in cross-validation wins. "
+        "Logistic regression is much slower than the others (minutes on a small server).",
+    )
+    share_column, folds_column = st.columns(2)
+    test_size = share_column.slider(
+        "Test share",
+        0.1,
+        0.5,
+        0.25,
+        0.05,
+        format="percent",
+        key="train_test_size",
+        help="Share of the photos held out to score the winner (whole photos: a photo's faces stay "
+        "together).",
+    )
+    folds = folds_column.slider(
+        "Cross-validation folds",
+        2,
+        10,
+        5,
+        key="train_folds",
+        help="Fewer folds when some person has few photos.",
+    )
+    submitted = st.form_submit_button(
+        "Train", type="primary", icon=":material/model_training:", disabled=not usable
+    )
+
+if submitted:
+    if not chosen:
+        st.error("Choose at least one model to compare.")
+    else:
+        trained = models.train(store, chosen, test_size, folds)
+        if trained is not None:
+            st.session_state["trained"] = trained
+
+# ---------------------------------------------------------------- the new model
+
+trained = st.session_state.get("trained")
+if trained is not None:
+    result, bundle = trained.result, trained.bundle
+    st.subheader("New model")
+    models.headline(result, active.bundle if active and not trained.activated else None)
+    st.markdown("**Model comparison** (accuracy in cross-validation on the training photos)")
+    st.dataframe(models.comparison_table(result), hide_index=True, width="stretch")
+    if trained.activated:
+        st.success("This model is active: the Classify page uses it.", icon=":material/check_circle:")
+        with st.columns(2, gap="large")[0]:
+            models.show_figures(bundle, "New model (active)")
+    else:
+        new_column, active_column = st.columns(2, gap="large")
+        with new_column:
+            models.show_figures(bundle, "New model")
+        with active_column:
+            if active is not None:
+                models.show_figures(active.bundle, "Active model")
+            else:
+                st.markdown("#### Active model")
+                st.info("There is no active model yet.")
+    with st.container(horizontal=True):
+        if st.button(
+            "Use this model",
+            type="primary",
+            disabled=trained.activated,
+            icon=":material/published_with_changes:",
+            help="Saves it as models/model.joblib; the model it replaces is kept in the history below.",
+        ):
+            registry.activate(bundle)
+            trained.activated = True
+            common.flash("The new model is active: the Classify page uses it now.")
+            st.rerun()
+        models.model_download(bundle, key="download_new_model")
+
+# ---------------------------------------------------------------- active model and history
+
+st.subheader("Active model and earlier ones")
+if active is None:
+    st.markdown("No active model yet.")
+else:
+    st.markdown(
+        f"Active: trained {common.when(active.bundle.trained_at)}, "
+        f"knows {common.names(active.bundle.classes)}."
+    )
+    st.download_button(
+        "Download the active model (.joblib)",
+        data=registry.active_bytes,
+        file_name="model.joblib",
+        mime="application/octet-stream",
+        on_click="ignore",
+        key="download_active_model",
+        icon=":material/download:",
+    )
+history = registry.history()
+if history:
+    st.caption(
+        f"Earlier models, most recently replaced first (the last {HISTORY_LIMIT} are kept): "
+        "make one active again if the new one disappoints."
+    )
+    models.history_rows(registry, history)
+elif active is not None:
+    st.caption("No earlier models: each time you use a new model, the one it replaces is kept here.")

@@ -1,0 +1,353 @@
+"""The Streamlit app, page by page, with streamlit.testing's AppTest.
+
+Every test points CELEB_DATASET_DIR and CELEB_MODELS_DIR at its own tmp
+folders before the app runs. Photos are the bundled scikit-image astronaut
+(tinted copies play different people, see conftest.py); models are trained
+here, tiny, on synthetic or astronaut data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from streamlit.testing.v1 import AppTest
+
+from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.features import FeatureSettings
+from celeb.model import ModelBundle
+from celeb.registry import ModelRegistry
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the pages import celeb_app, as under `streamlit run`
+
+APP = str(ROOT / "app.py")
+CLASSIFY, DATASET, TRAIN = "pages/classify.py", "pages/dataset.py", "pages/train.py"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Fresh dataset and models folders, set in the environment before any AppTest runs."""
+    dataset, models = tmp_path / "dataset", tmp_path / "models"
+    monkeypatch.setenv("CELEB_DATASET_DIR", str(dataset))
+    monkeypatch.setenv("CELEB_MODELS_DIR", str(models))
+    monkeypatch.delenv("CELEB_ON_CLOUD", raising=False)
+    return dataset, models
+
+
+def tiny_bundle(classes: tuple[str, ...] = ("Ann", "Bob"), seed: int = 0) -> ModelBundle:
+    """A model fitted in milliseconds on random feature vectors of the right length."""
+    rng = np.random.default_rng(seed)
+    length = FeatureSettings().length
+    features = rng.random((12 * len(classes), length), dtype=np.float32)
+    labels = np.repeat(np.asarray(classes), 12)
+    estimator = LogisticRegression(max_iter=200).fit(features, labels)
+    report = {name: {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 3} for name in classes}
+    return ModelBundle(
+        estimator=estimator,
+        classes=list(classes),
+        metrics={
+            "test_accuracy": 0.9,
+            "winner": "logistic_regression",
+            "report": report,
+            "confusion": np.eye(len(classes), dtype=int).tolist(),
+            "test_size": 6,
+            "train_size": 18,
+        },
+    )
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def app(page: str | None = None, timeout: float = 30) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def plain(markdown: str) -> str:
+    """Markdown as read: backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def texts(at: AppTest) -> str:
+    """Every markdown, caption and alert text on the page, as one string."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [a.value for kind in (at.error, at.warning, at.info, at.success) for a in kind]
+    return "\n".join(parts)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Something went wrong" not in texts(at)
+
+
+def store_with_photos(
+    root: Path, make_photo, people: dict[str, tuple[str, int]], process: bool = True
+) -> DatasetStore:
+    store = DatasetStore(root)
+    for index, (name, (tint, count)) in enumerate(people.items()):
+        store.add_person(name)
+        for seed in range(count):
+            store.add_photo(name, make_photo(tint, 100 * index + seed), f"{name.lower()}-{seed}.jpg")
+    if process:
+        store.find_faces(workers=2)
+    return store
+
+
+def test_user_text_is_escaped_for_markdown():
+    from celeb_app.common import md
+
+    assert md("[click](http://x.example)") == r"\[click\]\(http\://x\.example\)"
+    assert plain(md("*Ann* :red[Bo] `c` <b>")) == "*Ann* :red[Bo] `c` <b>"
+
+
+# ---------------------------------------------------------------- every page renders
+
+
+@pytest.mark.parametrize("page", [None, CLASSIFY, DATASET, TRAIN])
+def test_every_page_renders_without_a_model(env, page):
+    at = app(page)
+    assert_clean(at)
+    assert not at.error
+    sidebar = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "No model yet" in sidebar
+
+
+def test_every_page_renders_with_a_model_and_data(env, make_photo):
+    dataset, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 2)})
+    at = app()
+    assert "Knows **2** people" in "\n".join(m.value for m in at.sidebar.markdown)
+    for page in (CLASSIFY, DATASET, TRAIN):
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert not at.error, [e.value for e in at.error]
+
+
+def test_cloud_note_on_dataset_and_train(env, monkeypatch):
+    monkeypatch.setenv("CELEB_ON_CLOUD", "1")
+    for page in (DATASET, TRAIN):
+        at = app(page)
+        assert any("Community Cloud" in i.value for i in at.info), page
+
+
+# ---------------------------------------------------------------- classify
+
+
+def test_classify_names_the_face_in_an_uploaded_photo(env, astronaut):
+    _, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    at = app()
+    at.file_uploader(key="photos").set_value(("astronaut.jpg", jpeg(astronaut), "image/jpeg")).run()
+    assert_clean(at)
+    assert not at.error
+    face = next(m.value for m in at.markdown if "Face 1" in m.value)
+    assert any(name in face for name in ("Ann", "Bob")) and "%" in face
+    assert len(at.image) >= 2  # the photo with its boxes, and the face crop
+    assert any("1 face" in m.value for m in at.markdown)
+
+
+def test_bad_files_are_reported_and_the_others_still_classified(env, astronaut):
+    _, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+    at = app()
+    at.file_uploader(key="photos").set_value(
+        [
+            ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg"),
+            ("iphone.heic", heic, "image/heic"),
+            ("astronaut.jpg", jpeg(astronaut), "image/jpeg"),
+        ]
+    ).run()
+    assert_clean(at)
+    errors = [plain(e.value) for e in at.error]
+    assert len(errors) == 2
+    assert "broken.jpg" in errors[0]
+    assert "HEIC" in errors[1]
+    assert any("Face 1" in m.value for m in at.markdown)
+
+
+def test_a_photo_without_a_face_says_what_is_needed(env):
+    _, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    at = app()
+    gray = np.full((200, 300, 3), 128, np.uint8)
+    at.file_uploader(key="photos").set_value(("wall.jpg", jpeg(gray), "image/jpeg")).run()
+    assert_clean(at)
+    assert any("No face found" in w.value and "both eyes" in w.value for w in at.warning)
+    assert len(at.image) == 1
+
+
+def test_a_newly_activated_model_is_used_at_once(env, astronaut):
+    _, models = env
+    registry = ModelRegistry(models)
+    registry.activate(tiny_bundle(("Ann", "Bob")))
+    at = app()
+    at.file_uploader(key="photos").set_value(("astronaut.jpg", jpeg(astronaut), "image/jpeg")).run()
+    registry.activate(tiny_bundle(("Cid", "Dee"), seed=1))
+    at.run()
+    face = next(m.value for m in at.markdown if "Face 1" in m.value)
+    assert "Cid" in face or "Dee" in face
+
+
+# ---------------------------------------------------------------- dataset
+
+
+def test_reject_and_restore_a_crop(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 2)})
+    crop_id = store.crops("Ann")[0].record.id
+
+    def status() -> str:
+        manifest = json.loads((dataset / "manifest.json").read_text())
+        return next(iter(manifest["people"].values()))["crops"][crop_id]["status"]
+
+    at = app(DATASET)
+    assert_clean(at)
+    assert len(at.image) >= 2  # the crop grid
+    at.button(key=f"reject_{crop_id}").click().run()
+    assert_clean(at)
+    assert status() == REJECTED
+    at.segmented_control(key="crop_filter").set_value("Rejected").run()
+    assert at.button(key=f"reject_{crop_id}").label == "Restore"
+    at.button(key=f"reject_{crop_id}").click().run()
+    assert_clean(at)
+    assert status() == KEPT
+
+
+def test_reject_selected_crops(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 3)})
+    ids = [c.record.id for c in store.crops("Ann")]
+    at = app(DATASET)
+    at.checkbox(key=f"select_{ids[0]}").check()
+    at.checkbox(key=f"select_{ids[1]}").check().run()
+    assert at.button(key="reject_selected").label == "Reject selected (2)"
+    at.button(key="reject_selected").click().run()
+    assert_clean(at)
+    assert {c.record.id: c.record.status for c in store.crops("Ann")} == {
+        ids[0]: REJECTED,
+        ids[1]: REJECTED,
+        ids[2]: KEPT,
+    }
+
+
+def test_add_a_person_validates_the_name(env):
+    dataset, _ = env
+    at = app(DATASET)
+    at.text_input[0].input("../etc")
+    at.button[0].click().run()  # the form's "Add person"
+    assert_clean(at)
+    assert any("cannot contain '/'" in e.value for e in at.error)
+    at.text_input[0].input("Serena Williams")
+    at.button[0].click().run()
+    assert_clean(at)
+    assert [p.name for p in DatasetStore(dataset).people()] == ["Serena Williams"]
+    assert at.selectbox(key="person").value == "Serena Williams"
+
+
+def test_upload_photos_then_find_faces(env, make_photo):
+    dataset, _ = env
+    DatasetStore(dataset).add_person("Ann")
+    at = app(DATASET)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("a/ann-2.jpg", make_photo("red", 2))
+        archive.writestr("notes.txt", "hello")
+    at.file_uploader(key="add_files_0").set_value(
+        [
+            ("ann-1.jpg", make_photo("red", 1), "image/jpeg"),
+            ("again.jpg", make_photo("red", 1), "image/jpeg"),  # the same bytes: a duplicate
+            ("photos.zip", zipped.getvalue(), "application/zip"),
+        ]
+    ).run()
+    add = next(b for b in at.button if b.label.startswith("Add 3 files"))
+    add.click().run()
+    assert_clean(at)
+    assert any("Added 2 photos" in s.value for s in at.success)
+    skipped = at.dataframe[-1].value
+    assert set(skipped["file"]) == {"again.jpg", "notes.txt"}
+    find = next(b for b in at.button if b.label.startswith("Find faces in 2 new photos"))
+    find.click().run()
+    assert_clean(at)
+    summary = DatasetStore(dataset).people()[0]
+    assert summary.unprocessed == 0 and summary.kept == 2
+    assert any("Searched 2 photos" in s.value for s in at.success)
+
+
+def test_delete_a_person_asks_first(env, make_photo):
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 1), "Bob": ("blue", 1)}, process=False)
+    at = app(DATASET)
+    delete = next(b for b in at.button if b.label == "Delete Ann…")
+    delete.click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    assert len(DatasetStore(dataset).people()) == 2
+    next(b for b in at.button if b.label == "Yes, delete Ann").click().run()
+    assert_clean(at)
+    assert [p.name for p in DatasetStore(dataset).people()] == ["Bob"]
+
+
+# ---------------------------------------------------------------- train
+
+
+def test_train_shows_figures_and_use_this_model_keeps_the_previous(env, make_photo):
+    dataset, models = env
+    registry = ModelRegistry(models)
+    registry.activate(tiny_bundle())
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    at = app(TRAIN, timeout=90)
+    at.multiselect(key="train_models").set_value(["svm_linear"])
+    at.slider(key="train_folds").set_value(2)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any(m.label == "Test accuracy" for m in at.metric)
+    reports = [d.value for d in at.dataframe if "precision" in d.value.columns]
+    assert len(reports) == 2  # the new model's and the active one's, side by side
+    assert {"Ann", "Bob"} <= set(reports[0].index)
+    assert len(at.image) >= 2  # both confusion heatmaps (st.pyplot)
+    before = registry.active_bytes()
+
+    next(b for b in at.button if b.label == "Use this model").click().run()
+    assert_clean(at)
+    assert (models / "model.joblib").is_file()
+    assert registry.active_bytes() != before
+    history = registry.history()
+    assert len(history) == 1 and history[0].path.read_bytes() == before
+    assert registry.load_active().classes == ["Ann", "Bob"]
+    assert any("is active" in s.value for s in at.success)
+    assert any(b.label == "Make active" for b in at.button)
+
+    next(b for b in at.button if b.label == "Make active").click().run()
+    assert_clean(at)
+    assert registry.active_bytes() == before
+
+
+def test_train_with_too_little_data_says_what_to_do(env, make_photo):
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 2), "Bob": ("blue", 2)})
+    at = app(TRAIN, timeout=60)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert any("at least" in e.value for e in at.error)
+    assert any("What to do" in m.value for m in at.markdown)
+    assert "trained" not in at.session_state

@@ -1,0 +1,546 @@
+"""Tests for celeb.classify, celeb.evaluate and the command line (celeb.cli).
+
+The model is trained here, in a temporary folder, on crops of tinted copies of
+scikit-image's astronaut: Ada is red, Bo blue, Zoë green.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from celeb.classify import CLASSIFY_DECODE_MAX_SIDE, Classifier, FacePrediction
+from celeb.cli import main
+from celeb.errors import ImageError
+from celeb.evaluate import Evaluation, PhotoOutcome, photo_answer
+from celeb.faces import Box, FaceDetector, crop_face
+from celeb.features import face_features
+from celeb.images import read_image
+from celeb.model import ModelBundle, load_bundle, save_bundle
+
+PEOPLE = {"Ada": "red", "Bo": "blue", "Zoë": "green"}
+RECORD_KEYS = {"file", "error", "faces"}
+FACE_KEYS = {"box", "person", "probability", "probabilities", "clean"}
+
+
+def image_error(data: bytes) -> str:
+    with pytest.raises(ImageError) as info:
+        read_image(data)
+    return str(info.value)
+
+
+@pytest.fixture(scope="module")
+def bundle(small_astronaut: np.ndarray, tint_image) -> ModelBundle:
+    """A logistic regression on the features of each person's face crops."""
+    face = FaceDetector().detect(small_astronaut)[0]
+    rows, labels = [], []
+    for person, tint in PEOPLE.items():
+        for seed in range(200, 206):
+            crop = crop_face(tint_image(small_astronaut, tint, seed), face, 128)
+            rows.append(face_features(crop))
+            labels.append(person)
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(C=1e-3, max_iter=2000))
+    estimator.fit(np.asarray(rows), labels)
+    return ModelBundle(estimator=estimator, classes=[str(c) for c in estimator.classes_])
+
+
+@pytest.fixture(scope="module")
+def model_path(bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_bundle(bundle, tmp_path_factory.mktemp("models") / "model.joblib")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory, make_photo) -> dict[str, Path]:
+    """One photo per person, a text file, and a photo without any face."""
+    folder = tmp_path_factory.mktemp("photos")
+    files = {}
+    for person, tint in PEOPLE.items():
+        files[person] = folder / f"{person} (1).jpg"
+        files[person].write_bytes(make_photo(tint, 7))
+    files["text"] = folder / "bad.txt"
+    files["text"].write_text("not a photo")
+    files["blank"] = folder / "blank.png"
+    files["blank"].write_bytes(cv2.imencode(".png", np.full((200, 300, 3), 90, np.uint8))[1].tobytes())
+    return files
+
+
+def run(capsys: pytest.CaptureFixture, *argv) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def json_lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+# --------------------------------------------------------------------------- Classifier
+
+
+def test_classifier_names_each_person(bundle: ModelBundle, photos: dict[str, Path]):
+    classifier = Classifier(bundle)
+    assert classifier.threshold == 0.4
+    for person in PEOPLE:
+        result = classifier.classify(photos[person])
+        assert result.photo.format == "JPEG"
+        assert result.photo.original_size == (256, 256)
+        (face,) = result.faces
+        assert isinstance(face, FacePrediction)
+        assert face.person == person
+        assert face.best_guess == person
+        assert face.clean is True
+        assert face.crop.shape == (128, 128, 3) and face.crop.dtype == np.uint8
+        assert list(face.probabilities) == sorted(
+            face.probabilities, key=face.probabilities.get, reverse=True
+        )
+        assert set(face.probabilities) == set(PEOPLE)
+        assert sum(face.probabilities.values()) == pytest.approx(1.0)
+        assert face.probability == face.probabilities[person]
+        assert 0.5 < face.probability < 1.0
+        assert face.box.iou(Box(86, 30, 53, 53)) > 0.8
+
+
+def test_classify_bytes_and_no_face(bundle: ModelBundle, photos: dict[str, Path]):
+    classifier = Classifier(bundle)
+    assert classifier.classify(photos["Bo"].read_bytes()).faces[0].person == "Bo"
+    blank = classifier.classify(photos["blank"])
+    assert blank.faces == []
+    assert blank.photo.rgb.shape == (200, 300, 3)
+
+
+def test_classify_refuses_a_non_image(bundle: ModelBundle, photos: dict[str, Path]):
+    with pytest.raises(ImageError) as info:
+        Classifier(bundle).classify(photos["text"])
+    assert str(info.value) == image_error(b"not a photo")
+
+
+def test_boxes_are_in_the_coordinates_of_the_stored_photo(
+    bundle: ModelBundle, small_astronaut: np.ndarray, tint_image, encode_image
+):
+    rgb = tint_image(small_astronaut, "red", 7)
+    big = np.ascontiguousarray(np.repeat(np.repeat(rgb, 8, axis=0), 8, axis=1))  # 2048 px
+    assert big.shape[0] > CLASSIFY_DECODE_MAX_SIDE
+    result = Classifier(bundle).classify(encode_image(big))
+    assert result.photo.original_size == (2048, 2048)
+    assert max(result.photo.rgb.shape) <= CLASSIFY_DECODE_MAX_SIDE
+    small_box = Classifier(bundle).classify(encode_image(rgb)).faces[0].box
+    best = max(result.faces, key=lambda face: face.box.iou(small_box.scaled(8)))
+    assert best.box.iou(small_box.scaled(8)) > 0.8
+    assert best.person == "Ada"
+
+
+@pytest.mark.parametrize(("threshold", "person"), [(0.0, "Ada"), (0.5, "Ada"), (1.0, None)])
+def test_threshold(bundle: ModelBundle, photos: dict[str, Path], threshold: float, person):
+    (face,) = Classifier(bundle, threshold=threshold).classify(photos["Ada"]).faces
+    assert face.person == person
+    assert face.best_guess == "Ada"
+
+
+def test_face_prediction_as_json():
+    face = FacePrediction(
+        box=Box(1, 2, 3, 4),
+        person=None,
+        probability=0.123456,
+        probabilities={"Bo": 0.123456, "Ada": 0.1},
+        clean=False,
+        crop=np.zeros((2, 2, 3), np.uint8),
+    )
+    assert face.as_json() == {
+        "box": [1, 2, 3, 4],
+        "person": None,
+        "probability": 0.1235,
+        "probabilities": {"Bo": 0.1235, "Ada": 0.1},
+        "clean": False,
+    }
+    assert face.best_guess == "Bo"
+
+
+# --------------------------------------------------------------------------- classify CLI
+
+
+def test_classify_json_one_line_per_input_in_order(capsys, model_path: Path, photos: dict[str, Path]):
+    inputs = [photos["Ada"], photos["text"], photos["Bo"], photos["blank"], photos["Zoë"]]
+    code, out, _ = run(capsys, "classify", "--json", "--model", model_path, *inputs)
+    assert code == 1  # one input failed
+    records = json_lines(out)
+    assert [record["file"] for record in records] == [str(path) for path in inputs]
+    assert all(set(record) == RECORD_KEYS for record in records)
+    assert [record["error"] for record in records] == [None, image_error(b"not a photo"), None, None, None]
+    assert [len(record["faces"]) for record in records] == [1, 0, 1, 0, 1]
+    for record, person in zip([records[0], records[2], records[4]], ["Ada", "Bo", "Zoë"], strict=True):
+        (face,) = record["faces"]
+        assert set(face) == FACE_KEYS
+        assert face["person"] == person
+        assert face["clean"] is True
+        assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+        assert (
+            list(face["probabilities"]) == sorted(face["probabilities"], key=face["probabilities"].get)[::-1]
+        )
+        assert face["probability"] == face["probabilities"][person]
+    assert "Zoë" in out  # names are written as UTF-8, not \\u escapes
+
+
+def test_classify_exit_code_0_when_all_is_well(capsys, model_path: Path, photos: dict[str, Path]):
+    code, out, err = run(capsys, "classify", "--json", "--model", model_path, photos["Ada"], photos["blank"])
+    assert code == 0
+    assert [r["error"] for r in json_lines(out)] == [None, None]
+    assert err == ""
+
+
+def test_classify_missing_file_and_folder(capsys, model_path: Path, tmp_path: Path):
+    code, out, _ = run(capsys, "classify", "--json", "--model", model_path, tmp_path / "gone.jpg", tmp_path)
+    assert code == 1
+    assert [r["error"] for r in json_lines(out)] == ["no such file", "this is a folder, not an image file"]
+
+
+def test_classify_threshold_one_says_not_sure(capsys, model_path: Path, photos: dict[str, Path]):
+    code, out, _ = run(
+        capsys, "classify", "--json", "--threshold", "1.0", "--model", model_path, photos["Ada"]
+    )
+    assert code == 0
+    (face,) = json_lines(out)[0]["faces"]
+    assert face["person"] is None
+    assert face["probability"] < 1.0
+    assert max(face["probabilities"], key=face["probabilities"].get) == "Ada"
+
+
+def test_classify_text_output(capsys, model_path: Path, photos: dict[str, Path]):
+    inputs = [photos["Ada"], photos["text"], photos["blank"]]
+    code, out, _ = run(capsys, "classify", "--model", model_path, *inputs)
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"{photos['Ada']}: Ada ")
+    assert lines[0].endswith("]") and "% at [" in lines[0]
+    assert lines[1] == f"{photos['text']}: error: {image_error(b'not a photo')}"
+    assert lines[2] == f"{photos['blank']}: no face found (a clear frontal face is needed)"
+
+
+def test_classify_text_output_when_not_sure(capsys, model_path: Path, photos: dict[str, Path]):
+    code, out, _ = run(capsys, "classify", "--threshold", "1", "--model", model_path, photos["Bo"])
+    assert code == 0
+    assert out.startswith(f"{photos['Bo']}: not sure (maybe Bo) ")
+
+
+def test_classify_text_output_for_a_face_without_eyes(
+    capsys, model_path: Path, small_astronaut: np.ndarray, tint_image, encode_image, tmp_path: Path
+):
+    rgb = tint_image(small_astronaut, "red", 7)
+    blurred = cv2.GaussianBlur(rgb, (15, 15), 8)
+    rgb[48:57, 86:139] = blurred[48:57, 86:139]  # the eyes, out of focus
+    path = tmp_path / "no eyes.png"
+    path.write_bytes(encode_image(rgb, "PNG"))
+    faces = FaceDetector().detect(rgb)
+    assert [face.clean for face in faces] == [False]  # the premise of this test
+    code, out, _ = run(capsys, "classify", "--model", model_path, path)
+    assert code == 0
+    assert out.rstrip("\n").endswith(", eyes not both visible: less reliable")
+    code, out, _ = run(capsys, "classify", "--json", "--model", model_path, path)
+    assert json_lines(out)[0]["faces"][0]["clean"] is False
+
+
+def test_classify_text_output_escapes_control_characters(capsys, model_path: Path, photos, tmp_path: Path):
+    path = tmp_path / "evil\nname\x1b[2J.jpg"
+    path.write_bytes(photos["Ada"].read_bytes())
+    code, out, _ = run(capsys, "classify", "--model", model_path, path)
+    assert code == 0
+    assert out.count("\n") == 1  # one line: the newline in the name is shown escaped
+    assert "\x1b" not in out
+    assert out.startswith(str(tmp_path) + "/evil\\nname\\x1b[2J.jpg: Ada ")
+
+
+@pytest.mark.xfail(
+    reason="BUG: cli._classify prints json.dumps(..., ensure_ascii=False) of a file name that is not "
+    "valid UTF-8 (surrogate escapes): UnicodeEncodeError on a strict UTF-8 stdout, invalid UTF-8 otherwise",
+    strict=True,
+)
+def test_classify_json_with_a_file_name_that_is_not_utf8(capsys, model_path: Path, photos, tmp_path: Path):
+    raw = os.fsencode(tmp_path) + b"/\xff\xfe.jpg"
+    with open(raw, "wb") as file:
+        file.write(b"not a photo")
+    name = os.fsdecode(raw)
+    code, out, _ = run(capsys, "classify", "--json", "--model", model_path, name, photos["Ada"])
+    assert code == 1
+    records = json_lines(out)
+    assert len(records) == 2
+    assert records[1]["faces"][0]["person"] == "Ada"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["classify"],
+        ["classify", "--threshold", "high", "a.jpg"],
+        ["classify", "--no-such-option", "a.jpg"],
+        ["train"],
+        ["train", "folder", "--models", "bogus"],
+        ["train", "folder", "--folds", "two"],
+        ["evaluate"],
+    ],
+)
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "usage: python -m celeb" in err
+
+
+def test_help_exits_0(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "classify" in out and "evaluate" in out
+
+
+def test_classify_without_a_model(capsys, photos: dict[str, Path], tmp_path: Path):
+    code, out, err = run(capsys, "classify", photos["Ada"])  # the default model: CELEB_MODELS_DIR
+    assert code == 1
+    assert out == ""
+    default = tmp_path / "env-models" / "model.joblib"
+    assert (
+        err == f"error: no model file at {default}; train one first (Train page or `python -m celeb train`)\n"
+    )
+
+
+def test_classify_with_a_damaged_model(capsys, photos: dict[str, Path], tmp_path: Path):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"garbage")
+    code, _, err = run(capsys, "classify", "--model", path, photos["Ada"])
+    assert code == 1
+    assert err.startswith("error: the model file model.joblib is damaged or not a celeb model (")
+
+
+def test_classify_warns_about_another_scikit_learn(
+    capsys, bundle: ModelBundle, photos: dict[str, Path], tmp_path: Path
+):
+    old = ModelBundle(
+        estimator=bundle.estimator,
+        classes=bundle.classes,
+        versions={**bundle.versions, "scikit-learn": "0.0.1"},
+    )
+    path = save_bundle(old, tmp_path / "old.joblib")
+    code, out, err = run(capsys, "classify", "--json", "--model", path, photos["Ada"])
+    assert code == 0
+    assert json_lines(out)[0]["faces"][0]["person"] == "Ada"
+    assert err.startswith("warning: the model old.joblib was made with scikit-learn 0.0.1; this is ")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@pytest.fixture
+def labelled(tmp_path: Path, make_person_folders) -> Path:
+    return make_person_folders(tmp_path / "labelled", {"Ada": ("red", 2), "Bo": ("blue", 2)})
+
+
+def test_evaluate_prints_coverage(capsys, model_path: Path, labelled: Path):
+    code, out, _ = run(capsys, "evaluate", labelled, "--model", model_path)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "photos: 4",
+        "coverage (a confident answer): 1.000",
+        "accuracy over confident answers: 1.000",
+        "end-to-end accuracy (all photos): 1.000",
+    ]
+    assert "confusion (rows: truth, columns: answer)" in lines
+    assert lines[-3].split() == ["truth", "Ada", "Bo", "Zoë", "not", "sure"]
+    assert lines[-2].split() == ["Ada", "2", "0", "0", "0"]
+    assert lines[-1].split() == ["Bo", "0", "2", "0", "0"]
+
+
+def test_evaluate_json(capsys, model_path: Path, labelled: Path):
+    (labelled / "Bo" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (labelled / "Bo" / "notes.txt").write_text("ignored: not a photo by its name")
+    code, out, _ = run(capsys, "evaluate", labelled, "--model", model_path, "--threshold", "0.5", "--json")
+    figures = json.loads(out)
+    assert figures["photos"] == 5
+    assert figures["coverage"] == 0.8
+    assert figures["confident_accuracy"] == 1.0
+    assert figures["end_to_end_accuracy"] == 0.8
+    assert figures["confusion"] == {
+        "rows": ["Ada", "Bo"],
+        "columns": ["Ada", "Bo", "Zoë", "not sure"],
+        "matrix": [[2, 0, 0, 0], [0, 2, 0, 1]],
+    }
+    assert figures["per_person"]["Bo"] == {
+        "photos": 3,
+        "coverage": pytest.approx(2 / 3),
+        "confident_accuracy": 1.0,
+        "end_to_end_accuracy": pytest.approx(2 / 3),
+    }
+    assert figures["errors"] == [
+        {"file": str(labelled / "Bo" / "broken.jpg"), "error": image_error(b"\xff\xd8 not really")}
+    ]
+    assert code in (0, 1)
+
+
+@pytest.mark.xfail(
+    reason="BUG: cli._evaluate returns 0 when photos failed to decode, though the module docstring "
+    "promises exit code 1 'when some input failed'",
+    strict=True,
+)
+def test_evaluate_exit_code_1_when_a_photo_fails(capsys, model_path: Path, labelled: Path):
+    (labelled / "Bo" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    code, _, _ = run(capsys, "evaluate", labelled, "--model", model_path, "--json")
+    assert code == 1
+
+
+@pytest.mark.xfail(
+    reason="BUG: cli._evaluate (text output) never names the photos that failed to decode; they are "
+    "silently counted as 'not sure'",
+    strict=True,
+)
+def test_evaluate_text_output_names_failed_photos(capsys, model_path: Path, labelled: Path):
+    (labelled / "Bo" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    _, out, err = run(capsys, "evaluate", labelled, "--model", model_path)
+    assert "broken.jpg" in out + err
+
+
+def test_evaluate_a_file_is_a_usage_error(capsys, model_path: Path, tmp_path: Path):
+    code, out, err = run(capsys, "evaluate", tmp_path / "nowhere", "--model", model_path)
+    assert code == 2
+    assert out == ""
+    assert err == f"error: {tmp_path / 'nowhere'} is not a folder\n"
+
+
+def face(person: str | None, clean: bool = True) -> FacePrediction:
+    return FacePrediction(Box(0, 0, 1, 1), person, 0.9, {person or "Ada": 0.9}, clean, np.zeros((1, 1, 3)))
+
+
+def test_photo_answer_prefers_the_largest_clean_face():
+    assert photo_answer([]) is None
+    assert photo_answer([face("Bo", clean=False), face("Ada"), face("Zoë")]) == "Ada"
+    assert photo_answer([face("Bo", clean=False), face("Ada", clean=False)]) == "Bo"
+    assert photo_answer([face(None), face("Ada", clean=False)]) is None
+
+
+def test_evaluation_figures():
+    outcomes = [
+        PhotoOutcome(Path("a1"), "Ada", "Ada"),
+        PhotoOutcome(Path("a2"), "Ada", "Bo"),
+        PhotoOutcome(Path("a3"), "Ada", None),
+        PhotoOutcome(Path("b1"), "Bo", "Bo"),
+        PhotoOutcome(Path("b2"), "Bo", None, error="damaged"),
+    ]
+    evaluation = Evaluation(["Ada", "Bo"], outcomes)
+    assert evaluation.coverage == 3 / 5
+    assert evaluation.confident_accuracy == 2 / 3
+    assert evaluation.end_to_end_accuracy == 2 / 5
+    assert evaluation.per_person()["Ada"] == {
+        "photos": 3,
+        "coverage": 2 / 3,
+        "confident_accuracy": 0.5,
+        "end_to_end_accuracy": 1 / 3,
+    }
+    rows, columns, matrix = evaluation.confusion()
+    assert rows == ["Ada", "Bo"]
+    assert columns == ["Ada", "Bo", "not sure"]
+    assert matrix.tolist() == [[1, 1, 1], [0, 1, 1]]
+    assert evaluation.as_json()["errors"] == [{"file": "b2", "error": "damaged"}]
+    empty = Evaluation(["Ada"], [])
+    assert (empty.coverage, empty.confident_accuracy, empty.end_to_end_accuracy) == (0.0, 0.0, 0.0)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_train_end_to_end(capsys, tmp_path: Path, make_person_folders, photos: dict[str, Path]):
+    source = make_person_folders(tmp_path / "people", {"Ada": ("red", 5), "Bo": ("blue", 5)})
+    before = sorted(source.rglob("*"))
+    code, out, err = run(
+        capsys, "train", source, "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5"
+    )
+    assert code == 0, err
+    default = tmp_path / "env-models" / "model.joblib"  # CELEB_MODELS_DIR
+    assert out.rstrip().endswith(f"model saved to {default}")
+    assert "winner: logistic_regression, test accuracy " in out
+    assert "imported 10 added, 0 skipped" in err
+    assert "faces: 10 with two eyes in 10 new photos, 10 kept" in err
+    assert sorted(source.rglob("*")) == before  # the source folder is only read
+    bundle = load_bundle(default)
+    assert bundle.classes == ["Ada", "Bo"]
+    assert bundle.metrics["winner"] == "logistic_regression"
+    assert bundle.metrics["train_size"] + bundle.metrics["test_size"] == 10
+    assert len(bundle.dataset_fingerprint) == 16
+    code, out, _ = run(capsys, "classify", "--json", "--threshold", "0", photos["Bo"], photos["Ada"])
+    assert code == 0
+    assert [r["faces"][0]["person"] for r in json_lines(out)] == ["Bo", "Ada"]
+
+
+def test_train_on_a_dataset_store(capsys, tmp_path: Path, make_photo):
+    from celeb.dataset import DatasetStore
+
+    store = DatasetStore(tmp_path / "store")
+    for person, tint in (("Ada", "red"), ("Bo", "blue")):
+        store.add_person(person)
+        for seed in range(4):
+            store.add_photo(person, make_photo(tint, 300 + seed), f"{seed}.jpg")
+    out_path = tmp_path / "out" / "m.joblib"
+    code, out, err = run(
+        capsys,
+        "train",
+        store.root,
+        "--out",
+        out_path,
+        "--models",
+        "svm_linear",
+        "--folds",
+        "2",
+        "--test-size",
+        "0.5",
+    )
+    assert code == 0, err
+    assert "faces: 8 with two eyes in 8 new photos, 8 kept" in err
+    assert "winner: svm_linear, test accuracy " in out
+    assert [(p.name, p.unprocessed, p.kept) for p in store.people()] == [("Ada", 0, 4), ("Bo", 0, 4)]
+    bundle = load_bundle(out_path)
+    assert bundle.classes == ["Ada", "Bo"]
+    assert bundle.dataset_fingerprint == store.fingerprint()
+    assert bundle.metrics["winner"] == "svm_linear"
+
+
+def test_train_with_one_person(capsys, tmp_path: Path, make_photo):
+    (tmp_path / "people" / "Ada").mkdir(parents=True)
+    (tmp_path / "people" / "Ada" / "one.jpg").write_bytes(make_photo("red", 1))
+    (tmp_path / "people" / "Ada" / "notes.txt").write_text("x")
+    code, out, err = run(capsys, "train", tmp_path / "people", "--out", tmp_path / "m.joblib")
+    assert code == 1
+    assert out == ""
+    assert "imported 1 added, 1 skipped" in err
+    assert "  skipped notes.txt: " in err
+    assert "faces: 1 with two eyes in 1 new photos, 1 kept" in err
+    assert err.endswith("error: training needs at least two people with faces\n")
+    assert not (tmp_path / "m.joblib").exists()
+
+
+@pytest.mark.xfail(
+    reason="BUG: DatasetStore.training_set builds is_copy with np.asarray([]) (float64) when no crop "
+    "is kept, so TrainingSet.originals raises TypeError instead of train_best_model's TrainingError",
+    strict=True,
+)
+def test_train_when_no_face_is_found(capsys, tmp_path: Path):
+    (tmp_path / "people" / "Ada").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "people" / "Ada" / "plain.png"), np.full((50, 50, 3), 80, np.uint8))
+    code, _, err = run(capsys, "train", tmp_path / "people", "--out", tmp_path / "m.joblib")
+    assert code == 1
+    assert err.endswith("error: training needs at least two people with faces\n")
+
+
+def test_train_on_a_missing_folder(capsys, tmp_path: Path):
+    code, _, err = run(capsys, "train", tmp_path / "nowhere")
+    assert code == 2
+    assert err == f"error: {tmp_path / 'nowhere'} is not a folder\n"
