@@ -18,7 +18,7 @@ from .classify import Classifier
 from .config import DEFAULT_CONFIDENCE_THRESHOLD, paths
 from .dataset import DatasetStore
 from .errors import CelebError, ImageError
-from .evaluate import evaluate_folder
+from .evaluate import evaluate_folder, printable_path
 from .features import FeatureSettings
 from .model import bundle_from_training, load_bundle, save_bundle
 from .train import CANDIDATES, train_best_model
@@ -145,7 +145,11 @@ def _classify(args: argparse.Namespace) -> int:
         except ImageError as exc:
             faces, error, failed = [], str(exc), True
         if args.json:
-            record = {"file": str(path), "error": error, "faces": [face.as_json() for face in faces]}
+            record = {
+                "file": printable_path(path),
+                "error": error,
+                "faces": [face.as_json() for face in faces],
+            }
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
             _print_faces(path, error, faces)
@@ -171,9 +175,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     evaluation = evaluate_folder(args.dataset, _classifier(args), progress=_progress("classifying"))
     figures = evaluation.as_json()
+    for failure in figures["errors"]:
+        print(f"error: {failure['file']}: {failure['error']}", file=sys.stderr)
+    status = 1 if figures["errors"] else 0
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
-        return 0
+        return status
     print(f"photos: {figures['photos']}")
     print(f"coverage (a confident answer): {figures['coverage']:.3f}")
     print(f"accuracy over confident answers: {figures['confident_accuracy']:.3f}")
@@ -193,7 +200,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             ]
         )
     )
-    return 0
+    return status
 
 
 def _format_table(rows: list[dict]) -> str:

@@ -40,7 +40,7 @@ from .config import IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
 from .errors import DatasetError, ImageError, InvalidNameError
 from .faces import Face, FaceDetector, crop_face
 from .features import FeatureSettings, face_features, mirrored
-from .images import read_image
+from .images import MAX_FILE_BYTES, read_image
 from .storage import write_atomic
 from .train import TrainingSet
 
@@ -138,10 +138,10 @@ def validate_name(name: str) -> str:
 
     >>> validate_name("  Serena Williams ")
     'Serena Williams'
-    >>> validate_name("../etc")
+    >>> validate_name("   ")
     Traceback (most recent call last):
     ...
-    celeb.errors.InvalidNameError: a name cannot contain '/' or '\\\\'
+    celeb.errors.InvalidNameError: a name cannot be empty
     """
     if not isinstance(name, str):
         raise InvalidNameError("a name must be text")
@@ -151,7 +151,7 @@ def validate_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"a name can have at most {MAX_NAME_LENGTH} characters")
     if "/" in name or "\\" in name:
-        raise InvalidNameError("a name cannot contain '/' or '\\\\'")
+        raise InvalidNameError("a name cannot contain '/' or '\\'")
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise InvalidNameError("a name cannot contain control or invisible characters")
     if name.strip(".") == "":
@@ -341,6 +341,8 @@ class DatasetStore:
                 raise DatasetError("the zip expands to more than 2 GB; split it into smaller zips")
             for entry in entries:
                 why = _zip_entry_problem(entry)
+                if not why and entry.file_size > MAX_FILE_BYTES:
+                    why = f"it expands to {entry.file_size / 2**20:.0f} MB, over the limit for one photo"
                 if why:
                     report.skipped.append((entry.filename, why))
                     continue
@@ -358,16 +360,14 @@ class DatasetStore:
         if not root.is_dir():
             raise DatasetError(f"{root} is not a folder")
         report = AddReport()
-        known = {p.name for p in self.people()}
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             try:
                 name = validate_name(folder.name)
             except InvalidNameError as exc:
                 report.skipped.append((folder.name, str(exc)))
                 continue
-            if name not in known:
-                self.add_person(name)
-                known.add(name)
+            existing = self._find(self._load(), name)
+            name = existing.name if existing else self.add_person(name).name
             report.merge(self.add_files(name, sorted(folder.iterdir())))
         return report
 
@@ -492,7 +492,12 @@ class DatasetStore:
             ids.append(crop.id)
         cache.save(keep={crop.id for _, _, crop in crops})
         features = np.asarray(rows, dtype=np.float32).reshape(len(rows), settings.length)
-        data = TrainingSet(features, np.asarray(labels, dtype=object), np.asarray(groups), np.asarray(copies))
+        data = TrainingSet(
+            features,
+            np.asarray(labels, dtype=object),
+            np.asarray(groups, dtype=str),
+            np.asarray(copies, dtype=bool),
+        )
         return data, ids
 
     def fingerprint(self) -> str:
@@ -553,14 +558,16 @@ class DatasetStore:
             return {}
         except (OSError, ValueError) as exc:
             raise DatasetError(f"the dataset manifest {self.manifest_path} is unreadable: {exc}") from exc
-        if raw.get("version") != MANIFEST_VERSION:
-            raise DatasetError(
-                f"the dataset manifest has version {raw.get('version')}; expected {MANIFEST_VERSION}"
-            )
-        return {slug: _person_from_json(value) for slug, value in raw["people"].items()}
+        if not isinstance(raw, dict) or raw.get("version") != MANIFEST_VERSION:
+            version = raw.get("version") if isinstance(raw, dict) else None
+            raise DatasetError(f"the dataset manifest has version {version}; expected {MANIFEST_VERSION}")
+        try:
+            return {slug: _person_from_json(value) for slug, value in raw["people"].items()}
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DatasetError(f"the dataset manifest {self.manifest_path} is damaged ({exc!r})") from exc
 
     def _find(self, people: dict[str, PersonRecord], name: str) -> PersonRecord | None:
-        wanted = name.strip().casefold()
+        wanted = unicodedata.normalize("NFC", name).strip().casefold()
         return next((p for p in people.values() if p.name.casefold() == wanted), None)
 
     def _person(self, people: dict[str, PersonRecord], name: str) -> PersonRecord:

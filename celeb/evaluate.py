@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ class Evaluation:
             "end_to_end_accuracy": round(self.end_to_end_accuracy, 4),
             "per_person": self.per_person(),
             "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()},
-            "errors": [{"file": str(o.file), "error": o.error} for o in self.outcomes if o.error],
+            "errors": [{"file": printable_path(o.file), "error": o.error} for o in self.outcomes if o.error],
         }
 
 
@@ -106,6 +107,11 @@ def evaluate_folder(
         if progress:
             progress(done, len(files))
     return Evaluation(list(classifier.bundle.classes), outcomes)
+
+
+def printable_path(path: Path) -> str:
+    """The path as valid UTF-8 text: undecodable bytes of a file name become \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _share(flags) -> float:

@@ -179,9 +179,11 @@ def _shrink(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def _clip(box: Box, shape: tuple[int, ...]) -> Box:
+    """The part of ``box`` inside an image of ``shape`` (width or height 0 if none)."""
     height, width = shape[:2]
-    x, y = max(0, box.x), max(0, box.y)
-    return Box(x, y, min(box.w, width - x), min(box.h, height - y))
+    left, top = min(max(0, box.x), width), min(max(0, box.y), height)
+    right, bottom = max(left, min(box.x + box.w, width)), max(top, min(box.y + box.h, height))
+    return Box(left, top, right - left, bottom - top)
 
 
 def _eye_pair(candidates: list[Box], width: int, height: int) -> tuple[Box, Box] | None:

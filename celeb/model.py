@@ -89,7 +89,11 @@ def load_bundle(path: Path) -> ModelBundle:
             stored = joblib.load(path)
     except Exception as exc:  # joblib raises anything from EOFError to KeyError on damage
         raise ModelError(f"the model file {path.name} is damaged or not a celeb model ({exc})") from exc
-    if not isinstance(stored, dict) or stored.get("format") != BUNDLE_FORMAT:
+    if (
+        not isinstance(stored, dict)
+        or stored.get("format") != BUNDLE_FORMAT
+        or not isinstance(stored.get("bundle"), dict)
+    ):
         raise ModelError(f"{path.name} is not a celeb model file (format {BUNDLE_FORMAT})")
     bundle = _from_dict(stored["bundle"])
     made_with = bundle.versions.get("scikit-learn")

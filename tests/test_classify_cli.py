@@ -257,11 +257,6 @@ def test_classify_text_output_escapes_control_characters(capsys, model_path: Pat
     assert out.startswith(str(tmp_path) + "/evil\\nname\\x1b[2J.jpg: Ada ")
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli._classify prints json.dumps(..., ensure_ascii=False) of a file name that is not "
-    "valid UTF-8 (surrogate escapes): UnicodeEncodeError on a strict UTF-8 stdout, invalid UTF-8 otherwise",
-    strict=True,
-)
 def test_classify_json_with_a_file_name_that_is_not_utf8(capsys, model_path: Path, photos, tmp_path: Path):
     raw = os.fsencode(tmp_path) + b"/\xff\xfe.jpg"
     with open(raw, "wb") as file:
@@ -388,22 +383,12 @@ def test_evaluate_json(capsys, model_path: Path, labelled: Path):
     assert code in (0, 1)
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli._evaluate returns 0 when photos failed to decode, though the module docstring "
-    "promises exit code 1 'when some input failed'",
-    strict=True,
-)
 def test_evaluate_exit_code_1_when_a_photo_fails(capsys, model_path: Path, labelled: Path):
     (labelled / "Bo" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     code, _, _ = run(capsys, "evaluate", labelled, "--model", model_path, "--json")
     assert code == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli._evaluate (text output) never names the photos that failed to decode; they are "
-    "silently counted as 'not sure'",
-    strict=True,
-)
 def test_evaluate_text_output_names_failed_photos(capsys, model_path: Path, labelled: Path):
     (labelled / "Bo" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     _, out, err = run(capsys, "evaluate", labelled, "--model", model_path)
@@ -527,11 +512,6 @@ def test_train_with_one_person(capsys, tmp_path: Path, make_photo):
     assert not (tmp_path / "m.joblib").exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: DatasetStore.training_set builds is_copy with np.asarray([]) (float64) when no crop "
-    "is kept, so TrainingSet.originals raises TypeError instead of train_best_model's TrainingError",
-    strict=True,
-)
 def test_train_when_no_face_is_found(capsys, tmp_path: Path):
     (tmp_path / "people" / "Ada").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "people" / "Ada" / "plain.png"), np.full((50, 50, 3), 80, np.uint8))

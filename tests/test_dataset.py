@@ -144,11 +144,6 @@ def test_slash_message_names_both_characters():
     assert "\\" in SLASH_MESSAGE
 
 
-@pytest.mark.xfail(
-    reason="BUG (cosmetic): validate_name's message shows two backslashes, '\\\\', to the user: "
-    "the source escapes it twice (for the doctest)",
-    strict=True,
-)
 def test_slash_message_shows_one_backslash():
     assert SLASH_MESSAGE == "a name cannot contain '/' or '\\'"
 
@@ -210,11 +205,6 @@ def test_empty_store(store: DatasetStore):
     assert store.fingerprint() == DatasetStore(store.root).fingerprint()
 
 
-@pytest.mark.xfail(
-    reason="BUG: DatasetStore.training_set makes is_copy with np.asarray([]) -> float64 when no crop "
-    "is kept; TrainingSet.originals (~is_copy) then raises TypeError",
-    strict=True,
-)
 def test_empty_training_set_is_usable(store: DatasetStore):
     data, _ = store.training_set()
     assert data.is_copy.dtype == bool
@@ -582,11 +572,6 @@ def test_import_folders(store: DatasetStore, tmp_path: Path):
     assert [(p.name, p.photos) for p in store.people()] == [("Ada", 3), ("Bo", 1)]
 
 
-@pytest.mark.xfail(
-    reason="BUG: DatasetStore.import_folders compares folder names to known people case-sensitively, "
-    "then add_person refuses the case-insensitive duplicate: InvalidNameError aborts the import",
-    strict=True,
-)
 def test_import_folders_adds_to_a_person_named_with_other_case(store: DatasetStore, tmp_path: Path):
     store.add_person("Ada")
     (tmp_path / "import" / "ada").mkdir(parents=True)
@@ -725,11 +710,6 @@ def test_damaged_manifest_is_a_dataset_error(store: DatasetStore, text: str, mes
         store.people()
 
 
-@pytest.mark.xfail(
-    reason="BUG: DatasetStore._load assumes the manifest JSON is an object with 'people': "
-    "'[]' raises AttributeError and '{\"version\": 1}' KeyError instead of DatasetError",
-    strict=True,
-)
 @pytest.mark.parametrize("text", ["[]", '{"version": 1}'])
 def test_manifest_of_the_wrong_shape_is_a_dataset_error(store: DatasetStore, text: str):
     store.manifest_path.write_text(text)

@@ -87,11 +87,6 @@ def test_clip_keeps_boxes_inside_the_image(box, expected):
     assert _clip(box, (50, 100, 3)) == expected
 
 
-@pytest.mark.xfail(
-    reason="BUG: faces._clip moves a box with a negative x/y to 0 but keeps its width/height, "
-    "so the box is shifted instead of cut",
-    strict=True,
-)
 def test_clip_cuts_a_box_that_starts_before_the_image():
     assert _clip(Box(-10, -5, 50, 30), (50, 100)) == Box(0, 0, 40, 25)
 

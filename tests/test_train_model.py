@@ -354,11 +354,6 @@ def test_model_file_missing_a_field(bundle: ModelBundle, tmp_path: Path):
     assert str(info.value) == "the model file lacks 'classes'; it was made by another version of celeb"
 
 
-@pytest.mark.xfail(
-    reason="BUG: model.load_bundle reads stored['bundle'] unguarded: a joblib dict with the right "
-    "format but no 'bundle' (or a non-dict bundle) raises KeyError/AttributeError, not ModelError",
-    strict=True,
-)
 def test_model_file_without_a_bundle(tmp_path: Path):
     path = tmp_path / "model.joblib"
     joblib.dump({"format": BUNDLE_FORMAT}, path)
