@@ -64,9 +64,9 @@ from sklearn.model_selection import StratifiedShuffleSplit  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bench import recipe  # noqa: E402
-from celeb.classify import CLASSIFY_DECODE_MAX_SIDE, Classifier  # noqa: E402
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths  # noqa: E402
-from celeb.dataset import CROP_DECODE_MAX_SIDE, KEPT, REJECTED, DatasetStore  # noqa: E402
+from celeb.classify import Classifier  # noqa: E402
+from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths  # noqa: E402
+from celeb.dataset import KEPT, REJECTED, DatasetStore  # noqa: E402
 from celeb.errors import ImageError  # noqa: E402
 from celeb.evaluate import photo_answer  # noqa: E402
 from celeb.faces import Face, FaceDetector, crop_face  # noqa: E402
@@ -173,13 +173,13 @@ def detect_celeb(photo: RawPhoto, detector: FaceDetector, settings: FeatureSetti
         return decoded[max_side]
 
     # As DatasetStore._detect_photo and _save_crops: clean faces only, rank 0 kept.
-    train = decode(CROP_DECODE_MAX_SIDE)
+    train = decode(DECODE_MAX_SIDE)
     vectors = None
     clean = [face for face in train[1] if face.clean] if train else []
     if clean:
         crop = crop_face(train[0].rgb, clean[0], settings.crop_size, align=settings.align)
         vectors = np.stack([face_features(crop, settings), face_features(mirrored(crop), settings)])
-    shown = decode(CLASSIFY_DECODE_MAX_SIDE)
+    shown = decode(DECODE_MAX_SIDE)
     if shown is None:
         return CelebPhoto(vectors, None)
     return CelebPhoto(vectors, shown[0], shown[1], sum(face.clean for face in shown[1]))
@@ -391,7 +391,7 @@ def make_12mp(photos: list[RawPhoto], celeb_cache, recipe_cache, folder: Path) -
         big = cv2.resize(img, (4000, 3000), interpolation=cv2.INTER_CUBIC)
         path = folder / "12mp.jpg"
         cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_PROGRESSIVE, 0])
-        shown = read_image(path, max_side=CLASSIFY_DECODE_MAX_SIDE)
+        shown = read_image(path, max_side=DECODE_MAX_SIDE)
         if any(face.clean for face in detector.detect(shown.rgb)) and checker.clean_faces(big):
             return path, photo
     raise RuntimeError("no raw photo gave a 12 MP image in which both methods find a clean face")
@@ -732,8 +732,8 @@ def main(argv: list[str] | None = None) -> int:
         recipe_runs = time_runs(lambda: checker.classify_file(first_recipe_model, big), repeats)
         celeb_answer = photo_answer(real.classify(big).faces)
         # Where celeb's time goes: decoding (reduced JPEG decode) and finding faces.
-        decode_runs = time_runs(lambda: read_image(big, max_side=CLASSIFY_DECODE_MAX_SIDE), repeats)
-        shown = read_image(big, max_side=CLASSIFY_DECODE_MAX_SIDE)
+        decode_runs = time_runs(lambda: read_image(big, max_side=DECODE_MAX_SIDE), repeats)
+        shown = read_image(big, max_side=DECODE_MAX_SIDE)
         detect_runs = time_runs(lambda: real.detector.detect(shown.rgb), repeats)
         recipe_answer = (checker.classify_file(first_recipe_model, big) or [None])[0]
         speed = {

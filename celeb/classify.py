@@ -7,15 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_CONFIDENCE_THRESHOLD
+from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
 from .faces import Box, FaceDetector, crop_face
 from .features import face_features
 from .images import Photo, read_image
 from .model import ModelBundle
-
-#: Photos are decoded at most this long for classification: faces are found
-#: at 640 px and cropped to 128 px, so more pixels only cost time.
-CLASSIFY_DECODE_MAX_SIDE = 1600
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ class Classifier:
 
         Raises :class:`celeb.errors.ImageError` for a file that is not a photo.
         """
-        photo = read_image(source, max_side=CLASSIFY_DECODE_MAX_SIDE)
+        photo = read_image(source, max_side=DECODE_MAX_SIDE)
         return PhotoPrediction(photo, self.classify_photo(photo))
 
     def classify_photo(self, photo: Photo) -> list[FacePrediction]:

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from filelock import FileLock
 
-from .config import IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
+from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
 from .errors import DatasetError, ImageError, InvalidNameError
 from .faces import Face, FaceDetector, crop_face
 from .features import FeatureSettings, face_features, mirrored
@@ -46,9 +46,6 @@ from .train import TrainingSet
 
 MANIFEST_VERSION = 1
 MAX_NAME_LENGTH = 60
-#: Photos are decoded at most this long for cropping: crops are 128 px, and
-#: smaller decodes are much faster.
-CROP_DECODE_MAX_SIDE = 1600
 
 KEPT, REJECTED = "kept", "rejected"
 
@@ -293,7 +290,7 @@ class DatasetStore:
         """Add one photo's bytes; the same content twice is a no-op."""
         shown = PurePosixPath(filename.replace("\\", "/")).name or "photo"
         try:
-            photo = read_image(data, max_side=CROP_DECODE_MAX_SIDE)
+            photo = read_image(data, max_side=DECODE_MAX_SIDE)
         except ImageError as exc:
             return AddReport(skipped=[(shown, str(exc))])
         sha = content_hash(data)
@@ -410,7 +407,7 @@ class DatasetStore:
     def _detect_photo(self, job: tuple[str, PhotoRecord]) -> tuple[str, PhotoRecord, list]:
         slug, photo = job
         try:
-            image = read_image(self.root / photo.stored, max_side=CROP_DECODE_MAX_SIDE)
+            image = read_image(self.root / photo.stored, max_side=DECODE_MAX_SIDE)
         except (ImageError, OSError):
             return slug, photo, []
         size = FeatureSettings().crop_size

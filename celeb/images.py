@@ -95,8 +95,9 @@ def read_image(
         )
     try:
         if max_side and image.format in ("JPEG", "MPO") and max(width, height) > max_side:
-            # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the cost.
-            factor = max_side / max(width, height)
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the cost;
+            # a result down to 3/4 of max_side is worth the saved resize.
+            factor = 0.75 * max_side / max(width, height)
             image.draft("RGB", (round(width * factor), round(height * factor)))
         image.load()
         turned = _exif_orientation(image) in (5, 6, 7, 8)

@@ -17,8 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from celeb.classify import CLASSIFY_DECODE_MAX_SIDE, Classifier, FacePrediction
+from celeb.classify import Classifier, FacePrediction
 from celeb.cli import main
+from celeb.config import DECODE_MAX_SIDE
 from celeb.errors import ImageError
 from celeb.evaluate import Evaluation, PhotoOutcome, photo_answer
 from celeb.faces import Box, FaceDetector, crop_face
@@ -127,10 +128,10 @@ def test_boxes_are_in_the_coordinates_of_the_stored_photo(
 ):
     rgb = tint_image(small_astronaut, "red", 7)
     big = np.ascontiguousarray(np.repeat(np.repeat(rgb, 8, axis=0), 8, axis=1))  # 2048 px
-    assert big.shape[0] > CLASSIFY_DECODE_MAX_SIDE
+    assert big.shape[0] > DECODE_MAX_SIDE
     result = Classifier(bundle).classify(encode_image(big))
     assert result.photo.original_size == (2048, 2048)
-    assert max(result.photo.rgb.shape) <= CLASSIFY_DECODE_MAX_SIDE
+    assert max(result.photo.rgb.shape) <= DECODE_MAX_SIDE
     small_box = Classifier(bundle).classify(encode_image(rgb)).faces[0].box
     best = max(result.faces, key=lambda face: face.box.iou(small_box.scaled(8)))
     assert best.box.iou(small_box.scaled(8)) > 0.8

@@ -337,7 +337,8 @@ def test_max_side_shrinks_a_large_jpeg(max_side, as_source):
     assert rgb.shape[2] == 3
     assert rgb.flags["C_CONTIGUOUS"]
     height, width = rgb.shape[:2]
-    assert max_side * 0.9 <= max(height, width) <= max_side
+    # A JPEG may come back down to 3/4 of max_side: decoding at the next DCT scale saves a resize.
+    assert max_side * 0.75 <= max(height, width) <= max_side
     assert width / height == pytest.approx(1.5, rel=0.01)
     assert photo.original_size == (3000, 2000)
     assert photo.scale == pytest.approx(3000 / width)

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from celeb.classify import CLASSIFY_DECODE_MAX_SIDE
 from celeb.cli import main
-from celeb.config import IMAGE_SUFFIXES, PROJECT_ROOT
+from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, PROJECT_ROOT
 from celeb.dataset import slugify
 from celeb.faces import FaceDetector
 from celeb.features import face_features, mirrored
@@ -69,7 +68,7 @@ def test_faces_with_two_eyes_in_most_sampled_photos(shared_photos: Path):
     assert len(sampled) == 10
     with_clean_face = 0
     for path in sampled:
-        photo = read_image(path, max_side=CLASSIFY_DECODE_MAX_SIDE)
+        photo = read_image(path, max_side=DECODE_MAX_SIDE)
         faces = detector.detect(photo.rgb)
         height, width = photo.rgb.shape[:2]
         for face in faces:
