@@ -45,6 +45,15 @@ class ModelBundle:
     def test_accuracy(self) -> float | None:
         return self.metrics.get("test_accuracy")
 
+    @property
+    def winner_params(self) -> dict[str, dict]:
+        """``{winner: its parameters}``, for a quick retrain (see ``train_best_model``)."""
+        winner = self.metrics.get("winner")
+        for candidate in self.metrics.get("candidates", []):
+            if candidate.get("name") == winner:
+                return {winner: dict(candidate.get("params", {}))}
+        return {}
+
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Probabilities in the order of ``classes``."""
         probabilities = self.estimator.predict_proba(features)

@@ -17,9 +17,6 @@ from celeb.train import CANDIDATES, TrainingResult, train_best_model
 from celeb_app import common
 from celeb_app.charts import confusion_figure, report_table
 
-#: Left out of the default choice: minutes instead of seconds on a few hundred crops.
-SLOW = ("logistic_regression",)
-
 
 @dataclass
 class Trained:
@@ -35,7 +32,9 @@ def label(name: str) -> str:
     return candidate.label if candidate else name
 
 
-def train(store: DatasetStore, models: list[str], test_size: float, folds: int) -> Trained | None:
+def train(
+    store: DatasetStore, models: list[str], test_size: float, folds: int, params: dict | None = None
+) -> Trained | None:
     """Train with live progress; None (after saying why and what to do) when the data is too thin."""
     settings = FeatureSettings()
     with st.status("Training…", expanded=True) as status:
@@ -50,7 +49,7 @@ def train(store: DatasetStore, models: list[str], test_size: float, folds: int) 
 
         try:
             result = train_best_model(
-                data, models=models, test_size=test_size, folds=folds, progress=progress
+                data, models=models, test_size=test_size, folds=folds, progress=progress, params=params
             )
         except TrainingError as exc:
             status.update(label="Not enough data to train", state="error", expanded=True)

@@ -53,11 +53,18 @@ with st.form("train_form"):
     chosen = st.multiselect(
         "Models to compare",
         list(CANDIDATES),
-        default=[name for name in CANDIDATES if name not in models.SLOW],
+        default=list(CANDIDATES),
         format_func=models.label,
         key="train_models",
-        help="Each is tuned by a grid search; the best in cross-validation wins. "
-        "Logistic regression is much slower than the others (minutes on a small server).",
+        help="Each is tuned by a grid search; the best in cross-validation wins.",
+    )
+    quick_params = active.bundle.winner_params if active else {}
+    quick = st.checkbox(
+        "Quick retrain: only the active model's winner, with its parameters"
+        + (f" ({models.label(next(iter(quick_params)))})" if quick_params else ""),
+        key="train_quick",
+        disabled=not quick_params,
+        help="Seconds instead of a full grid search: right after rejecting or adding a few crops.",
     )
     share_column, folds_column = st.columns(2)
     test_size = share_column.slider(
@@ -84,7 +91,11 @@ with st.form("train_form"):
     )
 
 if submitted:
-    if not chosen:
+    if quick and quick_params:
+        trained = models.train(store, list(quick_params), test_size, folds, params=quick_params)
+        if trained is not None:
+            st.session_state["trained"] = trained
+    elif not chosen:
         st.error("Choose at least one model to compare.")
     else:
         trained = models.train(store, chosen, test_size, folds)

@@ -134,6 +134,7 @@ def test_train_best_model_on_separable_data(trained):
         "random_state": 0,
         "refit_on_all": True,
         "models": ["logistic_regression", "svm_linear"],
+        "fixed_params": {},
     }
     for candidate in result.candidates:
         assert 0.9 <= candidate.cv_score <= 1.0
@@ -397,3 +398,18 @@ def test_bundle_defaults():
     assert bundle.engine == "classic"
     assert bundle.trained_at.endswith("+00:00")
     assert set(bundle.versions) == {"python", "scikit-learn", "numpy", "opencv", "pywavelets", "joblib"}
+
+
+def test_quick_retrain_reuses_the_winners_parameters(bundle: ModelBundle):
+    quick = bundle.winner_params
+    ((winner, params),) = quick.items()
+    assert winner == bundle.metrics["winner"]
+    assert params == next(c["params"] for c in bundle.metrics["candidates"] if c["name"] == winner)
+    result = train_best_model(synthetic(seed=1), models=list(quick), folds=3, params=quick)
+    assert [c.name for c in result.candidates] == [winner]
+    assert result.candidates[0].params == params
+    assert result.settings["fixed_params"] == quick
+
+
+def test_a_bundle_without_figures_offers_no_quick_retrain():
+    assert ModelBundle(estimator=None, classes=["a", "b"]).winner_params == {}
