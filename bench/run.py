@@ -12,7 +12,7 @@ Figures (targets apply to celeb; the recipe is measured beside it):
    the raw photos (``StratifiedShuffleSplit``, seeds 0..9). Detection runs
    once per photo and method and is cached for all splits.
    celeb: the engine's own crops (``FaceDetector`` + ``crop_face`` as
-   ``DatasetStore._detect_photo`` / ``_save_crops`` make them: clean faces
+   ``DatasetStore._crop_photo`` makes them: clean faces
    only, the rank-0 clean face kept), ``face_features`` plus mirrored
    copies. The full grid search (``train_best_model``, default candidates,
    ``refit_on_all=False``) runs on split 0's training photos; its winner and
@@ -172,7 +172,7 @@ def detect_celeb(photo: RawPhoto, detector: FaceDetector, settings: FeatureSetti
             decoded[max_side] = (image, detector.detect(image.rgb))
         return decoded[max_side]
 
-    # As DatasetStore._detect_photo and _save_crops: clean faces only, rank 0 kept.
+    # As DatasetStore._crop_photo: clean faces only, rank 0 kept.
     train = decode(DECODE_MAX_SIDE)
     vectors = None
     clean = [face for face in train[1] if face.clean] if train else []

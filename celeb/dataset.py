@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import stat
+import time
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +39,7 @@ from filelock import FileLock
 
 from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
 from .errors import DatasetError, ImageError, InvalidNameError
-from .faces import Face, FaceDetector, crop_face
+from .faces import FaceDetector, crop_face
 from .features import FeatureSettings, face_features, mirrored
 from .images import MAX_FILE_BYTES, read_image
 from .storage import write_atomic
@@ -48,6 +49,8 @@ MANIFEST_VERSION = 1
 MAX_NAME_LENGTH = 60
 
 KEPT, REJECTED = "kept", "rejected"
+#: How often a cropping run records its progress in the manifest.
+COMMIT_SECONDS = 1.0
 
 
 # ---------------------------------------------------------------- records
@@ -379,9 +382,9 @@ class DatasetStore:
     ) -> CropReport:
         """Detect and crop faces in every photo not processed yet.
 
-        Photos are processed outside the lock, results are committed photo by
-        photo: an interrupted run keeps what it finished, and a crop the user
-        rejected never comes back, since a processed photo is never redone.
+        Photos are processed outside the lock and committed about every
+        second: an interrupted run keeps what it committed, and a crop the
+        user rejected never comes back, since a processed photo is never redone.
         """
         people = self._load()
         wanted = {self._person(people, n).slug for n in names} if names else set(people)
@@ -393,55 +396,64 @@ class DatasetStore:
             if not photo.processed
         ]
         faces = clean = kept = 0
+        batch: list[tuple[str, PhotoRecord, list[CropRecord]]] = []
+        last_commit = time.monotonic()
         workers = workers or min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for done, (slug, photo, found) in enumerate(pool.map(self._detect_photo, todo), start=1):
-                records = self._save_crops(slug, photo, found)
-                faces += len(found)
-                clean += sum(face.clean for face, _ in found)
-                kept += sum(r.status == KEPT for r in records)
+            for done, (slug, photo, records) in enumerate(pool.map(self._crop_photo, todo), start=1):
+                batch.append((slug, photo, records))
+                if done == len(todo) or time.monotonic() - last_commit > COMMIT_SECONDS:
+                    # Rewriting the manifest per photo would cost more than the detection.
+                    committed = self._commit_crops(batch)
+                    faces += len(committed)
+                    clean += sum(r.clean for r in committed)
+                    kept += sum(r.status == KEPT for r in committed)
+                    batch, last_commit = [], time.monotonic()
                 if progress:
                     progress(done, len(todo))
         return CropReport(photos=len(todo), faces=faces, clean_faces=clean, kept=kept)
 
-    def _detect_photo(self, job: tuple[str, PhotoRecord]) -> tuple[str, PhotoRecord, list]:
+    def _crop_photo(self, job: tuple[str, PhotoRecord]) -> tuple[str, PhotoRecord, list[CropRecord]]:
+        """Find a photo's clean faces and write their crop files (not yet in the manifest)."""
         slug, photo = job
         try:
             image = read_image(self.root / photo.stored, max_side=DECODE_MAX_SIDE)
         except (ImageError, OSError):
             return slug, photo, []
         size = FeatureSettings().crop_size
-        found = []
-        for face in self.detector.detect(image.rgb):
-            if face.clean:
-                crop = crop_face(image.rgb, face, size)
-                found.append((face.scaled(image.scale), crop))
-        return slug, photo, found
-
-    def _save_crops(
-        self, slug: str, photo: PhotoRecord, found: list[tuple[Face, np.ndarray]]
-    ) -> list[CropRecord]:
+        clean = [face for face in self.detector.detect(image.rgb) if face.clean]
         records = []
-        for rank, (face, crop) in enumerate(found):
+        for rank, face in enumerate(clean):
             crop_id = f"{photo.sha[:16]}_{rank}"
-            write_atomic(self._crop_file(slug, crop_id), encode_png(crop))
+            write_atomic(self._crop_file(slug, crop_id), encode_png(crop_face(image.rgb, face, size)))
             record = CropRecord(
-                id=crop_id, photo=photo.sha, box=face.box.as_list(), clean=face.clean, rank=rank
+                id=crop_id,
+                photo=photo.sha,
+                box=face.box.scaled(image.scale).as_list(),
+                clean=face.clean,
+                rank=rank,
             )
             if rank > 0:
                 # Automatic cleaning: in a group photo the largest face is the
                 # person the photo was collected for; the others are likely not.
                 record.status, record.reason = REJECTED, "smaller face in a photo with several faces"
             records.append(record)
+        return slug, photo, records
+
+    def _commit_crops(self, batch: list[tuple[str, PhotoRecord, list[CropRecord]]]) -> list[CropRecord]:
+        """Record processed photos and their crops; returns the crops recorded."""
+        committed = []
         with self._edit() as people:
-            person = people.get(slug)
-            current = person.photos.get(photo.sha) if person else None
-            if current is None or current.processed:
-                return []  # deleted meanwhile, or done by another tab
-            current.processed, current.faces_found = True, len(found)
-            for record in records:
-                person.crops[record.id] = record
-        return records
+            for slug, photo, records in batch:
+                person = people.get(slug)
+                current = person.photos.get(photo.sha) if person else None
+                if current is None or current.processed:
+                    continue  # deleted meanwhile, or done by another tab
+                current.processed, current.faces_found = True, len(records)
+                for record in records:
+                    person.crops[record.id] = record
+                committed += records
+        return committed
 
     # -- curation
 
