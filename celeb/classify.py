@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
+from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, UNCLEAN_EXTRA_CONFIDENCE
 from .faces import Box, FaceDetector, crop_face
 from .features import face_features
 from .images import Photo, read_image
@@ -53,7 +53,8 @@ class PhotoPrediction:
 class Classifier:
     """A model bundle ready to classify photos; safe to share between threads.
 
-    ``threshold``: below this top probability a face's person is None.
+    ``threshold``: below this top probability a face's person is None; a
+    face without two visible eyes needs ``UNCLEAN_EXTRA_CONFIDENCE`` more.
     """
 
     def __init__(self, bundle: ModelBundle, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> None:
@@ -86,5 +87,6 @@ class Classifier:
         order = np.argsort(row)[::-1]
         ranked = {self.bundle.classes[i]: float(row[i]) for i in order}
         best = float(row[order[0]])
-        person = self.bundle.classes[order[0]] if best >= self.threshold else None
+        needed = self.threshold if clean else min(1.0, self.threshold + UNCLEAN_EXTRA_CONFIDENCE)
+        person = self.bundle.classes[order[0]] if best >= needed else None
         return FacePrediction(box, person, best, ranked, clean, crop)

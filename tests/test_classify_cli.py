@@ -525,3 +525,17 @@ def test_train_on_a_missing_folder(capsys, tmp_path: Path):
     code, _, err = run(capsys, "train", tmp_path / "nowhere")
     assert code == 2
     assert err == f"error: {tmp_path / 'nowhere'} is not a folder\n"
+
+
+def test_a_face_without_two_eyes_needs_more_confidence():
+    from celeb.config import UNCLEAN_EXTRA_CONFIDENCE
+    from celeb.faces import Box
+    from celeb.model import ModelBundle
+
+    classifier = Classifier(ModelBundle(estimator=None, classes=["Ada", "Bo"]), threshold=0.5)
+    crop = np.zeros((8, 8, 3), np.uint8)
+    row = np.array([0.5 + UNCLEAN_EXTRA_CONFIDENCE / 2, 0.5 - UNCLEAN_EXTRA_CONFIDENCE / 2])
+    assert classifier._prediction(Box(0, 0, 8, 8), True, crop, row).person == "Ada"
+    unsure = classifier._prediction(Box(0, 0, 8, 8), False, crop, row)
+    assert unsure.person is None
+    assert unsure.best_guess == "Ada"
