@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import re
+import runpy
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ logger = logging.getLogger("celeb_app")
 
 #: Offered in the file pickers; HEIC/HEIF too, so that the app can say plainly it cannot read them.
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["heic", "heif"]
+
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 
 # Script runs of one session happen on one thread at a time.
 _run = threading.local()
@@ -277,12 +280,15 @@ def running_app() -> Iterator[None]:
 
 
 def require_app() -> None:
-    """Give a page that runs without app.py the app's own sidebar.
+    """Run a page that Streamlit started alone through app.py instead.
 
-    Streamlit still discovers ``pages/`` on the very first request after a
-    start (and AppTest's switch_page runs a page file alone): the page then
-    draws the model card and pending messages itself.
+    With a ``pages/`` folder beside app.py, Streamlit starts each server in
+    its old multipage mode: until the root URL has been opened once, a
+    visitor of /dataset gets the page file alone (file names as navigation,
+    no model card, no error handling). Running app.py here switches the
+    server to app.py's navigation, which then shows the page asked for.
     """
-    if not getattr(_run, "via_app", False):
-        sidebar_model_card()
-        show_callback_errors()
+    if getattr(_run, "via_app", False):
+        return
+    runpy.run_path(str(APP_FILE), run_name="__main__")
+    st.stop()

@@ -89,7 +89,7 @@ st.caption(
     f" · {summary.unprocessed} not searched yet"
 )
 
-crops_tab, add_tab, manage_tab = st.tabs(["Crops", "Add photos", "Rename or delete"])
+crops_tab, add_tab, manage_tab = st.tabs(["Crops", "Add photos", "Rename or delete"], key="person_tabs")
 
 with add_tab:
     round_ = st.session_state.setdefault("upload_round", 0)

@@ -1,0 +1,455 @@
+"""The app end to end: `streamlit run app.py` driven in a real browser (Debian's chromium).
+
+A server is started per module fixture with its own tmp dataset and models
+folders (CELEB_DATASET_DIR / CELEB_MODELS_DIR); the models folder holds a
+copy of the repository's own model. Photos are the bundled scikit-image
+astronaut and tinted copies of it (see conftest.py). After each test a
+full-page screenshot goes to tests/artifacts/<page>.png (gitignored).
+
+Waits are Playwright ``expect`` assertions with generous timeouts (a loaded
+2-core CI machine renders the first page slowly), never sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.model import load_bundle
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"browser tests need Debian's chromium at {CHROMIUM} (apt install chromium)", allow_module_level=True
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests need the playwright package (requirements-dev.txt)"
+)
+Page, expect, sync_playwright = sync_api.Page, sync_api.expect, sync_api.sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+MODEL = ROOT / "models" / "model.joblib"
+
+#: First render on a loaded 2-core machine imports OpenCV, scikit-learn and friends.
+SLOW = 60_000
+#: Training the default models on the small synthetic set.
+TRAINING = 120_000
+#: Screenshot names of the page tests; others are named after the test.
+SCREENSHOTS = {
+    "test_classify_names_a_face_and_reports_a_bad_file": "classify",
+    "test_dataset_add_person_photos_find_faces_and_reject_a_crop": "dataset",
+    "test_train_shows_the_report_and_the_confusion_heatmap": "train",
+}
+SERVER_FLAGS = [
+    "--server.headless=true",
+    "--server.address=127.0.0.1",
+    "--server.fileWatcherType=none",
+    "--browser.gatherUsageStats=false",
+]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+# ---------------------------------------------------------------- the server
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    dataset: Path
+    models: Path
+    log: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Servers:
+    """Starts ``streamlit run app.py`` on tmp folders; stops what it started."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, prepare: Callable[[Path], None] | None = None) -> Server:
+        root = self._tmp.mktemp(f"e2e-{name}")
+        dataset, models = root / "dataset", root / "models"
+        dataset.mkdir()
+        models.mkdir()
+        shutil.copy2(MODEL, models / "model.joblib")
+        if prepare is not None:
+            prepare(dataset)
+        port = _free_port()
+        env = {**os.environ, "CELEB_DATASET_DIR": str(dataset), "CELEB_MODELS_DIR": str(models)}
+        env.pop("CELEB_ON_CLOUD", None)
+        log = root / "server.log"
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", *SERVER_FLAGS, f"--server.port={port}"]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, stopped as one
+            )
+        server = Server(f"http://127.0.0.1:{port}", dataset, models, log)
+        self._processes[server.url] = process
+        for _ in range(240):  # at most ~60 s: 0.25 s waits on the process, plus the requests
+            if _healthy(server.url):
+                return server
+            try:
+                process.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                continue
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{server.log_tail()}")
+        pytest.fail(f"streamlit did not answer on {server.url} within a minute:\n{server.log_tail()}")
+
+    def stop(self, server: Server) -> None:
+        self._stop(server.url)
+
+    def stop_all(self) -> None:
+        for url in list(self._processes):
+            self._stop(url)
+
+    def _stop(self, url: str) -> None:
+        process = self._processes.pop(url)
+        if process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    started = Servers(tmp_path_factory)
+    yield started
+    started.stop_all()
+
+
+def _two_people(make_photo) -> Callable[[Path], None]:
+    """Ann (red) and Bob (blue), five photos each, faces found: enough for the default 25% test share."""
+
+    def prepare(dataset: Path) -> None:
+        store = DatasetStore(dataset)
+        for index, (name, tint) in enumerate((("Ann", "red"), ("Bob", "blue"))):
+            store.add_person(name)
+            for seed in range(5):
+                store.add_photo(name, make_photo(tint, 100 * index + seed), f"{name.lower()}-{seed}.jpg")
+        report = store.find_faces(workers=2)
+        assert report.kept == 10, report
+
+    return prepare
+
+
+@pytest.fixture(scope="module")
+def trained_app(servers: Servers, make_photo) -> Server:
+    """The app with the repository's model and a two-person dataset (Classify and Train use it)."""
+    return servers.start("trained", _two_people(make_photo))
+
+
+@pytest.fixture(scope="module")
+def empty_app(servers: Servers) -> Server:
+    """The app with the repository's model and an empty dataset (the Dataset test fills it)."""
+    return servers.start("empty")
+
+
+@pytest.fixture
+def fresh_app(servers: Servers) -> Iterator[Server]:
+    """An app just started, that no browser has opened yet, with an empty dataset; stopped after the test.
+
+    Ask for it before ``page``, so that the screenshot is taken before the server stops.
+    """
+    server = servers.start("fresh")
+    yield server
+    servers.stop(server)
+
+
+# ---------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    expect.set_options(timeout=SLOW)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    expect.set_options(timeout=None)  # Playwright's default again
+
+
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser tab; a full-page screenshot of it is saved when the test ends (passed or not)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(SLOW)
+    tab = context.new_page()
+    yield tab
+    name = SCREENSHOTS.get(request.node.name, request.node.name.removeprefix("test_"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        _full_page_screenshot(tab, ARTIFACTS / f"{name}.png")
+    finally:
+        context.close()
+
+
+def _full_page_screenshot(tab: Page, path: Path) -> None:
+    # Streamlit scrolls inside its main container, not the document: grow the
+    # viewport to the content's height so that the screenshot holds all of it.
+    height = tab.evaluate(
+        """() => Math.max(document.documentElement.scrollHeight,
+            ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
+                .map(e => e.scrollHeight))"""
+    )
+    tab.set_viewport_size({"width": 1400, "height": min(max(int(height) + 40, 1000), 12000)})
+    tab.screenshot(path=str(path), full_page=True, animations="disabled")
+
+
+def open_app(tab: Page, server: Server, path: str = "") -> None:
+    """Open a page of the app and wait for its first run to finish."""
+    tab.goto(f"{server.url}/{path}")
+    expect(tab.get_by_test_id("stSidebarNav")).to_be_visible()
+    expect(tab.locator("h1")).to_have_count(1)
+    running_done(tab)
+
+
+def running_done(tab: Page) -> None:
+    """The script run has finished: no "Running…" widget, no stale (faded) elements left.
+
+    Call it after waiting for something the run shows, so that the run has started.
+    """
+    expect(tab.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(tab.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0)
+
+
+def assert_no_failure(tab: Page, server: Server) -> None:
+    """No traceback on the page or in the server's log, no exception box, no "Something went wrong"."""
+    running_done(tab)
+    expect(tab.get_by_test_id("stException")).to_have_count(0)
+    assert "Traceback" not in server.log.read_text(errors="replace"), server.log_tail()
+    body = tab.locator("body").inner_text()
+    assert "Traceback" not in body, server.log_tail()
+    assert "Something went wrong" not in body, server.log_tail()
+
+
+def jpeg(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+# ---------------------------------------------------------------- Classify
+
+
+def test_classify_names_a_face_and_reports_a_bad_file(
+    page: Page, trained_app: Server, tmp_path: Path, astronaut, encode_image
+):
+    classes = load_bundle(MODEL).classes
+    open_app(page, trained_app)
+    expect(page.get_by_role("heading", name="Who is this?")).to_be_visible()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        jpeg(tmp_path, "astronaut.jpg", encode_image(astronaut))
+    )
+
+    answers = "|".join(re.escape(name) for name in [*classes, "not sure"])
+    face = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(rf"Face 1: (?:{answers})"))
+    expect(face).to_have_count(1, timeout=SLOW)
+    expect(page.get_by_text(re.compile(rf"^1 face: (?:{answers})$"))).to_be_visible()
+    chart = page.get_by_test_id("stVegaLiteChart")
+    expect(chart).to_have_count(1)
+    expect(chart.locator("canvas, svg").first).to_be_visible()
+    # The photo with its box, and the face crop beside the chart.
+    expect(page.get_by_test_id("stImage")).to_have_count(2)
+    assert_no_failure(page, trained_app)
+
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        [{"name": "x.jpg", "mimeType": "image/jpeg", "buffer": b"just some text, not a photo\n" * 4}]
+    )
+    error = page.get_by_test_id("stAlert").filter(has_text="x.jpg")
+    expect(error).to_have_count(1, timeout=SLOW)
+    expect(error).to_contain_text("cannot be read")
+    expect(page.get_by_role("heading", name="x.jpg")).to_be_visible()
+    # The good photo is still answered beside the bad one.
+    expect(face).to_have_count(1)
+    expect(chart).to_have_count(1)
+    assert_no_failure(page, trained_app)
+
+
+# ---------------------------------------------------------------- Dataset
+
+
+def _three_photos(tmp_path: Path, rgb: np.ndarray, tint_image, encode_image) -> list[Path]:
+    """Three different photos of one face: plain, mirrored, green-tinted."""
+    return [
+        jpeg(tmp_path, "cid-plain.jpg", encode_image(tint_image(rgb, "none", 1))),
+        jpeg(tmp_path, "cid-mirrored.jpg", encode_image(tint_image(np.fliplr(rgb), "none", 2))),
+        jpeg(tmp_path, "cid-green.jpg", encode_image(tint_image(rgb, "green", 3))),
+    ]
+
+
+def add_person(tab: Page, name: str) -> None:
+    tab.get_by_label("Add a person").fill(name)
+    tab.get_by_role("button", name="Add person").click()
+    expect(tab.get_by_text(f"Added {name}.")).to_be_visible()
+    expect(tab.get_by_role("combobox", name="Person")).to_have_value(name)
+    running_done(tab)
+
+
+def test_dataset_add_person_photos_find_faces_and_reject_a_crop(
+    page: Page, empty_app: Server, tmp_path: Path, small_astronaut, tint_image, encode_image
+):
+    photos = _three_photos(tmp_path, small_astronaut, tint_image, encode_image)
+    open_app(page, empty_app)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dataset").click()
+    expect(page.get_by_role("heading", name="Dataset", exact=True)).to_be_visible()
+    expect(page.get_by_text("No people yet")).to_be_visible()
+    add_person(page, "Cid Campeador")
+
+    page.get_by_role("tab", name="Add photos").click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(photos)
+    picker = page.get_by_test_id("stFileUploader").first
+    expect(picker.get_by_test_id("stFileChip")).to_have_count(3)
+    expect(picker.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)
+    expect(page.get_by_text("Added Cid Campeador.")).to_have_count(0)  # the rerun has started
+    running_done(page)
+    # Picking files makes the "Added …" message go, and the tabs snap back to "Crops":
+    # test_dataset_tabs_stay_put_when_the_added_message_goes. Open the tab again, as a user would.
+    page.get_by_role("tab", name="Add photos").click()
+    add = page.get_by_role("button", name="Add 3 files to Cid Campeador")
+    expect(add).to_be_enabled()
+    add.click()
+    expect(page.get_by_text("Added 3 photos to Cid Campeador.")).to_be_visible()
+    running_done(page)
+
+    page.get_by_role("button", name="Find faces in 3 new photos").click()
+    expect(page.get_by_text("Searched 3 photos: found 3 faces with both eyes, kept 3.")).to_be_visible()
+    running_done(page)
+    page.get_by_role("tab", name="Crops").click()
+    crops = page.get_by_test_id("stTabPanel").get_by_test_id("stImage")
+    expect(crops).to_have_count(3)
+    expect(page.get_by_text("3 photos · 3 kept crops · 0 rejected")).to_be_visible()
+    assert_no_failure(page, empty_app)
+
+    page.get_by_role("button", name="Reject", exact=True).first.click()
+    expect(page.get_by_text("3 photos · 2 kept crops · 1 rejected")).to_be_visible()
+    expect(crops).to_have_count(2)  # the "Kept" filter hides it
+    statuses = [crop.record.status for crop in DatasetStore(empty_app.dataset).crops("Cid Campeador")]
+    assert sorted(statuses) == sorted([KEPT, KEPT, REJECTED])
+    running_done(page)
+
+    page.reload()  # a new session: only what is on disk remains
+    expect(page.get_by_role("heading", name="Dataset", exact=True)).to_be_visible()
+    expect(page.get_by_role("combobox", name="Person")).to_have_value("Cid Campeador")
+    expect(page.get_by_text("3 photos · 2 kept crops · 1 rejected")).to_be_visible()
+    page.get_by_role("tab", name="Crops").click()
+    page.get_by_role("radio", name="Rejected", exact=True).click()
+    expect(page.get_by_role("radio", name="Rejected", exact=True)).to_be_checked()
+    expect(crops).to_have_count(1)
+    panel = page.get_by_test_id("stTabPanel").first
+    expect(panel.get_by_role("button", name="Restore", exact=True)).to_have_count(1)
+    expect(panel.get_by_role("button", name="Reject", exact=True)).to_have_count(0)
+    expect(panel.get_by_text("Rejected: by you")).to_be_visible()
+    assert_no_failure(page, empty_app)
+
+
+def test_dataset_tabs_stay_put_when_the_added_message_goes(
+    fresh_app: Server, page: Page, tmp_path: Path, small_astronaut, tint_image, encode_image
+):
+    photos = _three_photos(tmp_path, small_astronaut, tint_image, encode_image)
+    open_app(page, fresh_app, "dataset")
+    add_person(page, "Cid Campeador")
+    page.get_by_role("tab", name="Add photos").click()
+    expect(page.get_by_role("tab", name="Add photos")).to_have_attribute("aria-selected", "true")
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(photos)
+    expect(page.get_by_text("Added Cid Campeador.")).to_have_count(0)  # the rerun has happened
+    running_done(page)
+    add_tab = page.get_by_role("tab", name="Add photos")
+    expect(add_tab).to_have_attribute("aria-selected", "true", timeout=5_000)
+    expect(page.get_by_role("button", name="Add 3 files to Cid Campeador")).to_be_visible(timeout=5_000)
+
+
+def test_dataset_first_visitor_after_a_start_gets_the_apps_navigation(fresh_app: Server, page: Page):
+    page.goto(f"{fresh_app.url}/dataset")  # a bookmark, the first request since the server started
+    expect(page.get_by_role("heading", name="Dataset", exact=True)).to_be_visible()
+    running_done(page)
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    # The app's own pages (each link's text is its icon's name, then its title), not the files in pages/.
+    titles = [re.compile(rf"{title}$") for title in ("Classify", "Dataset", "Train")]
+    expect(links).to_have_text(titles, timeout=5_000)
+    expect(page).to_have_title(re.compile(r"celeb"), timeout=5_000)
+
+
+# ---------------------------------------------------------------- Train
+
+
+def test_train_shows_the_report_and_the_confusion_heatmap(page: Page, trained_app: Server):
+    open_app(page, trained_app, "train")
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Training data")).to_be_visible()
+    expect(page.get_by_text("not searched for faces yet")).to_have_count(0)
+
+    train = page.get_by_test_id("stFormSubmitButton").get_by_role("button", name="Train")
+    expect(train).to_be_enabled()
+    train.click()
+    expect(page.get_by_role("heading", name="New model", level=3)).to_be_visible(timeout=TRAINING)
+    running_done(page)
+    expect(page.get_by_text(re.compile(r"^Trained: .+, test accuracy \d+%$"))).to_be_visible()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Test accuracy")).to_have_count(1)
+
+    new_model = (
+        page.get_by_test_id("stColumn")
+        .filter(has=page.get_by_role("heading", name="New model", exact=True, level=4))
+        .last
+    )
+    report = new_model.get_by_test_id("stDataFrame")
+    expect(report).to_have_count(1)
+    for text in ("precision", "recall", "f1-score", "Ann", "Bob"):
+        expect(report.get_by_text(text, exact=True).first).to_be_attached()
+    heatmap = new_model.get_by_test_id("stImage").locator("img")
+    expect(heatmap).to_have_count(1)
+    expect(heatmap).to_be_visible()
+    assert heatmap.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100")
+    # The active model (the repository's) is shown beside it, with its own heatmap.
+    expect(page.get_by_role("heading", name="Active model", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Use this model")).to_be_enabled()
+    assert_no_failure(page, trained_app)
