@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import altair as alt
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a server; must come before seaborn draws
-
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SURE_COLOR = "#16a34a"
 DOUBT_COLOR = "#ea8a00"
@@ -59,6 +57,11 @@ def confusion_figure(
     """A seaborn heatmap of a confusion matrix, true person down, predicted across."""
     matrix = np.asarray(matrix, dtype=int)
     side = max(3.2, 0.75 * len(classes) + 1.6)
+    # Imported here: matplotlib and seaborn cost a second at start-up, and
+    # only the Train page draws with them. Figure needs no display.
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(side + 0.8, side), layout="constrained")
     axes = figure.subplots()
     sns.heatmap(
