@@ -97,7 +97,12 @@ def headline(result: TrainingResult, active: ModelBundle | None) -> None:
     winner, accuracy, faces = st.columns(3)
     winner.metric("Best model", label(result.winner), border=True)
     delta = None
-    if active is not None and active.test_accuracy is not None:
+    # Accuracies on different sets of people are not comparable: no delta then.
+    if (
+        active is not None
+        and active.test_accuracy is not None
+        and sorted(active.classes) == sorted(result.classes)
+    ):
         delta = f"{(result.test_accuracy - active.test_accuracy) * 100:+.1f} points vs the active model"
     accuracy.metric("Test accuracy", f"{result.test_accuracy:.1%}", delta=delta, border=True)
     faces.metric("Faces", f"{result.train_size} train · {result.test_size} test", border=True)

@@ -351,3 +351,27 @@ def test_train_with_too_little_data_says_what_to_do(env, make_photo):
     assert any("at least" in e.value for e in at.error)
     assert any("What to do" in m.value for m in at.markdown)
     assert "trained" not in at.session_state
+
+
+def _headline_page(same_people: bool) -> None:
+    import numpy as np
+
+    from celeb.model import ModelBundle
+    from celeb.train import TrainingResult
+    from celeb_app.models import headline
+
+    result = TrainingResult(
+        estimator=None, classes=["Ann", "Bob"], candidates=[], winner="svm_rbf", test_accuracy=0.9,
+        report={}, report_text="", confusion=np.zeros((2, 2)), train_size=8, test_size=4,
+    )  # fmt: skip
+    people = ["Bob", "Ann"] if same_people else ["Ann", "Bob", "Cid"]
+    headline(result, ModelBundle(estimator=None, classes=people, metrics={"test_accuracy": 0.8}))
+
+
+@pytest.mark.parametrize(("same_people", "delta"), [(True, "+10.0 points vs the active model"), (False, "")])
+def test_headline_compares_accuracy_only_between_models_of_the_same_people(same_people, delta):
+    at = AppTest.from_function(_headline_page, args=(same_people,)).run()
+    assert not at.exception
+    accuracy = next(m for m in at.metric if m.label == "Test accuracy")
+    assert accuracy.value == "90.0%"
+    assert (accuracy.delta or "") == delta
