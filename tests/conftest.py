@@ -9,7 +9,8 @@ tells them apart, the noise makes every photo's bytes different.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,19 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test ever reads or writes the project's own dataset/ or models/."""
     monkeypatch.setenv("CELEB_DATASET_DIR", str(tmp_path / "env-dataset"))
     monkeypatch.setenv("CELEB_MODELS_DIR", str(tmp_path / "env-models"))
+
+
+@pytest.fixture(autouse=True)
+def _real_main_module() -> Iterator[None]:
+    """Put back the ``__main__`` module that an AppTest run replaces with its page script.
+
+    Streamlit installs each script it runs as ``sys.modules["__main__"]`` and
+    leaves it there; a later test that spawns processes would then have them
+    re-run that page script instead of starting cleanly.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
