@@ -1,4 +1,4 @@
-"""The command line: ``python -m celeb train|classify|evaluate``.
+"""The command line: ``python -m celeb train|classify|evaluate|hash-password``.
 
 Exit codes: 0 when all went well, 1 when some input failed (every record is
 still printed), 2 on usage errors.
@@ -7,6 +7,7 @@ still printed), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from .auth import hash_password
 from .classify import Classifier
 from .config import DEFAULT_CONFIDENCE_THRESHOLD, paths
 from .dataset import DatasetStore
@@ -71,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     _model_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     evaluate.set_defaults(run=_evaluate)
+
+    password = commands.add_parser(
+        "hash-password",
+        help="make the owner password hash for the app's secrets",
+        description="Asks for a new owner password (twice on a terminal; one line from standard input "
+        "otherwise) and prints the lines to put in .streamlit/secrets.toml (or the app's Secrets on "
+        "Streamlit Community Cloud). Only the salted scrypt hash is printed, never the password.",
+    )
+    password.set_defaults(run=_hash_password)
     return parser
 
 
@@ -156,9 +167,18 @@ def _classify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def terminal_text(value: object) -> str:
+    """Text safe to print on a terminal: control characters (escape sequences) shown as \\xNN.
+
+    >>> terminal_text("ann\\x1b[2J"), terminal_text("Đoković")
+    ('ann\\\\x1b[2J', 'Đoković')
+    """
+    text = printable_path(value) if isinstance(value, Path) else str(value)
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _print_faces(path: Path, error: str | None, faces: list) -> None:
-    # repr() of the name keeps control characters in hostile file names visible.
-    shown = ascii(str(path))[1:-1] if not str(path).isprintable() else str(path)
+    shown = terminal_text(path)
     if error:
         print(f"{shown}: error: {error}")
     elif not faces:
@@ -166,7 +186,7 @@ def _print_faces(path: Path, error: str | None, faces: list) -> None:
     for face in faces:
         who = face.person or f"not sure (maybe {face.best_guess})"
         note = "" if face.clean else ", eyes not both visible: less reliable"
-        print(f"{shown}: {who} {face.probability:.0%} at {face.box.as_list()}{note}")
+        print(f"{shown}: {terminal_text(who)} {face.probability:.0%} at {face.box.as_list()}{note}")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -203,13 +223,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return status
 
 
+def _hash_password(args: argparse.Namespace) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass("New owner password: ")
+        if getpass.getpass("Once more: ") != password:
+            print("error: the two passwords differ; nothing was made", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    stored = hash_password(password)
+    print("# Put these lines in .streamlit/secrets.toml (locally) or in the app's Secrets (Cloud):")
+    print("[celeb]")
+    print(f'owner_password_hash = "{stored}"')
+    return 0
+
+
 def _format_table(rows: list[dict]) -> str:
     if not rows:
         return "(empty)"
     columns = list(rows[0])
-    widths = {c: max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in columns}
-    lines = ["  ".join(str(c).ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    cells = [{c: terminal_text(r[c]) for c in columns} for r in rows]
+    widths = {c: max(len(terminal_text(c)), *(len(r[c]) for r in cells)) for c in columns}
+    lines = ["  ".join(terminal_text(c).ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in cells]
     return "\n".join(lines)
 
 

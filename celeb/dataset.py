@@ -38,7 +38,7 @@ import numpy as np
 from filelock import FileLock
 
 from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
-from .errors import DatasetError, ImageError, InvalidNameError
+from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
 from .faces import FaceDetector, crop_face
 from .features import FeatureSettings, face_features, mirrored
 from .images import MAX_FILE_BYTES, read_image
@@ -204,11 +204,23 @@ class DatasetStore:
     'roger_federer'
     >>> [p.name for p in store.people()]
     ['Roger Federer']
+
+    Opened with ``read_only=True`` it can be read and trained on, and every
+    change raises :class:`ReadOnlyError` before anything is written:
+
+    >>> DatasetStore(store.root, read_only=True).add_person("Serena Williams")
+    Traceback (most recent call last):
+    ...
+    celeb.errors.ReadOnlyError: the dataset is read-only here: only its owner can change it
     """
 
-    def __init__(self, root: str | Path, detector: FaceDetector | None = None) -> None:
+    def __init__(
+        self, root: str | Path, detector: FaceDetector | None = None, *, read_only: bool = False
+    ) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.root / "manifest.json"
         self._lock = FileLock(str(self.root / ".lock"), timeout=60)
         self._detector = detector
@@ -291,6 +303,7 @@ class DatasetStore:
 
     def add_photo(self, name: str, data: bytes, filename: str) -> AddReport:
         """Add one photo's bytes; the same content twice is a no-op."""
+        self._require_writable()
         shown = PurePosixPath(filename.replace("\\", "/")).name or "photo"
         try:
             photo = read_image(data, max_side=DECODE_MAX_SIDE)
@@ -386,6 +399,7 @@ class DatasetStore:
         second: an interrupted run keeps what it committed, and a crop the
         user rejected never comes back, since a processed photo is never redone.
         """
+        self._require_writable()
         people = self._load()
         wanted = {self._person(people, n).slug for n in names} if names else set(people)
         todo = [
@@ -499,7 +513,8 @@ class DatasetStore:
                 groups.append(crop.photo)
                 copies.append(bool(copy))
             ids.append(crop.id)
-        cache.save(keep={crop.id for _, _, crop in crops})
+        if not self.read_only:
+            cache.save(keep={crop.id for _, _, crop in crops})
         features = np.asarray(rows, dtype=np.float32).reshape(len(rows), settings.length)
         data = TrainingSet(
             features,
@@ -553,8 +568,13 @@ class DatasetStore:
             photo_filename=photo.filename,
         )
 
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError("the dataset is read-only here: only its owner can change it")
+
     @contextmanager
     def _edit(self) -> Iterator[dict[str, PersonRecord]]:
+        self._require_writable()
         with self._lock:
             people = self._load()
             yield people

@@ -47,3 +47,11 @@ class ModelError(CelebError):
 
 class TrainingError(CelebError, ValueError):
     """There is not enough (or not the right) data to train."""
+
+
+class ReadOnlyError(CelebError, PermissionError):
+    """A change was asked of a dataset or models folder opened read-only."""
+
+
+class PasswordError(CelebError, ValueError):
+    """A stored password hash is malformed, or a new password is unusable."""

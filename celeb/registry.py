@@ -33,7 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import ModelError
+from .errors import ModelError, ReadOnlyError
 from .model import ModelBundle, load_bundle, save_bundle
 from .storage import write_atomic
 
@@ -73,10 +73,14 @@ class ModelVersion:
 
 
 class ModelRegistry:
-    """The models folder: one active model and a short history."""
+    """The models folder: one active model and a short history.
 
-    def __init__(self, root: str | Path) -> None:
+    Opened with ``read_only=True``, every change raises :class:`ReadOnlyError`.
+    """
+
+    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
+        self.read_only = read_only
         self.active_path = self.root / "model.joblib"
         self.history_dir = self.root / "history"
 
@@ -119,10 +123,12 @@ class ModelRegistry:
 
     def activate(self, bundle: ModelBundle) -> Path:
         """Make ``bundle`` the active model; the one it replaces goes to history."""
+        self._require_writable()
         return self._install(bundle_bytes(bundle))
 
     def restore(self, model_id: str) -> ModelBundle:
         """Make an earlier model active again; the current one takes its place in history."""
+        self._require_writable()
         with self._locked():
             path = self.history_path(model_id)
             with warnings.catch_warnings():
@@ -135,11 +141,16 @@ class ModelRegistry:
 
     def delete(self, model_id: str) -> None:
         """Forget an earlier model."""
+        self._require_writable()
         with self._locked():
             self.history_path(model_id)
             self._remove_entry(model_id)
 
     # -- internals
+
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError("the models folder is read-only here: only its owner can change the model")
 
     def _install(self, data: bytes, *, locked: bool = False) -> Path:
         if not locked:

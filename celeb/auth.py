@@ -1,0 +1,168 @@
+"""The owner's password: salted hashes, constant-time checks, slowed-down guessing.
+
+Only a hash is ever stored (in Streamlit secrets for the app); it is made by
+``python -m celeb hash-password`` with the standard library's scrypt.
+PBKDF2-SHA256 hashes (Django's format) are accepted too, for owners who
+already have one.
+
+>>> stored = hash_password("correct horse battery staple")
+>>> stored.startswith("scrypt$")
+True
+>>> verify_password("correct horse battery staple", stored)
+True
+>>> verify_password("Correct horse battery staple", stored)
+False
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from .errors import PasswordError
+
+#: scrypt cost: about 50 ms and 16 MB per check, cheap for the owner, dear for a guesser.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: Passwords shorter than this are refused when hashing: the hash would not protect them.
+MIN_PASSWORD_LENGTH = 10
+#: Longest password checked; anything longer is a wrong password without hashing it.
+MAX_PASSWORD_LENGTH = 1024
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password``: ``scrypt$n$r$p$salt$hash`` (base64 parts)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordError(f"the password must be at most {MAX_PASSWORD_LENGTH} characters long")
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return "$".join(["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (a hash from :func:`hash_password`, or PBKDF2).
+
+    Raises :class:`PasswordError` when ``stored`` is not a hash we know, so a
+    misconfigured secret is reported instead of locking the owner out silently.
+    """
+    parts = stored.strip().split("$")
+    try:
+        if parts[0] == "scrypt" and len(parts) == 6:
+            n, r, p = (int(value) for value in parts[1:4])
+            salt, expected = _unb64(parts[4]), _unb64(parts[5])
+            if not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+                raise ValueError("cost parameters out of range")
+
+            def compute(secret: bytes) -> bytes:
+                return _scrypt(secret, salt, n, r, p, len(expected))
+
+        elif parts[0] == "pbkdf2_sha256" and len(parts) == 4:
+            iterations, salt_text, expected = int(parts[1]), parts[2], _unb64(parts[3])
+            if not 10_000 <= iterations <= 10_000_000:
+                raise ValueError("iterations out of range")
+
+            def compute(secret: bytes) -> bytes:
+                return hashlib.pbkdf2_hmac("sha256", secret, salt_text.encode(), iterations, len(expected))
+
+        else:
+            raise ValueError("unknown scheme")
+    except ValueError as exc:
+        raise PasswordError(
+            "the stored owner password hash is not one this app can check "
+            f"({exc}); make a new one with `python -m celeb hash-password`"
+        ) from exc
+    secret = password.encode("utf-8")
+    if len(secret) > MAX_PASSWORD_LENGTH * 4:
+        compute(b"")  # same cost as a real check, so length does not show in the timing
+        return False
+    return hmac.compare_digest(compute(secret), expected)
+
+
+def _scrypt(secret: str | bytes, salt: bytes, n: int, r: int, p: int, length: int = 32) -> bytes:
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=length, maxmem=256 * n * r + 2**20)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a part is not base64") from exc
+
+
+class AttemptLimiter:
+    """Slows down password guessing, per session and over all sessions.
+
+    After a session's k-th wrong password in a row it must wait
+    ``min(base * 2**(k-1), cap)`` seconds before the next try. Over all
+    sessions, at most ``overall_limit`` wrong passwords are accepted per
+    ``window`` seconds; past that, everyone waits for the oldest to age out.
+    Thread-safe: one limiter serves every session of the app.
+
+    >>> clock = iter([0.0, 0.0, 0.5, 2.0]).__next__
+    >>> limiter = AttemptLimiter(clock=clock)
+    >>> limiter.failed("tab-1")
+    >>> limiter.retry_after("tab-1"), limiter.retry_after("tab-2")
+    (1.0, 0.0)
+    >>> limiter.retry_after("tab-1")
+    0.0
+    """
+
+    def __init__(
+        self,
+        base: float = 1.0,
+        cap: float = 60.0,
+        overall_limit: int = 30,
+        window: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base, self.cap, self.overall_limit, self.window = base, cap, overall_limit, window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._streaks: dict[str, tuple[int, float]] = {}  # key -> (wrong in a row, time of the last)
+        self._recent: deque[float] = deque()  # times of wrong passwords, all sessions
+
+    def retry_after(self, key: str) -> float:
+        """Seconds ``key`` must still wait before its next try (0.0: it may try now)."""
+        with self._lock:
+            now = self._clock()
+            self._forget_old(now)
+            wait = 0.0
+            count, last = self._streaks.get(key, (0, now))
+            if count:
+                wait = max(wait, last + min(self.base * 2 ** (count - 1), self.cap) - now)
+            if len(self._recent) >= self.overall_limit:
+                wait = max(wait, self._recent[0] + self.window - now)
+            return round(max(wait, 0.0), 1)
+
+    def failed(self, key: str) -> None:
+        """Record a wrong password from ``key``."""
+        with self._lock:
+            now = self._clock()
+            count, _ = self._streaks.get(key, (0, now))
+            self._streaks[key] = (count + 1, now)
+            self._recent.append(now)
+            if len(self._streaks) > 10_000:  # sessions that never came back
+                self._streaks = dict(list(self._streaks.items())[-5_000:])
+
+    def succeeded(self, key: str) -> None:
+        """Forget ``key``'s wrong streak (the overall count stays)."""
+        with self._lock:
+            self._streaks.pop(key, None)
+
+    def _forget_old(self, now: float) -> None:
+        while self._recent and self._recent[0] <= now - self.window:
+            self._recent.popleft()
