@@ -36,6 +36,9 @@ DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 #: probability than a clean face before it gets a name.
 UNCLEAN_EXTRA_CONFIDENCE = 0.2
 
+#: Most photos a visitor (not the owner) gets classified per page view.
+VISITOR_MAX_FILES = 10
+
 #: Most files a zip may hold, and most bytes it may expand to.
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import os
 import re
 import runpy
 import threading
@@ -25,8 +24,11 @@ from celeb.classify import Classifier
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
 from celeb.dataset import DatasetStore
 from celeb.errors import CelebError
+from celeb.limits import Slots, usable_cores
 from celeb.model import ModelBundle, load_bundle
 from celeb.registry import ModelRegistry, ModelVersion
+from celeb_app import access
+from celeb_app.access import on_streamlit_cloud
 
 logger = logging.getLogger("celeb_app")
 
@@ -46,15 +48,6 @@ TRAIN_PAGE = "pages/train.py"
 # ---------------------------------------------------------------- where we run
 
 
-def on_streamlit_cloud() -> bool:
-    """Whether the app runs on Streamlit Community Cloud (files there vanish on restart)."""
-    if os.environ.get("CELEB_ON_CLOUD"):  # lets tests and staging say so explicitly
-        return os.environ["CELEB_ON_CLOUD"] not in ("0", "false", "no")
-    return "streamlit" in os.environ.get("HOSTNAME", "").lower() or Path.cwd().as_posix().startswith(
-        "/mount/src"
-    )
-
-
 def cloud_note() -> None:
     """On the Cloud, say that uploads and retraining do not last."""
     if on_streamlit_cloud():
@@ -70,13 +63,19 @@ def cloud_note() -> None:
 
 
 def store() -> DatasetStore:
-    """The dataset in force (``CELEB_DATASET_DIR`` or ``dataset/``)."""
-    return DatasetStore(paths().dataset)
+    """The dataset in force (``CELEB_DATASET_DIR`` or ``dataset/``); read-only unless the owner asks."""
+    return DatasetStore(paths().dataset, read_only=not access.is_owner())
 
 
 def registry() -> ModelRegistry:
-    """The models folder in force (``CELEB_MODELS_DIR`` or ``models/``)."""
-    return ModelRegistry(paths().models)
+    """The models folder in force (``CELEB_MODELS_DIR`` or ``models/``); read-only unless the owner asks."""
+    return ModelRegistry(paths().models, read_only=not access.is_owner())
+
+
+@st.cache_resource(show_spinner=False)
+def classify_slots() -> Slots:
+    """Classifications running at once, over all sessions: one per core, the others queue."""
+    return Slots(usable_cores())
 
 
 @dataclass(frozen=True)
@@ -218,9 +217,13 @@ def sidebar_model_card() -> None:
             model = active_model()
         except CelebError as exc:
             st.error(message(exc))
-            st.page_link(TRAIN_PAGE, label="Train a new model", icon=":material/model_training:")
+            if access.is_owner():
+                st.page_link(TRAIN_PAGE, label="Train a new model", icon=":material/model_training:")
             return
         if model is None:
+            if not access.is_owner():
+                st.markdown("No model yet: the app's owner has not trained one.")
+                return
             st.markdown("No model yet. Add photos of each person, find their faces, then train one.")
             st.page_link(DATASET_PAGE, label="1. Dataset", icon=":material/photo_library:")
             st.page_link(TRAIN_PAGE, label="2. Train", icon=":material/model_training:")

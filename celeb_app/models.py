@@ -14,7 +14,7 @@ from celeb.features import FeatureSettings
 from celeb.model import ModelBundle, bundle_from_training
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
 from celeb.train import CANDIDATES, TrainingResult, train_best_model
-from celeb_app import common
+from celeb_app import access, common
 from celeb_app.charts import confusion_figure, report_table
 
 
@@ -36,6 +36,7 @@ def train(
     store: DatasetStore, models: list[str], test_size: float, folds: int, params: dict | None = None
 ) -> Trained | None:
     """Train with live progress; None (after saying why and what to do) when the data is too thin."""
+    access.require_owner_action()  # training is the owner's, even when a visitor's rerun gets here
     settings = FeatureSettings()
     with st.status("Training…", expanded=True) as status:
         st.write("Computing the features of every kept crop (and its mirror image)…")

@@ -1,30 +1,58 @@
 """Classify: drop photos (or take one) and see who is on them."""
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
 from celeb.classify import FacePrediction
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.errors import CelebError
-from celeb_app import common
+from celeb_app import access, common
 from celeb_app.charts import chart_height, probability_chart
 
 common.require_app()
 
 SHOWN_MAX_SIDE = 1200
 
+#: Results this run shows (keys of st.session_state["classified"]); the rest is dropped after the run.
+shown_now: set[tuple] = set()
 
-@st.cache_data(max_entries=32, ttl="1h", show_spinner="Looking for faces…")
+
 def classify(data: bytes, model_key: tuple, threshold: float) -> tuple[np.ndarray, tuple[int, int], list]:
     """The photo as shown (at most SHOWN_MAX_SIDE), its size as stored, and its faces.
 
-    Cached per photo, model file and threshold, so that moving a widget does
-    not redo the work; only the reduced photo is kept in the cache.
+    Results are kept in this session only, for the photos it shows now, so
+    moving a widget does not redo the work; nothing of a visitor's photo goes
+    to disk, to the log, or to a cache other sessions share. At most one
+    classification per core runs at once; the others say they are queued.
     """
-    prediction = common.classifier(model_key, threshold).classify(data)
-    photo = prediction.photo
-    return thumbnail(photo.rgb, SHOWN_MAX_SIDE), photo.original_size, prediction.faces
+    key = (hashlib.sha256(data).hexdigest(), model_key, threshold)
+    kept = st.session_state.setdefault("classified", {})
+    shown_now.add(key)
+    if key not in kept:
+        waiting = st.empty()
+
+        def queued(place: int) -> None:
+            waiting.info(
+                f"Queued: the server is busy with other photos; yours is number {place} in line.",
+                icon=":material/hourglass_top:",
+            )
+
+        with common.classify_slots().hold(on_wait=queued):
+            waiting.empty()
+            with st.spinner("Looking for faces…"):
+                prediction = common.classifier(model_key, threshold).classify(data)
+        photo = prediction.photo
+        kept[key] = (thumbnail(photo.rgb, SHOWN_MAX_SIDE), photo.original_size, prediction.faces)
+    return kept[key]
+
+
+def forget_photos_not_shown() -> None:
+    kept = st.session_state.get("classified", {})
+    for key in [key for key in kept if key not in shown_now]:
+        del kept[key]
 
 
 def face_label(number: int, face: FacePrediction) -> Label:
@@ -63,8 +91,9 @@ def show_photo(name: str, data: bytes, model: common.ActiveModel, threshold: flo
     except CelebError as exc:
         st.error(f"**{common.md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
         return
-    except Exception:  # one odd photo must not stop the others
-        common.logger.exception("classifying %r failed", name)
+    except Exception as exc:  # one odd photo must not stop the others
+        # Logged without the file name or bytes: a visitor's photo stays out of the log.
+        common.logger.error("classifying an uploaded photo failed: %s", exc.__class__.__name__)
         st.error(f"**{common.md(name)}** could not be processed. Try another photo.", icon=":material/error:")
         return
     photo_column, faces_column = st.columns([3, 2], gap="medium")
@@ -89,6 +118,9 @@ def show_photo(name: str, data: bytes, model: common.ActiveModel, threshold: flo
 st.title("Who is this?")
 model = common.active_model()
 if model is None:
+    if not access.is_owner():
+        st.info("There is no model yet, so the app cannot name anyone.", icon=":material/info:")
+        st.stop()
     st.info(
         "There is no model yet, so the app cannot name anyone. Add photos of each person on the "
         "**Dataset** page, find their faces, then train a model on the **Train** page.",
@@ -121,10 +153,20 @@ uploads = st.file_uploader(
 camera_on = st.toggle("Take a photo with the camera", key="camera_on")
 shot = st.camera_input("Camera", key="camera", label_visibility="collapsed", width=520) if camera_on else None
 
+st.caption(
+    ":material/lock: Your photos are processed in memory for this page only: "
+    "never saved to disk, logged, or shown to anyone else."
+)
 sources = [(upload.name, upload.getvalue()) for upload in uploads or []]
 if shot is not None:
     sources.append(("Camera photo", shot.getvalue()))
-if not sources:
-    st.markdown("Photos are processed on this server and not kept.")
+if len(sources) > VISITOR_MAX_FILES and not access.is_owner():
+    st.warning(
+        f"Only the first {VISITOR_MAX_FILES} of your {len(sources)} photos are classified: "
+        "remove some to see the others.",
+        icon=":material/warning:",
+    )
+    sources = sources[:VISITOR_MAX_FILES]
 for name, data in sources:
     show_photo(name, data, model, threshold)
+forget_photos_not_shown()

@@ -21,19 +21,35 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from streamlit.testing.v1 import AppTest
 
+from celeb.auth import hash_password
 from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.features import FeatureSettings
 from celeb.model import ModelBundle
 from celeb.registry import ModelRegistry
+from celeb_app import access
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the pages import celeb_app, as under `streamlit run`
 
 APP = str(ROOT / "app.py")
+OWNER_PASSWORD = "correct horse battery staple"
+OWNER_HASH = hash_password(OWNER_PASSWORD)
 CLASSIFY, DATASET, TRAIN = "pages/classify.py", "pages/dataset.py", "pages/train.py"
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def local_browser(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Every test's browser is on this machine (the owner) unless it adds a proxy header.
+
+    AppTest has no real connection; these are what a direct loopback one gives.
+    """
+    headers: dict[str, str] = {"Host": "localhost:8501"}
+    monkeypatch.setattr(access, "client_ip", lambda: None)
+    monkeypatch.setattr(access, "request_headers", lambda: headers)
+    return headers
 
 
 @pytest.fixture
@@ -79,6 +95,21 @@ def app(page: str | None = None, timeout: float = 30) -> AppTest:
     if page:
         at.switch_page(page).run()
     return at
+
+
+def owner_app(password_hash: str | None = None) -> AppTest:
+    """The app with an owner password set in its secrets, run once."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.secrets["celeb"] = {"owner_password_hash": password_hash or OWNER_HASH}
+    return at.run()
+
+
+def unlock(at: AppTest, password: str) -> AppTest:
+    """Type ``password`` in the sidebar's unlock form and submit it."""
+    field = next(t for t in at.sidebar.text_input if t.label == "Owner password")
+    field.input(password)
+    next(b for b in at.sidebar.button if b.label == "Unlock editing").click()
+    return at.run()
 
 
 def plain(markdown: str) -> str:
@@ -143,9 +174,11 @@ def test_every_page_renders_with_a_model_and_data(env, make_photo):
 
 
 def test_cloud_note_on_dataset_and_train(env, monkeypatch):
-    monkeypatch.setenv("CELEB_ON_CLOUD", "1")
+    monkeypatch.setenv("CELEB_ON_CLOUD", "1")  # on the Cloud, even a loopback browser must unlock
     for page in (DATASET, TRAIN):
-        at = app(page)
+        at = owner_app()
+        unlock(at, OWNER_PASSWORD)
+        at.switch_page(page).run()
         assert any("Community Cloud" in i.value for i in at.info), page
 
 
