@@ -324,6 +324,7 @@ class DatasetStore:
 
     def add_files(self, name: str, paths: Iterable[Path]) -> AddReport:
         """Add photos from files (a folder's contents, say)."""
+        self._require_writable()
         report = AddReport()
         for path in paths:
             path = Path(path)
@@ -339,6 +340,7 @@ class DatasetStore:
 
     def add_zip(self, name: str, source: bytes | Path) -> AddReport:
         """Add every photo in a zip; hostile or non-image entries are reported."""
+        self._require_writable()
         report = AddReport()
         try:
             archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
@@ -369,6 +371,7 @@ class DatasetStore:
 
     def import_folders(self, root: Path) -> AddReport:
         """Add a folder that holds one sub-folder of photos per person."""
+        self._require_writable()
         root = Path(root)
         if not root.is_dir():
             raise DatasetError(f"{root} is not a folder")

@@ -227,16 +227,6 @@ def require_owner_action() -> None:
         raise ReadOnlyError("only the app's owner can do this: unlock editing in the sidebar first")
 
 
-def require_owner_page() -> None:
-    """At the top of an owner page: a visitor sees why and how to unlock, and nothing else."""
-    if is_owner():
-        return
-    st.title("For the owner only")
-    st.info(HOW_TO_UNLOCK, icon=":material/lock:")
-    st.page_link("pages/classify.py", label="Go to Classify", icon=":material/face:")
-    st.stop()
-
-
 @st.cache_resource(show_spinner=False)
 def _limiter() -> AttemptLimiter:
     """One limiter for every session: wrong passwords are slowed per session and overall."""

@@ -40,9 +40,10 @@ APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 # Script runs of one session happen on one thread at a time.
 _run = threading.local()
 
-CLASSIFY_PAGE = "pages/classify.py"
-DATASET_PAGE = "pages/dataset.py"
-TRAIN_PAGE = "pages/train.py"
+# Absolute, so that they resolve whichever script Streamlit started with.
+CLASSIFY_PAGE = APP_FILE.parent / "pages" / "classify.py"
+DATASET_PAGE = APP_FILE.parent / "pages" / "dataset.py"
+TRAIN_PAGE = APP_FILE.parent / "pages" / "train.py"
 
 
 # ---------------------------------------------------------------- where we run
@@ -280,6 +281,16 @@ def running_app() -> Iterator[None]:
         yield
     finally:
         _run.via_app = False
+
+
+def require_owner_page() -> None:
+    """At the top of an owner page: a visitor sees why and how to unlock, and nothing else."""
+    if access.is_owner():
+        return
+    st.title("For the owner only")
+    st.info(access.HOW_TO_UNLOCK, icon=":material/lock:")
+    st.page_link(CLASSIFY_PAGE, label="Go to Classify", icon=":material/face:")
+    st.stop()
 
 
 def require_app() -> None:

@@ -5,10 +5,10 @@ import streamlit as st
 from celeb.curation import FlagSettings, flagged_first, model_knows
 from celeb.dataset import KEPT, REJECTED, AddReport
 from celeb.errors import CelebError
-from celeb_app import access, common, curate
+from celeb_app import common, curate
 
 common.require_app()
-access.require_owner_page()
+common.require_owner_page()
 
 PER_PAGE = 24
 FILTERS = {"Kept": KEPT, "Rejected": REJECTED, "All": None}

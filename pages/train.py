@@ -5,10 +5,10 @@ import streamlit as st
 
 from celeb.registry import HISTORY_LIMIT
 from celeb.train import CANDIDATES
-from celeb_app import access, common, models
+from celeb_app import common, models
 
 common.require_app()
-access.require_owner_page()
+common.require_owner_page()
 
 st.title("Train")
 st.caption(

@@ -1,0 +1,308 @@
+"""Safe publishing in the engine and the role rules: passwords, guess limits, read-only folders, slots."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from celeb import cli
+from celeb.auth import AttemptLimiter, hash_password, verify_password
+from celeb.dataset import REJECTED, DatasetStore
+from celeb.errors import PasswordError, ReadOnlyError
+from celeb.limits import Slots
+from celeb.registry import ModelRegistry
+from celeb_app.access import AccessSettings, Connection, Role, decide
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def test_a_hash_checks_its_password_only():
+    stored = hash_password("correct horse battery staple")
+    assert verify_password("correct horse battery staple", stored)
+    assert not verify_password("correct horse battery stapler", stored)
+    assert not verify_password("", stored)
+    assert "correct" not in stored
+
+
+def test_two_hashes_of_one_password_differ_by_their_salt():
+    first, second = hash_password("correct horse battery"), hash_password("correct horse battery")
+    assert first != second
+    assert all(verify_password("correct horse battery", stored) for stored in (first, second))
+
+
+def test_django_style_pbkdf2_hashes_are_accepted():
+    digest = hashlib.pbkdf2_hmac("sha256", b"an old password", b"somesalt", 100_000)
+    stored = f"pbkdf2_sha256$100000$somesalt${base64.b64encode(digest).decode()}"
+    assert verify_password("an old password", stored)
+    assert not verify_password("another password", stored)
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 9])
+def test_short_passwords_are_refused_when_hashing(password):
+    with pytest.raises(PasswordError, match="at least 10 characters"):
+        hash_password(password)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["", "plain", "scrypt$16384$8$1$salt", "md5$abc$def", "scrypt$3$8$1$c2FsdA$aGFzaA", "scrypt$x$8$1$a$b"],
+)
+def test_a_malformed_stored_hash_is_reported_not_accepted(stored):
+    with pytest.raises(PasswordError, match="hash-password"):
+        verify_password("anything at all", stored)
+
+
+def test_an_absurdly_long_password_is_just_wrong():
+    stored = hash_password("correct horse battery")
+    assert not verify_password("x" * 100_000, stored)
+
+
+def test_hash_password_command_prints_a_secrets_entry_that_verifies():
+    result = subprocess.run(
+        [sys.executable, "-m", "celeb", "hash-password"],
+        input="correct horse battery staple\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[celeb]" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if line.startswith("owner_password_hash"))
+    stored = line.split("=", 1)[1].strip().strip('"')
+    assert verify_password("correct horse battery staple", stored)
+    assert "correct horse" not in result.stdout
+
+
+def test_hash_password_command_refuses_a_short_password(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert cli.main(["hash-password"]) == 1
+    assert "at least 10 characters" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- guessing
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wrong_passwords_in_a_row_wait_longer_and_longer():
+    clock = Clock()
+    limiter = AttemptLimiter(base=1.0, cap=8.0, clock=clock)
+    waits = []
+    for _ in range(6):
+        limiter.failed("tab")
+        waits.append(limiter.retry_after("tab"))
+        clock.now += waits[-1]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert limiter.retry_after("other tab") == 0.0
+
+
+def test_a_right_password_ends_the_streak():
+    clock = Clock()
+    limiter = AttemptLimiter(clock=clock)
+    limiter.failed("tab")
+    limiter.failed("tab")
+    limiter.succeeded("tab")
+    assert limiter.retry_after("tab") == 0.0
+
+
+def test_many_sessions_guessing_together_are_slowed_overall():
+    clock = Clock()
+    limiter = AttemptLimiter(overall_limit=5, window=60.0, clock=clock)
+    for tab in range(5):  # a new session for every guess dodges the per-session wait...
+        limiter.failed(f"tab {tab}")
+        clock.now += 1
+    # ...but not the overall one: everyone waits until the oldest guess is a minute old.
+    assert limiter.retry_after("a fresh tab") == pytest.approx(55.0)
+    clock.now += 55.0
+    assert limiter.retry_after("a fresh tab") == 0.0
+
+
+# ---------------------------------------------------------------- read-only folders
+
+
+@pytest.fixture
+def store_with_a_crop(tmp_path, make_photo) -> DatasetStore:
+    store = DatasetStore(tmp_path / "dataset")
+    store.add_person("Ann")
+    store.add_photo("Ann", make_photo("red", 1), "ann.jpg")
+    store.find_faces()
+    assert store.crops("Ann")
+    return store
+
+
+def test_a_read_only_store_refuses_every_change_and_writes_nothing(store_with_a_crop, make_photo):
+    root = store_with_a_crop.root
+    before = {path: path.stat().st_mtime_ns for path in root.rglob("*")}
+    manifest = (root / "manifest.json").read_bytes()
+    crop_id = store_with_a_crop.crops("Ann")[0].record.id
+    visitor = DatasetStore(root, read_only=True)
+    changes = [
+        lambda: visitor.add_person("Bob"),
+        lambda: visitor.rename_person("Ann", "Anna"),
+        lambda: visitor.delete_person("Ann"),
+        lambda: visitor.add_photo("Ann", make_photo("red", 2), "more.jpg"),
+        lambda: visitor.add_zip("Ann", b"PK\x05\x06" + bytes(18)),
+        lambda: visitor.find_faces(),
+        lambda: visitor.set_status([crop_id], REJECTED),
+    ]
+    for change in changes:
+        with pytest.raises(ReadOnlyError, match="only its owner can change it"):
+            change()
+    assert (root / "manifest.json").read_bytes() == manifest
+    assert {path: path.stat().st_mtime_ns for path in root.rglob("*")} == before
+    # Reading, exporting and computing training features still work.
+    assert [p.name for p in visitor.people()] == ["Ann"]
+    assert visitor.export_zip()
+    data, ids = visitor.training_set()
+    assert ids == [crop_id] and len(data.features) == 2
+
+
+def test_a_read_only_store_does_not_create_its_folder(tmp_path):
+    visitor = DatasetStore(tmp_path / "nowhere", read_only=True)
+    assert visitor.people() == []
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_read_only_registry_refuses_every_change(tmp_path):
+    from test_app import tiny_bundle
+
+    owner = ModelRegistry(tmp_path / "models")
+    owner.activate(tiny_bundle(seed=1))
+    owner.activate(tiny_bundle(seed=2))
+    earlier = owner.history()[0].id
+    active = owner.active_path.read_bytes()
+    visitor = ModelRegistry(tmp_path / "models", read_only=True)
+    for change in (
+        lambda: visitor.activate(tiny_bundle(seed=3)),
+        lambda: visitor.restore(earlier),
+        lambda: visitor.delete(earlier),
+    ):
+        with pytest.raises(ReadOnlyError, match="only its owner"):
+            change()
+    assert owner.active_path.read_bytes() == active
+    assert [info.id for info in owner.history()] == [earlier]
+    assert visitor.load_active().classes == ["Ann", "Bob"]
+
+
+# ---------------------------------------------------------------- who is the owner
+
+
+LOCAL = Connection(None, frozenset({"host", "user-agent"}))
+
+
+@pytest.mark.parametrize(
+    ("connection", "owner"),
+    [
+        (LOCAL, True),
+        (Connection("127.0.0.1", frozenset()), True),
+        (Connection("::1", frozenset()), True),
+        (Connection(None, frozenset({"x-forwarded-for"})), False),
+        (Connection(None, frozenset({"forwarded"})), False),
+        (Connection("127.0.0.1", frozenset({"x-real-ip"})), False),
+        (Connection("203.0.113.9", frozenset()), False),
+        (Connection("192.168.1.20", frozenset()), False),
+        (Connection("unknown", frozenset()), False),
+    ],
+)
+def test_only_a_direct_loopback_connection_is_the_owner_by_default(connection, owner):
+    assert decide(connection, AccessSettings()).owner is owner
+
+
+def test_loopback_owner_can_be_turned_off_and_is_off_on_the_cloud():
+    assert decide(LOCAL, AccessSettings(local_owner=False)).role is Role.VISITOR
+    assert decide(LOCAL, AccessSettings(), cloud=True).role is Role.VISITOR
+
+
+def test_an_unlocked_session_is_owner_only_while_a_password_is_set():
+    remote = Connection("203.0.113.9", frozenset({"x-forwarded-for"}))
+    assert decide(remote, AccessSettings(password_hash="scrypt$..."), unlocked=True).owner
+    assert not decide(remote, AccessSettings(password_hash=""), unlocked=True).owner
+
+
+def test_a_logged_in_owner_email_is_the_owner_and_others_are_not():
+    remote = Connection("203.0.113.9", frozenset({"x-forwarded-for"}))
+    settings = AccessSettings(owner_emails=frozenset({"me@example.org"}), login_configured=True)
+    assert decide(remote, settings, email="Me@Example.org").owner
+    assert not decide(remote, settings, email="someone@example.org").owner
+
+
+def test_settings_from_secrets():
+    settings = AccessSettings.from_secrets(
+        {
+            "celeb": {"owner_password_hash": " scrypt$x ", "owner_emails": ["A@b.org"], "local_owner": False},
+            "auth": {"redirect_uri": "https://x/oauth2callback"},
+        }
+    )
+    assert settings == AccessSettings("scrypt$x", frozenset({"a@b.org"}), False, True)
+    assert AccessSettings.from_secrets({}) == AccessSettings()
+
+
+# ---------------------------------------------------------------- slots
+
+
+def test_slots_let_size_holders_run_and_queue_the_rest_in_order():
+    slots = Slots(2)
+    release = threading.Event()
+    running, most, order, places = [0], [0], [], []
+    lock = threading.Lock()
+
+    def work(number: int) -> None:
+        with slots.hold(on_wait=places.append):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                order.append(number)
+            release.wait(5)
+            with lock:
+                running[0] -= 1
+
+    threads = []
+    for number in range(5):
+        thread = threading.Thread(target=work, args=(number,))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 5
+        while len(order) + slots.waiting < number + 1 and time.monotonic() < deadline:
+            time.sleep(0.005)  # let each thread take its place in line before the next starts
+    assert slots.busy == 2 and slots.waiting == 3
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert most[0] == 2
+    assert order == [0, 1, 2, 3, 4]
+    assert places == [1, 2, 3]
+    assert slots.busy == 0 and slots.waiting == 0
+
+
+def test_a_slot_is_given_back_when_the_work_fails():
+    slots = Slots(1)
+    with pytest.raises(RuntimeError), slots.hold():
+        raise RuntimeError("boom")
+    assert slots.busy == 0
+    with slots.hold():
+        assert slots.busy == 1
+
+
+def test_cli_text_shows_control_characters_literally():
+    assert cli.terminal_text("Ann\x1b[2J\x07") == "Ann\\x1b[2J\\x07"
+    assert cli.terminal_text("<img src=x onerror=alert(1)>") == "<img src=x onerror=alert(1)>"
+    assert cli.terminal_text(np.str_("Đoković")) == "Đoković"
