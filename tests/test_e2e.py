@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from celeb.auth import hash_password
 from celeb.dataset import KEPT, REJECTED, DatasetStore
-from celeb.model import load_bundle
+from celeb.model import load_bundle, save_bundle
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
@@ -81,6 +82,7 @@ class Server:
     dataset: Path
     models: Path
     log: Path
+    tmp: Path  # the server's TMPDIR
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
@@ -107,19 +109,36 @@ class Servers:
         self._tmp = tmp_path_factory
         self._processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, prepare: Callable[[Path], None] | None = None) -> Server:
+    def start(
+        self,
+        name: str,
+        prepare: Callable[[Path], None] | None = None,
+        *,
+        model: Callable[[Path], None] | None = None,
+        secrets: str = "",
+    ) -> Server:
+        """A server on tmp folders: ``prepare`` fills the dataset, ``model`` writes models/model.joblib
+        (default: a copy of the repository's), ``secrets`` is the text of its secrets.toml."""
         root = self._tmp.mktemp(f"e2e-{name}")
-        dataset, models = root / "dataset", root / "models"
-        dataset.mkdir()
-        models.mkdir()
-        shutil.copy2(MODEL, models / "model.joblib")
+        dataset, models, tmp = root / "dataset", root / "models", root / "tmp"
+        for folder in (dataset, models, tmp):
+            folder.mkdir()
+        (model or (lambda path: shutil.copy2(MODEL, path)))(models / "model.joblib")
         if prepare is not None:
             prepare(dataset)
+        secrets_file = root / "secrets.toml"
+        secrets_file.write_text(secrets)
         port = _free_port()
-        env = {**os.environ, "CELEB_DATASET_DIR": str(dataset), "CELEB_MODELS_DIR": str(models)}
+        env = {
+            **os.environ,
+            "CELEB_DATASET_DIR": str(dataset),
+            "CELEB_MODELS_DIR": str(models),
+            "TMPDIR": str(tmp),
+        }
         env.pop("CELEB_ON_CLOUD", None)
         log = root / "server.log"
         command = [sys.executable, "-m", "streamlit", "run", "app.py", *SERVER_FLAGS, f"--server.port={port}"]
+        command.append(f"--secrets.files={secrets_file}")  # never the developer's own secrets
         with log.open("wb") as out:
             process = subprocess.Popen(
                 command,
@@ -129,7 +148,7 @@ class Servers:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, stopped as one
             )
-        server = Server(f"http://127.0.0.1:{port}", dataset, models, log)
+        server = Server(f"http://127.0.0.1:{port}", dataset, models, log, tmp)
         self._processes[server.url] = process
         for _ in range(240):  # at most ~60 s: 0.25 s waits on the process, plus the requests
             if _healthy(server.url):
@@ -453,3 +472,135 @@ def test_train_shows_the_report_and_the_confusion_heatmap(page: Page, trained_ap
     expect(page.get_by_role("heading", name="Active model", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Use this model")).to_be_enabled()
     assert_no_failure(page, trained_app)
+
+
+# ---------------------------------------------------------------- owner and visitor
+
+
+OWNER_PASSWORD = "correct horse battery staple"
+#: What a reverse proxy (Streamlit Community Cloud's, say) adds to a remote visitor's requests.
+VISITOR_HEADERS = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+VIEWPORT = {"width": 1400, "height": 1000}
+HOSTILE = ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))")
+
+
+def _hostile_model(path: Path) -> None:
+    """A model whose two people have names that would be markup if shown as anything but text."""
+    from test_app import tiny_bundle
+
+    save_bundle(tiny_bundle(HOSTILE), path)
+
+
+@pytest.fixture(scope="module")
+def public_app(servers: Servers, make_photo) -> Server:
+    """The app as on a public server: an owner password in its secrets, a dataset, hostile names."""
+    secrets = f'[celeb]\nowner_password_hash = "{hash_password(OWNER_PASSWORD)}"\n'
+    return servers.start("public", _two_people(make_photo), model=_hostile_model, secrets=secrets)
+
+
+@pytest.fixture
+def visitor(browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A tab of a remote visitor: its requests carry a proxy's X-Forwarded-For."""
+    context = browser.new_context(viewport=VIEWPORT, extra_http_headers=VISITOR_HEADERS)
+    context.set_default_timeout(SLOW)
+    tab = context.new_page()
+    yield tab
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        _full_page_screenshot(tab, ARTIFACTS / f"{request.node.name.removeprefix('test_')}.png")
+    finally:
+        context.close()
+
+
+def open_as_visitor(tab: Page, server: Server, path: str = "") -> None:
+    tab.goto(f"{server.url}/{path}")
+    expect(tab.get_by_role("heading", name="Who is this?")).to_be_visible()
+    expect(tab.get_by_text("You are a visitor")).to_be_visible()
+    running_done(tab)
+
+
+def files_under(*folders: Path) -> dict[str, tuple[int, int]]:
+    """Every file below ``folders`` with its size and modification time."""
+    return {
+        str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def unlock_form(tab: Page, password: str) -> None:
+    sidebar = tab.get_by_test_id("stSidebar")
+    field = sidebar.get_by_label("Owner password")
+    if not field.is_visible():
+        sidebar.get_by_text("Owner: unlock editing").click()
+    field.fill(password)
+    sidebar.get_by_role("button", name="Unlock editing").click()
+
+
+def test_visitor_classifies_without_editing_and_leaves_no_file_behind(
+    visitor: Page, public_app: Server, tmp_path: Path, astronaut, encode_image
+):
+    before = files_under(public_app.dataset, public_app.models, public_app.tmp)
+    open_as_visitor(visitor, public_app)
+    # Classify only: no navigation (one page), no editing control anywhere.
+    expect(visitor.get_by_test_id("stSidebarNav")).to_have_count(0)
+    for label in ("Add person", "Find faces", "Train", "Use this model", "Reject", "Delete"):
+        expect(visitor.get_by_role("button", name=re.compile(rf"^{label}"))).to_have_count(0)
+    expect(visitor.get_by_text("never saved to disk")).to_be_visible()
+    # The model card shows the people's names as text, never as markup or links.
+    sidebar = visitor.get_by_test_id("stSidebar")
+    for name in HOSTILE:
+        expect(sidebar.get_by_text(name, exact=False)).to_be_visible()
+    expect(visitor.locator("img[src='x']")).to_have_count(0)
+    expect(visitor.locator("a[href^='javascript']")).to_have_count(0)
+
+    name = "holiday <img src=y onerror=alert(2)>.jpg"
+    photo = {"name": name, "mimeType": "image/jpeg", "buffer": encode_image(astronaut)}
+    visitor.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([photo])
+    answer = visitor.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^Face 1: "))
+    expect(answer).to_have_count(1, timeout=SLOW)
+    expect(answer).to_contain_text(re.compile("|".join(re.escape(n) for n in [*HOSTILE, "not sure"])))
+    expect(visitor.get_by_role("heading", name=name)).to_be_visible()
+    expect(visitor.locator("img[src='y']")).to_have_count(0)
+    assert_no_failure(visitor, public_app)
+
+    # An owner page asked for by its address is not there for a visitor.
+    visitor.goto(f"{public_app.url}/dataset")
+    expect(visitor.get_by_role("heading", name="Who is this?")).to_be_visible()
+    expect(visitor.get_by_role("button", name="Add person")).to_have_count(0)
+    expect(visitor.get_by_role("heading", name="Dataset", exact=True)).to_have_count(0)
+    running_done(visitor)
+
+    # Nothing of the photo on disk: data folders and the server's temp folder are as they were.
+    assert files_under(public_app.dataset, public_app.models, public_app.tmp) == before
+    assert "holiday" not in public_app.log.read_text(errors="replace")
+
+
+def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(
+    visitor: Page, public_app: Server, browser
+):
+    open_as_visitor(visitor, public_app)
+    unlock_form(visitor, "not the password at all")
+    expect(visitor.get_by_text(re.compile(r"^Wrong password\. Wait \d+ s"))).to_be_visible()
+    unlock_form(visitor, OWNER_PASSWORD)  # right, but too soon after a wrong one
+    expect(visitor.get_by_text(re.compile(r"^Too many wrong passwords\. Try again in"))).to_be_visible()
+    expect(visitor.get_by_test_id("stSidebarNav")).to_have_count(0)
+
+    # Another visitor's session, with the right password at once: editing opens.
+    context = browser.new_context(viewport=VIEWPORT, extra_http_headers=VISITOR_HEADERS)
+    context.set_default_timeout(SLOW)
+    try:
+        owner = context.new_page()
+        open_as_visitor(owner, public_app)
+        unlock_form(owner, OWNER_PASSWORD)
+        nav = owner.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_role("link", name=re.compile("Dataset$"))).to_be_visible()
+        nav.get_by_role("link", name=re.compile("Dataset$")).click()
+        expect(owner.get_by_role("heading", name="Dataset", exact=True)).to_be_visible()
+        expect(owner.get_by_role("button", name="Add person")).to_be_visible()
+        assert_no_failure(owner, public_app)
+        ARTIFACTS.mkdir(exist_ok=True)
+        _full_page_screenshot(owner, ARTIFACTS / "owner_unlocked.png")
+    finally:
+        context.close()
