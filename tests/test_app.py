@@ -570,3 +570,20 @@ def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser):
     assert_clean(at)
     assert any("Only the first 10 of your 12 photos" in w.value for w in at.warning)
     assert len(at.subheader) == 10
+
+
+def test_with_login_configured_a_visitor_is_offered_the_owner_login(env, local_browser):
+    as_visitor(local_browser)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.secrets["celeb"] = {"owner_emails": ["me@example.org"]}
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "a long random string for the test",
+        "client_id": "client",
+        "client_secret": "secret",
+        "server_metadata_url": "https://accounts.example.org/.well-known/openid-configuration",
+    }
+    at.run()
+    assert_clean(at)
+    assert "Log in as the owner" in [b.label for b in at.sidebar.button]
+    assert not at.sidebar.text_input  # no password set: no password field
