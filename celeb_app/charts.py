@@ -72,8 +72,8 @@ def confusion_figure(
         cbar=False,
         square=True,
         linewidths=0.5,
-        xticklabels=list(classes),
-        yticklabels=list(classes),
+        xticklabels=[plot_text(name) for name in classes],
+        yticklabels=[plot_text(name) for name in classes],
         ax=axes,
     )
     axes.set_xlabel("predicted")
@@ -85,6 +85,15 @@ def confusion_figure(
     if title:
         axes.set_title(title)
     return figure
+
+
+def plot_text(text: str) -> str:
+    """Text for a matplotlib label, shown as typed: a pair of ``$`` would start mathtext.
+
+    >>> print(plot_text("Ann $5$"))
+    Ann \\$5\\$
+    """
+    return str(text).replace("$", r"\$")
 
 
 def report_table(report: Mapping[str, object]) -> pd.DataFrame:
