@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -74,3 +75,18 @@ class Slots:
             with self._condition:
                 self._busy -= 1
                 self._condition.notify_all()
+
+
+def return_large_buffers_to_the_system(threshold: int = 1 << 20) -> bool:
+    """Have glibc's malloc serve buffers of ``threshold`` bytes and more by mmap; True when it did.
+
+    By default glibc raises that threshold each time such a buffer is freed,
+    up to 32 MB, so the uploads, decoded photos and their copies of a busy
+    server soon come from heaps that keep their pages after use: one per
+    thread arena, and Streamlit runs every script run on a new thread. A fixed
+    threshold hands each large buffer back when it is freed. A no-op off glibc.
+    """
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, threshold))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False

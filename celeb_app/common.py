@@ -24,13 +24,36 @@ from celeb.classify import Classifier
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
 from celeb.dataset import DatasetStore
 from celeb.errors import CelebError
-from celeb.limits import Slots, usable_cores
+from celeb.limits import Slots, return_large_buffers_to_the_system, usable_cores
 from celeb.model import ModelBundle, load_bundle
 from celeb.registry import ModelRegistry, ModelVersion
 from celeb_app import access
 from celeb_app.access import on_streamlit_cloud
 
 logger = logging.getLogger("celeb_app")
+
+return_large_buffers_to_the_system()
+
+#: Largest upload any page accepts (the Dataset page's pickers), in MB.
+MAX_UPLOAD_MB = 200
+
+
+def keep_uploads_in_memory() -> None:
+    """Make Streamlit's upload route keep every uploaded file in memory.
+
+    Its multipart parser (Starlette's) spools any file over 1 MB to a
+    temporary file on disk, and a visitor's photo must never touch the disk.
+    The file ends up in memory anyway (Streamlit keeps uploads as bytes), so
+    spooling to disk saves nothing.
+    """
+    try:
+        from starlette.formparsers import MultiPartParser
+    except ImportError:  # a Streamlit server without Starlette (Tornado) keeps bodies in memory
+        return
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, (MAX_UPLOAD_MB + 1) * 1024 * 1024)
+
+
+keep_uploads_in_memory()
 
 #: Offered in the file pickers; HEIC/HEIF too, so that the app can say plainly it cannot read them.
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["heic", "heif"]

@@ -99,14 +99,14 @@ with add_tab:
         type=[*common.UPLOAD_TYPES, "zip"],
         accept_multiple_files=True,
         key=f"add_files_{round_}",
-        max_upload_size=200,
+        max_upload_size=common.MAX_UPLOAD_MB,
     )
     folder = st.file_uploader(
         "…or a whole folder of photos",
         type=common.UPLOAD_TYPES,
         accept_multiple_files="directory",
         key=f"add_folder_{round_}",
-        max_upload_size=200,
+        max_upload_size=common.MAX_UPLOAD_MB,
     )
     chosen = list(files or []) + list(folder or [])
     what = common.plural(len(chosen), "file") if chosen else "photos"

@@ -306,3 +306,10 @@ def test_cli_text_shows_control_characters_literally():
     assert cli.terminal_text("Ann\x1b[2J\x07") == "Ann\\x1b[2J\\x07"
     assert cli.terminal_text("<img src=x onerror=alert(1)>") == "<img src=x onerror=alert(1)>"
     assert cli.terminal_text(np.str_("Đoković")) == "Đoković"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is Linux's")
+def test_large_buffers_go_back_to_the_system_on_glibc():
+    from celeb.limits import return_large_buffers_to_the_system
+
+    assert return_large_buffers_to_the_system() is True
