@@ -1,4 +1,4 @@
-"""The command line: ``python -m celeb train|classify|evaluate|hash-password``.
+"""The command line: ``python -m celeb train|classify|evaluate|import-urls|hash-password``.
 
 Exit codes: 0 when all went well, 1 when some input failed (every record is
 still printed), 2 on usage errors.
@@ -24,6 +24,7 @@ from .evaluate import evaluate_folder, printable_path
 from .features import FeatureSettings
 from .model import bundle_from_training, load_bundle, save_bundle
 from .train import CANDIDATES, train_best_model
+from .web import import_urls, read_url_csv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     _model_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     evaluate.set_defaults(run=_evaluate)
+
+    urls = commands.add_parser(
+        "import-urls",
+        help="download photos from a CSV of person,url rows into the dataset",
+        description="Download every address of FILE.csv (rows 'person,url'; a header row is allowed) into "
+        "that person's photos in the dataset, adding people as needed. Only public http(s) addresses are "
+        "downloaded (CELEB_ALLOWED_HOSTS lists exceptions); addresses imported before and photos already "
+        "in the dataset are skipped. Then run the app's Find faces, or `train` on the dataset.",
+    )
+    urls.add_argument("csv", type=Path, metavar="FILE.csv")
+    urls.add_argument("--dataset", type=Path, help="dataset folder (default: dataset/)")
+    urls.set_defaults(run=_import_urls)
 
     password = commands.add_parser(
         "hash-password",
@@ -221,6 +234,24 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
     )
     return status
+
+
+def _import_urls(args: argparse.Namespace) -> int:
+    try:
+        jobs = read_url_csv(args.csv.read_bytes())
+    except OSError as exc:
+        print(f"error: {args.csv} cannot be read ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    store = DatasetStore(args.dataset or paths().dataset)
+    report = import_urls(store, jobs, progress=_progress("downloading"))
+    for person, url in report.added:
+        print(f"added    {terminal_text(person)}: {terminal_text(url)}")
+    for person, url, why in report.skipped:
+        print(f"skipped  {terminal_text(person)}: {terminal_text(url)}: {terminal_text(why)}")
+    for person, url, why in report.failed:
+        print(f"failed   {terminal_text(person)}: {terminal_text(url)}: {terminal_text(why)}")
+    print(report.summary())
+    return 1 if report.failed else 0
 
 
 def _hash_password(args: argparse.Namespace) -> int:

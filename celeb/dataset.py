@@ -64,6 +64,7 @@ class PhotoRecord:
     added: str
     processed: bool = False
     faces_found: int = 0
+    source: str = ""  # the web address it was downloaded from, if any
 
 
 @dataclass
@@ -301,8 +302,17 @@ class DatasetStore:
 
     # -- photos
 
-    def add_photo(self, name: str, data: bytes, filename: str) -> AddReport:
-        """Add one photo's bytes; the same content twice is a no-op."""
+    def imported_urls(self) -> dict[str, str]:
+        """Web addresses photos were downloaded from, with the person each went to."""
+        return {
+            photo.source: person.name
+            for person in self._load().values()
+            for photo in person.photos.values()
+            if photo.source
+        }
+
+    def add_photo(self, name: str, data: bytes, filename: str, source: str = "") -> AddReport:
+        """Add one photo's bytes; the same content twice is a no-op. ``source``: its web address."""
         self._require_writable()
         shown = PurePosixPath(filename.replace("\\", "/")).name or "photo"
         try:
@@ -319,7 +329,9 @@ class DatasetStore:
                     return AddReport(skipped=[(shown, f"the same photo is {where}")])
             stored = f"{person.slug}/photos/{sha[:20]}{suffix}"
             write_atomic(self.root / stored, data)
-            person.photos[sha] = PhotoRecord(sha=sha, filename=shown, stored=stored, added=_now())
+            person.photos[sha] = PhotoRecord(
+                sha=sha, filename=shown, stored=stored, added=_now(), source=source
+            )
         return AddReport(added=[shown])
 
     def add_files(self, name: str, paths: Iterable[Path]) -> AddReport:

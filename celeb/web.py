@@ -1,0 +1,322 @@
+"""Photos from the web: lists of image addresses, downloaded safely.
+
+The app may run on a public server, so a download must not become a way to
+reach the server's own network: only http and https; every address a host
+name resolves to must be public (not private, loopback, link-local,
+multicast, reserved ...), checked again after every redirect; the connection
+goes to the address that was checked, so a second DNS answer cannot swap it.
+Hosts named in ``CELEB_ALLOWED_HOSTS`` (tests, a local image server) are
+exempt from the address check, nothing else.
+
+>>> read_url_lines("https://example.org/a.jpg\\n\\n# a comment\\n  https://example.org/b.png  ")
+['https://example.org/a.jpg', 'https://example.org/b.png']
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import ipaddress
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urljoin, urlsplit
+
+from .config import DETECTION_MAX_SIDE
+from .dataset import DatasetStore, validate_name
+from .errors import CelebError, ImageError, InvalidNameError
+from .images import read_image
+
+#: Sent with every request: some image hosts refuse Python's default agent.
+USER_AGENT = "celeb-photo-import/1.0 (+https://github.com/; image download for a face dataset)"
+
+
+#: Content types that may hold an image (servers that do not know what they serve).
+_BINARY_TYPES = ("application/octet-stream", "binary/octet-stream")
+
+
+class FetchError(CelebError):
+    """A photo could not be downloaded (the message says why)."""
+
+
+class UrlListError(CelebError, ValueError):
+    """A list of addresses (text or CSV) cannot be used."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Limits of a download. ``allowed_hosts`` skip the public-address check."""
+
+    timeout: float = 10.0  # seconds for connecting, and for the whole download
+    max_bytes: int = 25 * 1024 * 1024
+    max_redirects: int = 5
+    workers: int = 8
+    allowed_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls) -> FetchSettings:
+        """Defaults, with ``CELEB_ALLOWED_HOSTS`` (comma-separated host names or addresses)."""
+        hosts = os.environ.get("CELEB_ALLOWED_HOSTS", "")
+        return cls(allowed_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()))
+
+
+@dataclass(frozen=True)
+class UrlJob:
+    """One address to download for one person."""
+
+    person: str
+    url: str
+
+
+@dataclass
+class UrlReport:
+    """What an import of addresses did, address by address: (person, url[, why])."""
+
+    added: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{len(self.added)} added, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
+
+# ---------------------------------------------------------------- lists
+
+
+def read_url_lines(text: str) -> list[str]:
+    """Addresses from text, one per line; blank lines and ``#`` comments ignored."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def read_url_csv(data: bytes | str) -> list[UrlJob]:
+    """``person,url`` rows (a header row is allowed); raises UrlListError naming a bad row.
+
+    >>> read_url_csv("person,url\\nSerena Williams,https://example.org/s.jpg\\n")
+    [UrlJob(person='Serena Williams', url='https://example.org/s.jpg')]
+    """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UrlListError("the CSV file is not UTF-8 text") from exc
+    jobs = []
+    for number, row in enumerate(csv.reader(io.StringIO(data)), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if number == 1 and [c.lower() for c in cells[:2]] == ["person", "url"]:
+            continue
+        if len(cells) != 2 or not cells[1]:
+            raise UrlListError(f"row {number} of the CSV should be 'person,url', not {','.join(cells)!r}")
+        try:
+            person = validate_name(cells[0])
+        except InvalidNameError as exc:
+            raise UrlListError(f"row {number} of the CSV: {exc}") from exc
+        jobs.append(UrlJob(person, cells[1]))
+    if not jobs:
+        raise UrlListError("the CSV file has no 'person,url' rows")
+    return jobs
+
+
+# ---------------------------------------------------------------- one download
+
+
+def fetch_image(url: str, settings: FetchSettings | None = None) -> bytes:
+    """The bytes at ``url``, following at most ``max_redirects`` redirects.
+
+    Raises :class:`FetchError` for a refused address, a timeout, an HTTP
+    error, a body over ``max_bytes``, or a response that is not an image.
+    """
+    settings = settings or FetchSettings()
+    deadline = time.monotonic() + settings.timeout
+    for _ in range(settings.max_redirects + 1):
+        status, headers, body = _get(url, settings, deadline)
+        if status in (301, 302, 303, 307, 308):
+            location = headers.get("location")
+            if not location:
+                raise FetchError(f"the server answered {status} without saying where to")
+            url = urljoin(url, location)
+            continue
+        if status != 200:
+            raise FetchError(f"the server answered {status} {http.client.responses.get(status, '')}".rstrip())
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind and not (kind.startswith("image/") or kind in _BINARY_TYPES):
+            raise FetchError(f"the address gives {kind}, not an image")
+        return body
+    raise FetchError(f"more than {settings.max_redirects} redirects")
+
+
+def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"only http and https addresses can be downloaded, not {parts.scheme or 'this'!r}")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise FetchError("the address has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchError("the address has an invalid port") from exc
+    address = _public_address(host, port, settings)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError(f"took longer than {settings.timeout:.0f} s")
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = _PinnedHTTPS(host, address, port, timeout=min(remaining, settings.timeout))
+    else:
+        connection = _PinnedHTTP(host, address, port, timeout=min(remaining, settings.timeout))
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    try:
+        connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
+        response = connection.getresponse()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        if response.status != 200:
+            return response.status, headers, b""
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > settings.max_bytes:
+            raise FetchError(
+                f"the file is {int(length) / 2**20:.1f} MB, over {settings.max_bytes / 2**20:.0f} MB"
+            )
+        return response.status, headers, _read_capped(connection, response, settings, deadline)
+    except FetchError:
+        raise
+    except TimeoutError as exc:
+        raise FetchError(f"no answer within {settings.timeout:.0f} s") from exc
+    except ssl.SSLError as exc:
+        raise FetchError(f"the secure connection failed ({exc.reason or exc})") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"the download failed ({exc.__class__.__name__}: {exc})") from exc
+    finally:
+        connection.close()
+
+
+def _read_capped(
+    connection: http.client.HTTPConnection,
+    response: http.client.HTTPResponse,
+    settings: FetchSettings,
+    deadline: float,
+) -> bytes:
+    chunks, size = [], 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError(f"the download took longer than {settings.timeout:.0f} s")
+        if connection.sock is not None:  # a server that trickles bytes must not outlast the deadline
+            connection.sock.settimeout(remaining)
+        chunk = response.read1(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > settings.max_bytes:
+            raise FetchError(f"the file is over {settings.max_bytes / 2**20:.0f} MB")
+        chunks.append(chunk)
+
+
+def _public_address(host: str, port: int, settings: FetchSettings) -> str:
+    """An address of ``host`` to connect to; FetchError unless every address is public."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"the host {host!r} is not known") from exc
+    addresses = [info[4][0] for info in infos]
+    if host in settings.allowed_hosts:
+        return addresses[0]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise FetchError(
+                f"{host} is a private or local address ({ip}); downloads only go to public addresses"
+            )
+    return addresses[0]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the checked address; sends the host name in the Host header."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """Connects to the checked address; verifies the certificate against the host name."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+# ---------------------------------------------------------------- many downloads into the dataset
+
+
+def import_urls(
+    store: DatasetStore,
+    jobs: Iterable[UrlJob],
+    settings: FetchSettings | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> UrlReport:
+    """Download every address into its person's photos (people are added as needed).
+
+    Downloads run concurrently; photos are added one by one, so the dataset
+    stays consistent. An address already imported is not downloaded again,
+    and the same photo at another address is skipped by content.
+    """
+    settings = settings or FetchSettings.from_env()
+    report = UrlReport()
+    known = store.imported_urls()
+    todo: list[UrlJob] = []
+    for job in dict.fromkeys(jobs):  # the same (person, url) twice: once
+        if job.url in known:
+            report.skipped.append((job.person, job.url, f"already imported for {known[job.url]}"))
+        else:
+            todo.append(job)
+    people = {p.name.casefold(): p.name for p in store.people()}
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        futures = [(job, pool.submit(fetch_image, job.url, settings)) for job in todo]
+        for job, future in futures:
+            try:
+                data = future.result()
+                read_image(data, max_side=DETECTION_MAX_SIDE)  # the bytes must be a photo we read
+            except FetchError as exc:
+                report.failed.append((job.person, job.url, str(exc)))
+            except ImageError as exc:
+                report.failed.append((job.person, job.url, f"not a photo the app can read: {exc}"))
+            else:
+                person = people.get(job.person.casefold())
+                if person is None:
+                    person = people[job.person.casefold()] = store.add_person(job.person).name
+                added = store.add_photo(person, data, _file_name(job.url), source=job.url)
+                if added.added:
+                    report.added.append((person, job.url))
+                else:
+                    report.skipped.extend((person, job.url, why) for _, why in added.skipped)
+            done += 1
+            if progress:
+                progress(done, len(todo))
+    return report
+
+
+def _file_name(url: str) -> str:
+    """The last part of the address's path, as a file name to show."""
+    name = PurePosixPath(unquote(urlsplit(url).path)).name
+    return name[:120] or urlsplit(url).hostname or "download"

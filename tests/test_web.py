@@ -1,0 +1,261 @@
+"""Photos from image addresses: a real HTTP server on 127.0.0.1 serves good and bad answers.
+
+127.0.0.1 is a loopback address, refused by default; the tests allow it
+through FetchSettings.allowed_hosts (CELEB_ALLOWED_HOSTS in the app and CLI),
+and one test shows the refusal without it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from celeb.dataset import DatasetStore
+from celeb.web import FetchError, FetchSettings, UrlJob, UrlListError, fetch_image, import_urls, read_url_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOW_LOCAL = FetchSettings(timeout=3.0, max_bytes=2 * 1024 * 1024, allowed_hosts=frozenset({"127.0.0.1"}))
+
+
+class Site:
+    """What the test server serves: path -> (status, headers, body, seconds to wait between chunks)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
+        self.requests: list[str] = []
+
+
+def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            site.requests.append(self.path)
+            status, headers, body, pause = site.routes.get(self.path, (404, {}, b"not here", 0.0))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers and not headers.get("X-Unknown-Length"):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for start in range(0, len(body), 16 * 1024):
+                    self.wfile.write(body[start : start + 16 * 1024])
+                    self.wfile.flush()
+                    if pause:
+                        time.sleep(pause)  # a slow server, on purpose
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Site, str]]:
+    served = Site()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def photos(make_photo) -> dict[str, bytes]:
+    return {"ann": make_photo("red", 1), "ann2": make_photo("red", 2), "bob": make_photo("blue", 3)}
+
+
+def jpeg_route(body: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], bytes, float]:
+    return 200, {"Content-Type": "image/jpeg"}, body, pause
+
+
+# ---------------------------------------------------------------- one download
+
+
+def test_a_photo_is_downloaded(site, photos):
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(photos["ann"])
+    assert fetch_image(f"{base}/ann.jpg", ALLOW_LOCAL) == photos["ann"]
+
+
+def test_a_private_address_is_refused_by_default(site, photos):
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(photos["ann"])
+    with pytest.raises(FetchError, match=r"private or local address \(127\.0\.0\.1\)"):
+        fetch_image(f"{base}/ann.jpg", FetchSettings())
+    assert served.requests == []  # refused before connecting
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/x.jpg",  # a name that resolves to loopback
+        "http://10.1.2.3/x.jpg",
+        "http://192.168.0.1/x.jpg",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://[::1]/x.jpg",
+        "http://[::ffff:127.0.0.1]/x.jpg",
+        "http://0.0.0.0/x.jpg",
+        "http://2130706433/x.jpg",  # 127.0.0.1 written as one number
+    ],
+)
+def test_non_public_addresses_are_refused(url):
+    with pytest.raises(FetchError, match="private or local address"):
+        fetch_image(url, FetchSettings(timeout=2.0))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.org/x.jpg", "only http and https"),
+        ("file:///etc/passwd", "only http and https"),
+        ("javascript:alert(1)", "only http and https"),
+        ("http:///x.jpg", "no host"),
+    ],
+)
+def test_other_schemes_and_broken_addresses_are_refused(url, message):
+    with pytest.raises(FetchError, match=message):
+        fetch_image(url, FetchSettings())
+
+
+def test_a_redirect_is_followed_and_checked_again(site, photos):
+    served, base = site
+    served.routes["/old.jpg"] = (302, {"Location": "/new.jpg"}, b"", 0.0)
+    served.routes["/new.jpg"] = jpeg_route(photos["ann"])
+    served.routes["/to-private"] = (301, {"Location": "http://10.0.0.1/secret.jpg"}, b"", 0.0)
+    assert fetch_image(f"{base}/old.jpg", ALLOW_LOCAL) == photos["ann"]
+    with pytest.raises(FetchError, match=r"private or local address \(10\.0\.0\.1\)"):
+        fetch_image(f"{base}/to-private", ALLOW_LOCAL)
+
+
+def test_redirects_are_limited(site):
+    served, base = site
+    served.routes["/loop"] = (302, {"Location": "/loop"}, b"", 0.0)
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetch_image(f"{base}/loop", ALLOW_LOCAL)
+    assert len(served.requests) == 6
+
+
+def test_a_slow_server_times_out(site, photos):
+    served, base = site
+    served.routes["/slow.jpg"] = jpeg_route(photos["ann"] + bytes(200_000), pause=0.5)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"longer than 1 s|within 1 s"):
+        fetch_image(f"{base}/slow.jpg", FetchSettings(timeout=1.0, allowed_hosts=frozenset({"127.0.0.1"})))
+    assert time.monotonic() - started < 2.5
+
+
+def test_an_oversized_file_is_refused_by_its_length_or_while_reading(site):
+    served, base = site
+    big = bytes(3 * 1024 * 1024)
+    served.routes["/big.jpg"] = jpeg_route(big)
+    with pytest.raises(FetchError, match=r"the file is 3\.0 MB, over 2 MB"):
+        fetch_image(f"{base}/big.jpg", ALLOW_LOCAL)
+    # Without a length the body ends when the server closes: the cap applies while reading.
+    served.routes["/endless.jpg"] = (200, {"Content-Type": "image/jpeg", "X-Unknown-Length": "1"}, big, 0.0)
+    with pytest.raises(FetchError, match="the file is over 2 MB"):
+        fetch_image(f"{base}/endless.jpg", ALLOW_LOCAL)
+    served.routes["/lying.jpg"] = (200, {"Content-Type": "image/jpeg", "Content-Length": "100"}, big, 0.0)
+    # A server whose Content-Length understates the body gets only what it declared: not an image.
+    assert len(fetch_image(f"{base}/lying.jpg", ALLOW_LOCAL)) == 100
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(404, "answered 404 Not Found"), (500, "answered 500 Internal Server Error"), (403, "answered 403")],
+)
+def test_http_errors_say_which(site, status, message):
+    served, base = site
+    served.routes["/x.jpg"] = (status, {}, b"nope", 0.0)
+    with pytest.raises(FetchError, match=message):
+        fetch_image(f"{base}/x.jpg", ALLOW_LOCAL)
+
+
+def test_a_page_instead_of_an_image_is_refused(site):
+    served, base = site
+    served.routes["/page"] = (200, {"Content-Type": "text/html; charset=utf-8"}, b"<html></html>", 0.0)
+    with pytest.raises(FetchError, match="gives text/html, not an image"):
+        fetch_image(f"{base}/page", ALLOW_LOCAL)
+
+
+# ---------------------------------------------------------------- lists into the dataset
+
+
+def test_import_reports_added_skipped_and_failed_and_a_rerun_adds_nothing(site, photos, tmp_path):
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(photos["ann"])
+    served.routes["/ann-again.jpg"] = jpeg_route(photos["ann"])  # same photo, another address
+    served.routes["/ann2.jpg"] = jpeg_route(photos["ann2"])
+    served.routes["/bob.jpg"] = jpeg_route(photos["bob"])
+    served.routes["/text.jpg"] = jpeg_route(b"this is no photo at all, whatever the content type says")
+    served.routes["/moved"] = (302, {"Location": "/bob.jpg"}, b"", 0.0)
+    jobs = [
+        UrlJob("Ann", f"{base}/ann.jpg"),
+        UrlJob("Ann", f"{base}/ann-again.jpg"),
+        UrlJob("Ann", f"{base}/ann2.jpg"),
+        UrlJob("Bob", f"{base}/bob.jpg"),
+        UrlJob("Bob", f"{base}/text.jpg"),
+        UrlJob("Bob", f"{base}/missing.jpg"),
+        UrlJob("Bob", "http://10.0.0.1/private.jpg"),
+    ]
+    store = DatasetStore(tmp_path / "dataset")
+    progress: list[tuple[int, int]] = []
+    report = import_urls(store, jobs, ALLOW_LOCAL, progress=lambda *step: progress.append(step))
+
+    added = [("Ann", f"{base}/ann.jpg"), ("Ann", f"{base}/ann2.jpg"), ("Bob", f"{base}/bob.jpg")]
+    assert sorted(report.added) == added
+    assert report.skipped == [("Ann", f"{base}/ann-again.jpg", "the same photo is already added")]
+    failed = {url.rsplit("/", 1)[1]: why for _, url, why in report.failed}
+    assert failed.keys() == {"text.jpg", "missing.jpg", "private.jpg"}
+    assert failed["text.jpg"].startswith("not a photo the app can read")
+    assert "404" in failed["missing.jpg"] and "private or local" in failed["private.jpg"]
+    assert progress[-1] == (7, 7)
+    assert {p.name: p.photos for p in store.people()} == {"Ann": 2, "Bob": 1}
+
+    served.requests.clear()
+    again = import_urls(store, [*jobs, UrlJob("Bob", f"{base}/moved")], ALLOW_LOCAL)
+    assert again.added == []
+    reasons = {url.rsplit("/", 1)[1]: why for _, url, why in again.skipped}
+    assert reasons["ann.jpg"] == "already imported for Ann"
+    assert reasons["moved"] == "the same photo is already added"  # by content, after the redirect
+    assert "/ann.jpg" not in served.requests  # imported addresses are not downloaded again
+    assert {p.name: p.photos for p in store.people()} == {"Ann": 2, "Bob": 1}
+
+
+def test_csv_rows_are_read_and_bad_rows_named():
+    jobs = read_url_csv(b"\xef\xbb\xbfperson,url\nSerena Williams, https://e.org/a.jpg\n\n# note\nNovak,https://e.org/b.jpg\n")
+    assert jobs == [UrlJob("Serena Williams", "https://e.org/a.jpg"), UrlJob("Novak", "https://e.org/b.jpg")]
+    with pytest.raises(UrlListError, match="row 2 of the CSV should be 'person,url'"):
+        read_url_csv("person,url\njust-a-url\n")
+    with pytest.raises(UrlListError, match="row 1 of the CSV: a name cannot contain '/'"):
+        read_url_csv("../etc,https://e.org/a.jpg\n")
+    with pytest.raises(UrlListError, match="no 'person,url' rows"):
+        read_url_csv("person,url\n")
+    with pytest.raises(UrlListError, match="not UTF-8"):
+        read_url_csv(b"\xff\xfe\x00a")
+
+
+def test_cli_import_urls(site, photos, tmp_path):
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(photos["ann"])
+    listing = tmp_path / "urls.csv"
+    listing.write_text(f"person,url\nAnn,{base}/ann.jpg\nAnn,{base}/gone.jpg\n")
+    command = [sys.executable, "-m", "celeb", "import-urls", str(listing), "--dataset", str(tmp_path / "ds")]
+    env = {"CELEB_ALLOWED_HOSTS": "127.0.0.1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    assert result.returncode == 1, result.stderr  # one address failed
+    assert f"added    Ann: {base}/ann.jpg" in result.stdout
+    assert f"failed   Ann: {base}/gone.jpg: the server answered 404 Not Found" in result.stdout
+    assert result.stdout.strip().endswith("1 added, 0 skipped, 1 failed")
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    assert "already imported for Ann" in again.stdout
