@@ -14,6 +14,7 @@ from celeb.draw import PLAIN, Label, draw_boxes
 from celeb.errors import CelebError
 from celeb.faces import Box
 from celeb.images import read_image
+from celeb.web import FetchSettings, UrlJob, UrlReport, import_urls
 from celeb_app import common
 
 FLAG_NAMES = {MODEL: "model disagrees", TINY: "tiny", DUPLICATE: "near-duplicate", DAMAGED: "damaged"}
@@ -107,6 +108,47 @@ def show_add_report(person: str) -> None:
         st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True, width="stretch")
     if not added and not skipped:
         st.info("The files held no photos.")
+
+
+def download_urls(store: DatasetStore, jobs: list[UrlJob]) -> UrlReport:
+    """Download image addresses into the dataset with a progress bar (owner only: the store says so)."""
+    bar = st.progress(0.0, text=f"Downloading {common.plural(len(jobs), 'photo')}…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Downloading photos: {done}/{total}")
+
+    report = import_urls(store, jobs, FetchSettings.from_env(), progress=progress)
+    bar.empty()
+    return report
+
+
+def show_url_report(where: str) -> None:
+    """The last download of addresses made at ``where`` (a person, or "" for the CSV import)."""
+    stored = st.session_state.get("url_report")
+    if stored and stored[0] == where:
+        _url_report(stored[1])
+
+
+def _url_report(report: UrlReport) -> None:
+    """What a download of addresses did: added, skipped (why), failed (why), addresses as text."""
+    if report.added:
+        people = sorted({person for person, _ in report.added})
+        st.success(
+            f"Downloaded {common.plural(len(report.added), 'photo')} for {common.names(people)}. "
+            "Press **Find faces** to crop them.",
+            icon=":material/check_circle:",
+        )
+    for rows, what, icon in ((report.skipped, "Skipped", "info"), (report.failed, "Failed", "warning")):
+        if rows:
+            message = f"{what}: {common.plural(len(rows), 'address', 'addresses')}."
+            if icon == "info":
+                st.info(message, icon=":material/info:")
+            else:
+                st.warning(message, icon=":material/warning:")
+            frame = pd.DataFrame(rows, columns=["person", "address", "why"])
+            st.dataframe(frame, hide_index=True, width="stretch")
+    if not (report.added or report.skipped or report.failed):
+        st.info("There were no addresses to download.")
 
 
 def export_callable(root: Path) -> Callable[[], bytes]:

@@ -5,6 +5,7 @@ import streamlit as st
 from celeb.curation import FlagSettings, flagged_first, model_knows
 from celeb.dataset import KEPT, REJECTED, AddReport
 from celeb.errors import CelebError
+from celeb.web import UrlJob, read_url_csv, read_url_lines
 from celeb_app import common, curate
 
 common.require_app()
@@ -61,6 +62,25 @@ with right:
         )
         common.flash(curate.crop_summary(report))
         st.rerun()
+    with st.expander("Import image addresses for many people (CSV)", icon=":material/link:"):
+        csv_round = st.session_state.setdefault("csv_round", 0)
+        listing = st.file_uploader(
+            "A CSV file with a person,url row per photo",
+            type=["csv", "txt"],
+            key=f"url_csv_{csv_round}",
+            help="One row per photo: the person's name, then the photo's address. People are added as "
+            "needed; only public http(s) addresses are downloaded; addresses imported before are skipped.",
+        )
+        if st.button("Download the photos", disabled=listing is None, key="download_csv"):
+            try:
+                jobs = read_url_csv(listing.getvalue())
+            except CelebError as exc:
+                st.error(common.message(exc))
+            else:
+                st.session_state["url_report"] = ("", curate.download_urls(store, jobs))
+                st.session_state["csv_round"] = csv_round + 1
+                st.rerun()
+        curate.show_url_report("")
     st.download_button(
         "Download dataset (zip)",
         data=curate.export_callable(store.root),
@@ -120,6 +140,24 @@ with add_tab:
         st.session_state["upload_round"] = round_ + 1  # empties the pickers
         st.rerun()
     curate.show_add_report(person)
+
+    st.markdown("**…or addresses of photos on the web**")
+    pasted = st.text_area(
+        f"Addresses of photos of {shown}, one per line",
+        key=f"add_urls_{round_}",
+        height=110,
+        placeholder="https://example.org/photo.jpg",
+        help="Each address must lead straight to a photo (JPEG, PNG …), not to a page. Only public http(s) "
+        "addresses are downloaded; addresses downloaded before are skipped.",
+    )
+    urls = read_url_lines(pasted or "")
+    what = common.plural(len(urls), "address", "addresses") if urls else "photos"
+    if st.button(f"Download {what} for {shown}", disabled=not urls, key="download_urls"):
+        report = curate.download_urls(store, [UrlJob(person, url) for url in urls])
+        st.session_state["url_report"] = (person, report)
+        st.session_state["upload_round"] = round_ + 1  # empties the box
+        st.rerun()
+    curate.show_url_report(person)
 
 with manage_tab:
     with st.form("rename", border=False):

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -127,3 +130,57 @@ def shared_photos() -> Path:
     if not (root / "raw").is_dir():
         pytest.skip(f"shared photo set not found at {root}: set CELEB_SHARED_PHOTOS")
     return root
+
+
+# ---------------------------------------------------------------- a local web server
+
+
+class Site:
+    """What the test server serves: path -> (status, headers, body, seconds to wait between chunks)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
+        self.requests: list[str] = []
+
+
+def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            site.requests.append(self.path)
+            status, headers, body, pause = site.routes.get(self.path, (404, {}, b"not here", 0.0))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers and not headers.get("X-Unknown-Length"):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for start in range(0, len(body), 16 * 1024):
+                    self.wfile.write(body[start : start + 16 * 1024])
+                    self.wfile.flush()
+                    if pause:
+                        time.sleep(pause)  # a slow server, on purpose
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Site, str]]:
+    served = Site()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def jpeg_route(body: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], bytes, float]:
+    """A route of :class:`Site` that serves ``body`` as a JPEG (``pause``: seconds between chunks)."""
+    return 200, {"Content-Type": "image/jpeg"}, body, pause

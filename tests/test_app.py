@@ -596,3 +596,65 @@ def test_uploads_are_never_spooled_to_disk():
 
     # Starlette spools files over 1 MB to a temporary file; a visitor's photo must stay in memory.
     assert MultiPartParser.spool_max_size > common.MAX_UPLOAD_MB * 1024 * 1024
+
+
+# ---------------------------------------------------------------- photos from image addresses
+
+
+def test_dataset_downloads_pasted_addresses_and_reports_each(env, site, make_photo, monkeypatch):
+    from conftest import jpeg_route
+
+    dataset, _ = env
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(make_photo("red", 1))
+    served.routes["/page"] = (200, {"Content-Type": "text/html"}, b"<html>a page</html>", 0.0)
+    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", "127.0.0.1")
+    DatasetStore(dataset).add_person("Ann")
+    at = app(DATASET)
+    box = next(t for t in at.text_area if t.label.startswith("Addresses of photos of Ann"))
+    box.input(f"{base}/ann.jpg\n{base}/page\n\n{base}/missing.jpg\nhttp://10.0.0.1/x.jpg").run()
+    at.button(key="download_urls").click().run()
+    assert_clean(at)
+    assert any(s.value.startswith("Downloaded 1 photo for Ann") for s in at.success)
+    assert any(w.value == "Failed: 3 addresses." for w in at.warning)
+    failed = next(frame.value for frame in at.dataframe if "address" in frame.value.columns)
+    reasons = dict(zip(failed["address"], failed["why"], strict=True))
+    assert "not an image" in reasons[f"{base}/page"]
+    assert "404" in reasons[f"{base}/missing.jpg"]
+    assert "private or local address" in reasons["http://10.0.0.1/x.jpg"]
+    assert [p.photos for p in DatasetStore(dataset).people()] == [1]
+    assert next(t for t in at.text_area if t.label.startswith("Addresses")).value == ""  # emptied
+
+
+def test_dataset_imports_a_csv_of_people_and_addresses(env, site, make_photo, monkeypatch):
+    from conftest import jpeg_route
+
+    dataset, _ = env
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(make_photo("red", 1))
+    served.routes["/bob.jpg"] = jpeg_route(make_photo("blue", 2))
+    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", "127.0.0.1")
+    listing = f"person,url\nAnn,{base}/ann.jpg\nBob Beamon,{base}/bob.jpg\n".encode()
+    DatasetStore(dataset).add_person("Someone")
+    at = app(DATASET)
+    at.file_uploader(key="url_csv_0").set_value(("urls.csv", listing, "text/csv")).run()
+    at.button(key="download_csv").click().run()
+    assert_clean(at)
+    assert any(s.value.startswith("Downloaded 2 photos for Ann, Bob Beamon") for s in at.success)
+    photos = {p.name: p.photos for p in DatasetStore(dataset).people()}
+    assert photos == {"Ann": 1, "Bob Beamon": 1, "Someone": 0}
+    # The same list again adds nothing.
+    at.file_uploader(key="url_csv_1").set_value(("urls.csv", listing, "text/csv")).run()
+    at.button(key="download_csv").click().run()
+    assert any(i.value == "Skipped: 2 addresses." for i in at.info)
+
+
+def test_dataset_refuses_a_malformed_csv_with_its_row(env):
+    dataset, _ = env
+    DatasetStore(dataset).add_person("Someone")
+    at = app(DATASET)
+    listing = ("urls.csv", b"person,url\nonly-one-cell\n", "text/csv")
+    at.file_uploader(key="url_csv_0").set_value(listing).run()
+    at.button(key="download_csv").click().run()
+    assert_clean(at)
+    assert any("Row 2 of the CSV should be 'person,url'" in e.value for e in at.error)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import jpeg_route
 
 from celeb.dataset import DatasetStore
 from celeb.web import FetchError, FetchSettings, UrlJob, UrlListError, fetch_image, import_urls, read_url_csv
@@ -24,59 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOW_LOCAL = FetchSettings(timeout=3.0, max_bytes=2 * 1024 * 1024, allowed_hosts=frozenset({"127.0.0.1"}))
 
 
-class Site:
-    """What the test server serves: path -> (status, headers, body, seconds to wait between chunks)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
-        self.requests: list[str] = []
-
-
-def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            site.requests.append(self.path)
-            status, headers, body, pause = site.routes.get(self.path, (404, {}, b"not here", 0.0))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if "Content-Length" not in headers and not headers.get("X-Unknown-Length"):
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                for start in range(0, len(body), 16 * 1024):
-                    self.wfile.write(body[start : start + 16 * 1024])
-                    self.wfile.flush()
-                    if pause:
-                        time.sleep(pause)  # a slow server, on purpose
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up, as it should
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def site() -> Iterator[tuple[Site, str]]:
-    served = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture
 def photos(make_photo) -> dict[str, bytes]:
     return {"ann": make_photo("red", 1), "ann2": make_photo("red", 2), "bob": make_photo("blue", 3)}
-
-
-def jpeg_route(body: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], bytes, float]:
-    return 200, {"Content-Type": "image/jpeg"}, body, pause
 
 
 # ---------------------------------------------------------------- one download
