@@ -78,3 +78,13 @@ class Paths:
 def paths() -> Paths:
     """The paths in force now (read from the environment on every call)."""
     return Paths.from_env()
+
+
+def allowed_hosts() -> frozenset[str]:
+    """Hosts that image downloads may reach even on private addresses (``CELEB_ALLOWED_HOSTS``).
+
+    Comma-separated host names or addresses, for tests and a local image
+    server; empty by default, so downloads only go to public addresses.
+    """
+    value = os.environ.get("CELEB_ALLOWED_HOSTS", "")
+    return frozenset(host.strip().lower() for host in value.split(",") if host.strip())

@@ -18,7 +18,6 @@ import csv
 import http.client
 import io
 import ipaddress
-import os
 import socket
 import ssl
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .config import DETECTION_MAX_SIDE
+from .config import DETECTION_MAX_SIDE, allowed_hosts
 from .dataset import DatasetStore, validate_name
 from .errors import CelebError, ImageError, InvalidNameError
 from .images import read_image
@@ -62,8 +61,7 @@ class FetchSettings:
     @classmethod
     def from_env(cls) -> FetchSettings:
         """Defaults, with ``CELEB_ALLOWED_HOSTS`` (comma-separated host names or addresses)."""
-        hosts = os.environ.get("CELEB_ALLOWED_HOSTS", "")
-        return cls(allowed_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()))
+        return cls(allowed_hosts=allowed_hosts())
 
 
 @dataclass(frozen=True)
