@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, UNCLEAN_EXTRA_CONFIDENCE
-from .faces import Box, FaceDetector, crop_face
-from .features import face_features
+from .engines import get_engine
+from .faces import Box
 from .images import Photo, read_image
 from .model import ModelBundle
 
@@ -20,7 +20,9 @@ class FacePrediction:
 
     ``box`` is in the coordinates of the photo as stored; ``probabilities``
     holds every person, most likely first; ``clean`` is False when two eyes
-    were not found, which makes the answer less reliable.
+    were not found, which makes the answer less reliable. ``distance`` (open-set
+    engines only) is how far the face is from the nearest training face:
+    beyond the model's threshold the person is None, an unknown person.
     """
 
     box: Box
@@ -29,19 +31,28 @@ class FacePrediction:
     probabilities: dict[str, float]
     clean: bool
     crop: np.ndarray
+    distance: float | None = None
 
     @property
     def best_guess(self) -> str:
         return next(iter(self.probabilities))
 
+    @property
+    def unknown(self) -> bool:
+        """Too far from every known person (open-set engines), rather than merely not sure."""
+        return self.person is None and self.distance is not None
+
     def as_json(self) -> dict:
-        return {
+        record = {
             "box": self.box.as_list(),
             "person": self.person,
             "probability": round(self.probability, 4),
             "probabilities": {name: round(p, 4) for name, p in self.probabilities.items()},
             "clean": self.clean,
         }
+        if self.distance is not None:
+            record["distance"] = round(self.distance, 4)
+        return record
 
 
 @dataclass(frozen=True)
@@ -51,16 +62,29 @@ class PhotoPrediction:
 
 
 class Classifier:
-    """A model bundle ready to classify photos; safe to share between threads.
+    """A model bundle ready to classify photos with the bundle's engine; safe to share between threads.
 
-    ``threshold``: below this top probability a face's person is None; a
-    face without two visible eyes needs ``UNCLEAN_EXTRA_CONFIDENCE`` more.
+    Classic engine: below ``threshold`` top probability a face's person is
+    None; a face without two visible eyes needs ``UNCLEAN_EXTRA_CONFIDENCE``
+    more. Open-set engines (embeddings): a face farther than
+    ``distance_threshold`` (default: the model's calibrated one) from every
+    training face is an unknown person (None).
+    Raises :class:`celeb.engines.EngineUnavailable` when the bundle's engine is not installed.
     """
 
-    def __init__(self, bundle: ModelBundle, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> None:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+        distance_threshold: float | None = None,
+    ) -> None:
         self.bundle = bundle
         self.threshold = threshold
-        self.detector = FaceDetector(bundle.detector)
+        self.engine = get_engine(bundle.engine, bundle.features, bundle.detector)
+        gallery = bundle.gallery
+        self.distance_threshold = (
+            distance_threshold if distance_threshold is not None else (gallery.threshold if gallery else None)
+        )
 
     def classify(self, source: bytes | str | Path) -> PhotoPrediction:
         """Read a photo (bytes or path) and classify every face in it.
@@ -72,21 +96,29 @@ class Classifier:
 
     def classify_photo(self, photo: Photo) -> list[FacePrediction]:
         """Every face in a decoded photo, largest first."""
-        faces = self.detector.detect(photo.rgb)
+        faces = self.engine.detect(photo.rgb)
         if not faces:
             return []
-        settings = self.bundle.features
-        crops = [crop_face(photo.rgb, face, settings.crop_size, align=settings.align) for face in faces]
-        probabilities = self.bundle.predict_proba(np.stack([face_features(c, settings) for c in crops]))
+        crops = [self.engine.crop(photo.rgb, face) for face in faces]
+        features = np.stack([self.engine.features(crop) for crop in crops])
+        probabilities = self.bundle.predict_proba(features)
+        gallery = self.bundle.gallery
+        distances = gallery.nearest(features)[0].tolist() if gallery is not None else [None] * len(faces)
         return [
-            self._prediction(face.box.scaled(photo.scale), face.clean, crop, row)
-            for face, crop, row in zip(faces, crops, probabilities, strict=True)
+            self._prediction(face.box.scaled(photo.scale), face.clean, crop, row, distance)
+            for face, crop, row, distance in zip(faces, crops, probabilities, distances, strict=True)
         ]
 
-    def _prediction(self, box: Box, clean: bool, crop: np.ndarray, row: np.ndarray) -> FacePrediction:
+    def _prediction(
+        self, box: Box, clean: bool, crop: np.ndarray, row: np.ndarray, distance: float | None = None
+    ) -> FacePrediction:
         order = np.argsort(row)[::-1]
         ranked = {self.bundle.classes[i]: float(row[i]) for i in order}
         best = float(row[order[0]])
-        needed = self.threshold if clean else min(1.0, self.threshold + UNCLEAN_EXTRA_CONFIDENCE)
-        person = self.bundle.classes[order[0]] if best >= needed else None
-        return FacePrediction(box, person, best, ranked, clean, crop)
+        if distance is not None and self.distance_threshold is not None:
+            known = distance <= self.distance_threshold
+        else:
+            needed = self.threshold if clean else min(1.0, self.threshold + UNCLEAN_EXTRA_CONFIDENCE)
+            known = best >= needed
+        person = self.bundle.classes[order[0]] if known else None
+        return FacePrediction(box, person, best, ranked, clean, crop, distance)

@@ -19,9 +19,9 @@ from .auth import hash_password
 from .classify import Classifier
 from .config import DEFAULT_CONFIDENCE_THRESHOLD, paths
 from .dataset import DatasetStore
+from .engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, printable_path
-from .features import FeatureSettings
 from .model import bundle_from_training, load_bundle, save_bundle
 from .train import CANDIDATES, train_best_model
 from .web import import_urls, read_url_csv
@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         "--test-size", type=float, default=0.25, help="share of photos held out (default 0.25)"
     )
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    train.add_argument(
+        "--engine",
+        choices=ENGINE_NAMES,
+        default=DEFAULT_ENGINE,
+        help=f"how faces are found and described (default {DEFAULT_ENGINE}; "
+        f"embeddings needs `{ENABLE_EMBEDDINGS}`)",
+    )
     train.set_defaults(run=_train)
 
     classify = commands.add_parser("classify", help="name the people in photos")
@@ -104,7 +111,14 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=DEFAULT_CONFIDENCE_THRESHOLD,
-        help=f"below this probability a face is 'not sure' (default {DEFAULT_CONFIDENCE_THRESHOLD})",
+        help=f"below this probability a face is 'not sure' (default {DEFAULT_CONFIDENCE_THRESHOLD}; "
+        "classic engine)",
+    )
+    parser.add_argument(
+        "--distance",
+        type=float,
+        help="embeddings engine: beyond this distance from every known face, the person is unknown "
+        "(default: the model's calibrated threshold)",
     )
 
 
@@ -114,7 +128,7 @@ def _classifier(args: argparse.Namespace) -> Classifier:
         bundle = load_bundle(args.model or paths().active_model)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
-    return Classifier(bundle, threshold=args.threshold)
+    return Classifier(bundle, threshold=args.threshold, distance_threshold=args.distance)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -135,15 +149,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> int:
-    cropped = store.find_faces(progress=_progress("finding faces"))
+    engine = store.engine(args.engine)
+    cropped = store.find_faces(engine=engine.name, progress=_progress("finding faces"))
     print(
         f"faces: {cropped.faces} with two eyes in {cropped.photos} new photos, {cropped.kept} kept",
         file=sys.stderr,
     )
-    settings = FeatureSettings()
-    data, _ = store.training_set(settings)
+    data, _ = store.training_set(engine)
     result = train_best_model(
         data,
+        grids=engine.grids,
         models=args.models,
         test_size=args.test_size,
         folds=args.folds,
@@ -154,7 +169,7 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
     )
     print(result.report_text)
-    save_bundle(bundle_from_training(result, settings, store.fingerprint()), out)
+    save_bundle(bundle_from_training(result, engine, data, store.fingerprint(engine.name)), out)
     print(f"model saved to {out}")
     return 0
 
@@ -197,7 +212,10 @@ def _print_faces(path: Path, error: str | None, faces: list) -> None:
     elif not faces:
         print(f"{shown}: no face found (a clear frontal face is needed)")
     for face in faces:
-        who = face.person or f"not sure (maybe {face.best_guess})"
+        if face.unknown:
+            who = f"unknown person (distance {face.distance:.2f}; nearest: {face.best_guess})"
+        else:
+            who = face.person or f"not sure (maybe {face.best_guess})"
         note = "" if face.clean else ", eyes not both visible: less reliable"
         print(f"{shown}: {terminal_text(who)} {face.probability:.0%} at {face.box.as_list()}{note}")
 

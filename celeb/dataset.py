@@ -38,9 +38,9 @@ import numpy as np
 from filelock import FileLock
 
 from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
+from .engines import DEFAULT_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
-from .faces import FaceDetector, crop_face
-from .features import FeatureSettings, face_features, mirrored
+from .features import mirrored
 from .images import MAX_FILE_BYTES, read_image
 from .storage import write_atomic
 from .train import TrainingSet
@@ -62,8 +62,8 @@ class PhotoRecord:
     filename: str  # as the user named it, shown only as text
     stored: str  # path relative to the dataset folder
     added: str
-    processed: bool = False
-    faces_found: int = 0
+    searched: list[str] = field(default_factory=list)  # engines that looked for faces in it
+    faces_found: dict[str, int] = field(default_factory=dict)  # per engine
     source: str = ""  # the web address it was downloaded from, if any
 
 
@@ -76,6 +76,7 @@ class CropRecord:
     rank: int  # 0 is the photo's largest face
     status: str = KEPT
     reason: str = ""  # why it is rejected: "by you", or what automatic cleaning saw
+    engine: str = DEFAULT_ENGINE  # the engine that found and cropped it
 
 
 @dataclass
@@ -215,48 +216,46 @@ class DatasetStore:
     celeb.errors.ReadOnlyError: the dataset is read-only here: only its owner can change it
     """
 
-    def __init__(
-        self, root: str | Path, detector: FaceDetector | None = None, *, read_only: bool = False
-    ) -> None:
+    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
         self.read_only = read_only
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.root / "manifest.json"
         self._lock = FileLock(str(self.root / ".lock"), timeout=60)
-        self._detector = detector
+        self._engines: dict[str, Engine] = {}
 
-    @property
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            self._detector = FaceDetector()
-        return self._detector
+    def engine(self, name: str = DEFAULT_ENGINE) -> Engine:
+        """The engine ``name`` with its default settings (EngineUnavailable when not installed)."""
+        if name not in self._engines:
+            self._engines[name] = get_engine(name)
+        return self._engines[name]
 
     # -- reading
 
-    def people(self) -> list[PersonSummary]:
-        """Every person with counts, in name order."""
+    def people(self, engine: str = DEFAULT_ENGINE) -> list[PersonSummary]:
+        """Every person with counts (of ``engine``'s crops), in name order."""
         return [
             PersonSummary(
                 name=p.name,
                 slug=p.slug,
                 photos=len(p.photos),
-                unprocessed=sum(not ph.processed for ph in p.photos.values()),
-                kept=sum(c.status == KEPT for c in p.crops.values()),
-                rejected=sum(c.status == REJECTED for c in p.crops.values()),
+                unprocessed=sum(engine not in ph.searched for ph in p.photos.values()),
+                kept=sum(c.status == KEPT and c.engine == engine for c in p.crops.values()),
+                rejected=sum(c.status == REJECTED and c.engine == engine for c in p.crops.values()),
             )
             for p in sorted(self._load().values(), key=lambda p: p.name.casefold())
         ]
 
-    def crops(self, name: str, status: str | None = None) -> list[Crop]:
-        """A person's crops (optionally only kept or rejected), photo by photo."""
+    def crops(self, name: str, status: str | None = None, engine: str = DEFAULT_ENGINE) -> list[Crop]:
+        """A person's crops by ``engine`` (optionally only kept or rejected), photo by photo."""
         person = self._person(self._load(), name)
         return [
             self._crop_view(person, crop)
             for crop in sorted(
                 person.crops.values(), key=lambda c: (person.photos[c.photo].added, c.photo, c.rank)
             )
-            if status is None or crop.status == status
+            if crop.engine == engine and (status is None or crop.status == status)
         ]
 
     def crop(self, crop_id: str) -> Crop:
@@ -405,16 +404,18 @@ class DatasetStore:
         self,
         names: list[str] | None = None,
         *,
+        engine: str = DEFAULT_ENGINE,
         progress: Callable[[int, int], None] | None = None,
         workers: int | None = None,
     ) -> CropReport:
-        """Detect and crop faces in every photo not processed yet.
+        """Detect and crop faces, with ``engine``, in every photo it has not searched yet.
 
         Photos are processed outside the lock and committed about every
         second: an interrupted run keeps what it committed, and a crop the
         user rejected never comes back, since a processed photo is never redone.
         """
         self._require_writable()
+        finder = self.engine(engine)
         people = self._load()
         wanted = {self._person(people, n).slug for n in names} if names else set(people)
         todo = [
@@ -422,18 +423,19 @@ class DatasetStore:
             for slug, person in people.items()
             if slug in wanted
             for photo in person.photos.values()
-            if not photo.processed
+            if engine not in photo.searched
         ]
         faces = clean = kept = 0
         batch: list[tuple[str, PhotoRecord, list[CropRecord]]] = []
         last_commit = time.monotonic()
         workers = workers or min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for done, (slug, photo, records) in enumerate(pool.map(self._crop_photo, todo), start=1):
+            crops = pool.map(lambda job: self._crop_photo(finder, job), todo)
+            for done, (slug, photo, records) in enumerate(crops, start=1):
                 batch.append((slug, photo, records))
                 if done == len(todo) or time.monotonic() - last_commit > COMMIT_SECONDS:
                     # Rewriting the manifest per photo would cost more than the detection.
-                    committed = self._commit_crops(batch)
+                    committed = self._commit_crops(finder.name, batch)
                     faces += len(committed)
                     clean += sum(r.clean for r in committed)
                     kept += sum(r.status == KEPT for r in committed)
@@ -442,25 +444,29 @@ class DatasetStore:
                     progress(done, len(todo))
         return CropReport(photos=len(todo), faces=faces, clean_faces=clean, kept=kept)
 
-    def _crop_photo(self, job: tuple[str, PhotoRecord]) -> tuple[str, PhotoRecord, list[CropRecord]]:
+    def _crop_photo(
+        self, engine: Engine, job: tuple[str, PhotoRecord]
+    ) -> tuple[str, PhotoRecord, list[CropRecord]]:
         """Find a photo's clean faces and write their crop files (not yet in the manifest)."""
         slug, photo = job
         try:
             image = read_image(self.root / photo.stored, max_side=DECODE_MAX_SIDE)
         except (ImageError, OSError):
             return slug, photo, []
-        size = FeatureSettings().crop_size
-        clean = [face for face in self.detector.detect(image.rgb) if face.clean]
+        clean = [face for face in engine.detect(image.rgb) if face.clean]
+        # Crop ids of the classic engine keep their old form, so older datasets stay valid.
+        prefix = "" if engine.name == DEFAULT_ENGINE else engine.name[0]
         records = []
         for rank, face in enumerate(clean):
-            crop_id = f"{photo.sha[:16]}_{rank}"
-            write_atomic(self._crop_file(slug, crop_id), encode_png(crop_face(image.rgb, face, size)))
+            crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
+            write_atomic(self._crop_file(slug, crop_id), encode_png(engine.crop(image.rgb, face)))
             record = CropRecord(
                 id=crop_id,
                 photo=photo.sha,
                 box=face.box.scaled(image.scale).as_list(),
                 clean=face.clean,
                 rank=rank,
+                engine=engine.name,
             )
             if rank > 0:
                 # Automatic cleaning: in a group photo the largest face is the
@@ -469,16 +475,19 @@ class DatasetStore:
             records.append(record)
         return slug, photo, records
 
-    def _commit_crops(self, batch: list[tuple[str, PhotoRecord, list[CropRecord]]]) -> list[CropRecord]:
-        """Record processed photos and their crops; returns the crops recorded."""
+    def _commit_crops(
+        self, engine: str, batch: list[tuple[str, PhotoRecord, list[CropRecord]]]
+    ) -> list[CropRecord]:
+        """Record searched photos and their crops; returns the crops recorded."""
         committed = []
         with self._edit() as people:
             for slug, photo, records in batch:
                 person = people.get(slug)
                 current = person.photos.get(photo.sha) if person else None
-                if current is None or current.processed:
+                if current is None or engine in current.searched:
                     continue  # deleted meanwhile, or done by another tab
-                current.processed, current.faces_found = True, len(records)
+                current.searched.append(engine)
+                current.faces_found[engine] = len(records)
                 for record in records:
                     person.crops[record.id] = record
                 committed += records
@@ -500,27 +509,30 @@ class DatasetStore:
     # -- training data
 
     def training_set(
-        self, settings: FeatureSettings | None = None, *, mirror: bool = True
+        self, engine: Engine | None = None, *, mirror: bool | None = None
     ) -> tuple[TrainingSet, list[str]]:
-        """Features of every kept crop (and mirrored copies), with their crop ids.
+        """Features of every kept crop of ``engine`` (and mirrored copies), with their crop ids.
 
-        Features are cached per crop and settings, so after a few rejections
-        only what is new gets computed.
+        Features are cached per crop and engine settings, so after a few
+        rejections only what is new gets computed. ``mirror`` defaults to
+        what the engine wants.
         """
-        settings = settings or FeatureSettings()
+        engine = engine or self.engine()
+        mirror = engine.mirror if mirror is None else mirror
         crops = [
             (person.name, person.slug, crop)
             for person in self._load().values()
             for crop in person.crops.values()
-            if crop.status == KEPT
+            if crop.status == KEPT and crop.engine == engine.name
         ]
-        cache = FeatureCache(self.root / ".cache", settings)
+        cache = FeatureCache(self.root / ".cache", {"engine": engine.name, **engine.settings()})
         rows, labels, groups, copies, ids = [], [], [], [], []
         for name, slug, crop in crops:
             vectors = cache.get(crop.id)
             if vectors is None:
                 image = decode_png(self._crop_file(slug, crop.id))
-                vectors = np.stack([face_features(image, settings), face_features(mirrored(image), settings)])
+                views = [image, mirrored(image)] if engine.mirror else [image]
+                vectors = np.stack([engine.features(view) for view in views])
                 cache.put(crop.id, vectors)
             for copy, vector in enumerate(vectors[: 2 if mirror else 1]):
                 rows.append(vector)
@@ -530,7 +542,7 @@ class DatasetStore:
             ids.append(crop.id)
         if not self.read_only:
             cache.save(keep={crop.id for _, _, crop in crops})
-        features = np.asarray(rows, dtype=np.float32).reshape(len(rows), settings.length)
+        features = np.asarray(rows, dtype=np.float32).reshape(len(rows), engine.feature_length)
         data = TrainingSet(
             features,
             np.asarray(labels, dtype=object),
@@ -539,13 +551,13 @@ class DatasetStore:
         )
         return data, ids
 
-    def fingerprint(self) -> str:
-        """A short hash of what training would see: people and kept crops."""
+    def fingerprint(self, engine: str = DEFAULT_ENGINE) -> str:
+        """A short hash of what training with ``engine`` would see: people and kept crops."""
         kept = sorted(
             (person.name, crop.id)
             for person in self._load().values()
             for crop in person.crops.values()
-            if crop.status == KEPT
+            if crop.status == KEPT and crop.engine == engine
         )
         return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
 
@@ -629,10 +641,10 @@ class DatasetStore:
 
 
 class FeatureCache:
-    """Feature vectors of crops for one feature setting, in one .npz file."""
+    """Feature vectors of crops for one engine and its settings, in one .npz file."""
 
-    def __init__(self, folder: Path, settings: FeatureSettings) -> None:
-        key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    def __init__(self, folder: Path, settings: dict) -> None:
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
         self.path = folder / f"features-{key}.npz"
         self.entries: dict[str, np.ndarray] = {}
         self.changed = False
@@ -694,10 +706,21 @@ def _dump(people: dict[str, PersonRecord]) -> str:
     )
 
 
+def _photo_from_json(value: dict) -> PhotoRecord:
+    value = dict(value)
+    # Manifests from before the second engine: "processed" meant searched by the classic engine.
+    if "processed" in value:
+        value["searched"] = [DEFAULT_ENGINE] if value.pop("processed") else []
+    if isinstance(value.get("faces_found"), int):
+        found = value.pop("faces_found")
+        value["faces_found"] = {DEFAULT_ENGINE: found} if value["searched"] else {}
+    return PhotoRecord(**value)
+
+
 def _person_from_json(value: dict) -> PersonRecord:
     return PersonRecord(
         name=value["name"],
         slug=value["slug"],
-        photos={sha: PhotoRecord(**photo) for sha, photo in value["photos"].items()},
+        photos={sha: _photo_from_json(photo) for sha, photo in value["photos"].items()},
         crops={crop_id: CropRecord(**crop) for crop_id, crop in value["crops"].items()},
     )

@@ -17,14 +17,59 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
+from sklearn.metrics.pairwise import euclidean_distances
 
+from .engines import DEFAULT_ENGINE, Engine
 from .errors import ModelError
 from .faces import DetectorSettings
 from .features import FeatureSettings
 from .storage import write_atomic
-from .train import TrainingResult
+from .train import TrainingResult, TrainingSet
+
+#: The distance beyond which dlib's own docs call two faces different people:
+#: an upper bound for the calibrated threshold.
+MAX_DISTANCE_THRESHOLD = 0.6
 
 BUNDLE_FORMAT = 1
+
+
+@dataclass
+class Gallery:
+    """The training faces' feature vectors: a face far from all of them is an unknown person.
+
+    ``threshold`` is calibrated on the training faces themselves (see
+    :func:`make_gallery`) and can be overridden when classifying.
+    """
+
+    vectors: np.ndarray  # (n, d) float32
+    labels: list[str]
+    threshold: float
+
+    def nearest(self, vectors: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """For each row of ``vectors``: the distance to the nearest training face, and its person."""
+        distances = euclidean_distances(vectors, self.vectors)
+        index = distances.argmin(axis=1)
+        return distances[np.arange(len(vectors)), index], [self.labels[i] for i in index]
+
+
+def make_gallery(data: TrainingSet, quantile: float = 0.975) -> Gallery:
+    """A gallery of ``data``'s original faces with a calibrated distance threshold.
+
+    For every face, its distance to the nearest face of the same person in
+    another photo is how far a known person can be from the gallery; the
+    threshold sits at ``quantile`` of those distances (at most
+    MAX_DISTANCE_THRESHOLD), so about 97.5% of known faces stay named.
+    """
+    originals = data.originals
+    vectors = originals.features.astype(np.float32)
+    distances = euclidean_distances(vectors)
+    same_person = originals.labels[:, None] == originals.labels[None, :]
+    other_photo = originals.groups[:, None] != originals.groups[None, :]
+    genuine = np.where(same_person & other_photo, distances, np.inf).min(axis=1)
+    genuine = genuine[np.isfinite(genuine)]
+    threshold = float(np.quantile(genuine, quantile)) if len(genuine) else MAX_DISTANCE_THRESHOLD
+    labels = [str(label) for label in originals.labels]
+    return Gallery(vectors, labels, min(threshold, MAX_DISTANCE_THRESHOLD))
 
 
 @dataclass
@@ -39,7 +84,8 @@ class ModelBundle:
     dataset_fingerprint: str = ""
     trained_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     versions: dict = field(default_factory=lambda: library_versions())
-    engine: str = "classic"
+    engine: str = DEFAULT_ENGINE
+    gallery: Gallery | None = None  # open-set engines: the training faces, for "unknown person"
 
     @property
     def test_accuracy(self) -> float | None:
@@ -127,6 +173,13 @@ def _as_dict(bundle: ModelBundle) -> dict:
         "trained_at": bundle.trained_at,
         "versions": bundle.versions,
         "engine": bundle.engine,
+        "gallery": None
+        if bundle.gallery is None
+        else {
+            "vectors": bundle.gallery.vectors,
+            "labels": bundle.gallery.labels,
+            "threshold": bundle.gallery.threshold,
+        },
     }
 
 
@@ -141,20 +194,28 @@ def _from_dict(values: dict) -> ModelBundle:
             dataset_fingerprint=values.get("dataset_fingerprint", ""),
             trained_at=values.get("trained_at", ""),
             versions=values.get("versions", {}),
-            engine=values.get("engine", "classic"),
+            engine=values.get("engine", DEFAULT_ENGINE),
+            gallery=Gallery(**values["gallery"]) if values.get("gallery") else None,
         )
     except (KeyError, TypeError) as exc:
         raise ModelError(f"the model file lacks {exc}; it was made by another version of celeb") from exc
 
 
 def bundle_from_training(
-    result: TrainingResult, features: FeatureSettings, dataset_fingerprint: str = ""
+    result: TrainingResult, engine: Engine, data: TrainingSet, dataset_fingerprint: str = ""
 ) -> ModelBundle:
-    """A bundle of a training result's winner, with the figures to judge it."""
+    """A bundle of a training result's winner, with the figures to judge it.
+
+    ``data`` is what it was trained on: an open-set engine keeps its faces as
+    the gallery that tells unknown people apart.
+    """
+    features = getattr(engine, "feature_settings", FeatureSettings())
     return ModelBundle(
         estimator=result.estimator,
         classes=list(result.classes),
         features=features,
+        engine=engine.name,
+        gallery=make_gallery(data) if engine.open_set else None,
         metrics={
             "test_accuracy": result.test_accuracy,
             "winner": result.winner,

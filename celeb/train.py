@@ -152,13 +152,18 @@ def train_best_model(
     progress: ProgressCallback | None = None,
     n_jobs: int | None = None,
     params: dict[str, dict] | None = None,
+    grids: dict[str, dict] | None = None,
+    test_photos: set[str] | None = None,
 ) -> TrainingResult:
     """Grid-search every candidate, score the winner on a held-out split.
 
     ``progress(step, done, total)`` is called as each candidate finishes.
     ``params`` fixes a candidate's parameters instead of searching its grid
     (``{"svm_rbf": {"model__C": 10, ...}}``): retraining with the previous
-    winner's parameters after a few rejections takes seconds.
+    winner's parameters after a few rejections takes seconds. ``grids``
+    replaces candidates' grids (an engine's features want other ranges).
+    ``test_photos`` names the photos (groups) to hold out, so that two
+    engines can be scored on the same split; by default a stratified split.
     Raises :class:`TrainingError` when the data cannot support training.
     """
     names = models or list(CANDIDATES)
@@ -167,7 +172,13 @@ def train_best_model(
         raise TrainingError(f"unknown model(s) {unknown}; choose from {sorted(CANDIDATES)}")
     _check_enough_data(data, test_size, folds)
 
-    train_mask, test_mask = _split_by_photo(data, test_size, random_state)
+    if test_photos is None:
+        train_mask, test_mask = _split_by_photo(data, test_size, random_state)
+    else:
+        test_mask = np.isin(data.groups, list(test_photos))
+        train_mask = ~test_mask
+        if not test_mask.any() or len(np.unique(data.labels[train_mask])) < len(np.unique(data.labels)):
+            raise TrainingError("the held-out photos leave a person without training or test faces")
     train, test = data.subset(train_mask), data.subset(test_mask).originals
     folds = min(folds, _smallest_class(train.originals, distinct_groups=True))
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
@@ -183,7 +194,7 @@ def train_best_model(
             grid = (
                 {key: [value] for key, value in params[name].items()}
                 if name in (params or {})
-                else candidate.grid
+                else (grids or {}).get(name, candidate.grid)
             )
             search = GridSearchCV(candidate.make(), grid, cv=cv, n_jobs=n_jobs, error_score="raise")
             started = time.perf_counter()
@@ -281,6 +292,12 @@ def _smallest_class(data: TrainingSet, distinct_groups: bool) -> int:
         for c in np.unique(data.labels)
     ]
     return max(2, min(counts))
+
+
+def test_photo_split(data: TrainingSet, test_size: float = 0.25, random_state: int = 0) -> set[str]:
+    """The photos a default split holds out: pass them as ``test_photos`` to score another engine alike."""
+    _, test_mask = _split_by_photo(data, test_size, random_state)
+    return {str(group) for group in np.unique(data.groups[test_mask])}
 
 
 def _split_by_photo(data: TrainingSet, test_size: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from celeb.dataset import DatasetStore
+from celeb.engines import Engine
 from celeb.errors import TrainingError
-from celeb.features import FeatureSettings
 from celeb.model import ModelBundle, bundle_from_training
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
 from celeb.train import CANDIDATES, TrainingResult, train_best_model
@@ -33,14 +33,21 @@ def label(name: str) -> str:
 
 
 def train(
-    store: DatasetStore, models: list[str], test_size: float, folds: int, params: dict | None = None
+    store: DatasetStore,
+    models: list[str],
+    test_size: float,
+    folds: int,
+    params: dict | None = None,
+    engine: Engine | None = None,
+    test_photos: set[str] | None = None,
 ) -> Trained | None:
     """Train with live progress; None (after saying why and what to do) when the data is too thin."""
     access.require_owner_action()  # training is the owner's, even when a visitor's rerun gets here
-    settings = FeatureSettings()
-    with st.status("Training…", expanded=True) as status:
-        st.write("Computing the features of every kept crop (and its mirror image)…")
-        data, crop_ids = store.training_set(settings)
+    engine = engine or store.engine()
+    with st.status(f"Training: {engine.label}…", expanded=True) as status:
+        copies = " (and its mirror image)" if engine.mirror else ""
+        st.write(f"Computing the features of every kept crop{copies}…")
+        data, crop_ids = store.training_set(engine)
         people = len(set(data.labels.tolist()))
         st.write(f"{common.plural(len(crop_ids), 'crop')} of {common.plural(people, 'person', 'people')}.")
         bar = st.progress(0.0, text="Starting…")
@@ -50,7 +57,14 @@ def train(
 
         try:
             result = train_best_model(
-                data, models=models, test_size=test_size, folds=folds, progress=progress, params=params
+                data,
+                models=models,
+                test_size=test_size,
+                folds=folds,
+                progress=progress,
+                params=params,
+                grids=engine.grids,
+                test_photos=test_photos,
             )
         except TrainingError as exc:
             status.update(label="Not enough data to train", state="error", expanded=True)
@@ -62,9 +76,10 @@ def train(
             )
             return None
         bar.progress(1.0, text="Done")
-        bundle = bundle_from_training(result, settings, store.fingerprint())
+        bundle = bundle_from_training(result, engine, data, store.fingerprint(engine.name))
         status.update(
-            label=f"Trained: {label(result.winner)}, test accuracy {result.test_accuracy:.0%}",
+            label=f"Trained ({engine.label}): {label(result.winner)}, "
+            f"test accuracy {result.test_accuracy:.0%}",
             state="complete",
             expanded=False,
         )

@@ -35,6 +35,7 @@ from celeb.dataset import (
     slugify,
     validate_name,
 )
+from celeb.engines import ClassicEngine
 from celeb.errors import DatasetError, ImageError, InvalidNameError
 from celeb.features import FeatureSettings, face_features, mirrored
 from celeb.images import read_image
@@ -334,7 +335,7 @@ def test_add_photo_stores_the_bytes(store: DatasetStore):
     record = manifest(store)["people"]["ada"]["photos"][sha]
     assert record["filename"] == "holiday.png"
     assert record["stored"] == f"ada/photos/{sha[:20]}.png"
-    assert record["processed"] is False
+    assert record["searched"] == [] and record["faces_found"] == {}
     assert store.people()[0] == PersonSummary("Ada", "ada", photos=1, unprocessed=1, kept=0, rejected=0)
 
 
@@ -611,8 +612,8 @@ def test_find_faces_makes_one_kept_crop_per_photo(cropped: DatasetStore):
         assert x >= 0 and y >= 0 and x + w <= 256 and y + h <= 256 and w > 40
         assert crop.photo_path == cropped.root / photos[crop.record.photo]["stored"]
         assert crop.photo_filename == photos[crop.record.photo]["filename"]
-        assert photos[crop.record.photo]["processed"] is True
-        assert photos[crop.record.photo]["faces_found"] == 1
+        assert photos[crop.record.photo]["searched"] == ["classic"]
+        assert photos[crop.record.photo]["faces_found"] == {"classic": 1}
     assert sorted(c.photo_filename for c in crops) == [f"Ada {seed}.jpg" for seed in range(4)]
     # Photo by photo: in the order they were added (to the second), then by content hash.
     order = [(photos[c.record.photo]["added"], c.record.photo) for c in crops]
@@ -834,13 +835,13 @@ def test_training_set_leaves_out_rejected_crops(cropped: DatasetStore):
 
 def count_feature_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = dataset_module.face_features
+    real = ClassicEngine.features
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dataset_module, "face_features", counting)
+    monkeypatch.setattr(ClassicEngine, "features", counting)
     return calls
 
 
@@ -883,7 +884,7 @@ def test_stale_cache_entries_are_dropped(cropped: DatasetStore, monkeypatch: pyt
 def test_other_feature_settings_get_their_own_cache(cropped: DatasetStore, monkeypatch: pytest.MonkeyPatch):
     cropped.training_set()
     calls = count_feature_calls(monkeypatch)
-    data, _ = cropped.training_set(FeatureSettings(size=16))
+    data, _ = cropped.training_set(ClassicEngine(FeatureSettings(size=16)))
     assert data.features.shape == (16, 1024)
     assert len(calls) == 16
     assert len(cached_ids(cropped)) == 2

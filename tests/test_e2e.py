@@ -457,7 +457,7 @@ def test_train_shows_the_report_and_the_confusion_heatmap(page: Page, trained_ap
     train.click()
     expect(page.get_by_role("heading", name="New model", level=3)).to_be_visible(timeout=TRAINING)
     running_done(page)
-    expect(page.get_by_text(re.compile(r"^Trained: .+, test accuracy \d+%$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Trained \(.+\): .+, test accuracy \d+%$"))).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="Test accuracy")).to_have_count(1)
 
     new_model = (

@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
+from celeb.engines import ClassicEngine
 from celeb.errors import ModelError, TrainingError
 from celeb.faces import DetectorSettings
 from celeb.features import FeatureSettings
@@ -271,7 +272,8 @@ def test_predict_labels_agrees_with_predict_proba():
 @pytest.fixture
 def bundle(trained) -> ModelBundle:
     result, _ = trained
-    return bundle_from_training(result, FeatureSettings(size=16), dataset_fingerprint="abc123")
+    engine = ClassicEngine(FeatureSettings(size=16))
+    return bundle_from_training(result, engine, synthetic(), dataset_fingerprint="abc123")
 
 
 def test_bundle_from_training(bundle: ModelBundle, trained):
