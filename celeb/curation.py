@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from .dataset import KEPT, Crop, decode_png
+from .engines import EngineUnavailable, get_engine
 from .errors import DatasetError
-from .features import face_features
 from .model import ModelBundle
 
 #: A face narrower than this (in its source photo) is flagged as tiny.
@@ -150,10 +150,15 @@ def _duplicates(crops: Sequence[Crop], images: dict[str, np.ndarray], threshold:
 def _disagreements(
     crops: Sequence[Crop], images: dict[str, np.ndarray], bundle: ModelBundle, level: float
 ) -> dict[str, Flag]:
-    crops = [crop for crop in crops if model_knows(bundle, crop.person)]
+    # The model judges only crops its own engine made (another engine's features mean nothing to it).
+    crops = [c for c in crops if model_knows(bundle, c.person) and c.record.engine == bundle.engine]
     if not crops:
         return {}
-    features = np.stack([face_features(images[crop.record.id], bundle.features) for crop in crops])
+    try:
+        engine = get_engine(bundle.engine, bundle.features, bundle.detector)
+    except EngineUnavailable:
+        return {}
+    features = np.stack([engine.features(images[crop.record.id]) for crop in crops])
     probabilities = bundle.predict_proba(features)
     found: dict[str, Flag] = {}
     for crop, row in zip(crops, probabilities, strict=True):

@@ -23,6 +23,7 @@ import streamlit as st
 from celeb.classify import Classifier
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
 from celeb.dataset import DatasetStore
+from celeb.engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_LABELS, ENGINE_NAMES, engine_available
 from celeb.errors import CelebError
 from celeb.limits import Slots, return_large_buffers_to_the_system, usable_cores
 from celeb.model import ModelBundle, load_bundle
@@ -97,6 +98,35 @@ def registry() -> ModelRegistry:
 
 
 @st.cache_resource(show_spinner=False)
+def available_engines() -> tuple[str, ...]:
+    """The engines installed here (the classic one always)."""
+    return tuple(name for name in ENGINE_NAMES if engine_available(name))
+
+
+def engine_picker() -> str:
+    """The engine the Dataset and Train pages work with (shared, in the session): a picker when
+    the embeddings engine is installed, else a note on how to install it."""
+    available = available_engines()
+    if st.session_state.get("engine") not in available:
+        st.session_state["engine"] = DEFAULT_ENGINE
+    if len(available) == 1:
+        st.caption(
+            f":material/extension: One engine here ({ENGINE_LABELS[DEFAULT_ENGINE]}). The embeddings engine "
+            f"(dlib, more faces found and named) needs `{ENABLE_EMBEDDINGS}`."
+        )
+        return DEFAULT_ENGINE
+    return st.segmented_control(
+        "Engine",
+        available,
+        format_func=ENGINE_LABELS.get,
+        required=True,
+        key="engine",
+        help="How faces are found and described. Each engine keeps its own crops (and your rejections "
+        "of them); a model is trained with, and classifies with, one engine.",
+    )
+
+
+@st.cache_resource(show_spinner=False)
 def classify_slots() -> Slots:
     """Classifications running at once, over all sessions: one per core, the others queue."""
     return Slots(usable_cores())
@@ -140,19 +170,23 @@ def active_model() -> ActiveModel | None:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _classifier(path: str, mtime_ns: int, size: int, threshold: float) -> Classifier:
+def _classifier(path: str, mtime_ns: int, size: int, threshold: float, distance: float | None) -> Classifier:
     bundle, _ = _load_bundle(path, mtime_ns, size)
-    return Classifier(bundle, threshold=threshold)
+    return Classifier(bundle, threshold=threshold, distance_threshold=distance)
 
 
 def classifier(
-    model_key: tuple[str, int, int], threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
+    model_key: tuple[str, int, int],
+    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    distance: float | None = None,
 ) -> Classifier:
     """A classifier of the model file ``model_key`` names (see ActiveModel.key).
 
-    Shared between sessions: a Classifier is thread-safe.
+    Shared between sessions: a Classifier is thread-safe. ``distance``
+    overrides an open-set model's calibrated unknown-person threshold.
     """
-    return _classifier(*model_key, round(float(threshold), 3))
+    distance = None if distance is None else round(float(distance), 3)
+    return _classifier(*model_key, round(float(threshold), 3), distance)
 
 
 # ---------------------------------------------------------------- errors
@@ -261,7 +295,8 @@ def sidebar_model_card() -> None:
             st.markdown(f"Test accuracy: **{accuracy:.0%}**{on}")
         else:
             st.markdown("Test accuracy: not recorded")
-        st.caption(f"Trained {when(bundle.trained_at)}")
+        engine = ENGINE_LABELS.get(bundle.engine, bundle.engine)
+        st.caption(f"{engine} engine · trained {when(bundle.trained_at)}")
         for note in model.warnings:
             st.warning(note, icon=":material/warning:")
 

@@ -161,11 +161,11 @@ def export_callable(root: Path) -> Callable[[], bytes]:
 
 @st.cache_data(max_entries=32, show_spinner="Checking the crops…")
 def _flags(
-    root: str, person: str, state: tuple, model_key: tuple | None, settings: tuple
+    root: str, person: str, engine: str, state: tuple, model_key: tuple | None, settings: tuple
 ) -> dict[str, list[Flag]]:
     # ``state`` (crop ids and statuses) and ``model_key`` are the cache key.
     del state
-    crops = DatasetStore(root).crops(person)
+    crops = DatasetStore(root).crops(person, engine=engine)
     bundle = common.load_model(model_key) if model_key else None
     return flag_crops(crops, bundle, FlagSettings(*settings))
 
@@ -180,7 +180,8 @@ def person_flags(
     state = tuple((c.record.id, c.record.status) for c in crops)
     key = model.key if model else None
     values = (settings.tiny_pixels, settings.disagree_probability, settings.duplicate_similarity)
-    return _flags(str(store.root), person, state, key, values)
+    engine = crops[0].record.engine if crops else ""
+    return _flags(str(store.root), person, engine, state, key, values)
 
 
 def show_flag_summary(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -13,7 +14,7 @@ from celeb.engines import Engine
 from celeb.errors import TrainingError
 from celeb.model import ModelBundle, bundle_from_training
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, TrainingResult, train_best_model
+from celeb.train import CANDIDATES, TrainingResult, TrainingSet, test_photo_split, train_best_model
 from celeb_app import access, common
 from celeb_app.charts import confusion_figure, report_table
 
@@ -108,10 +109,39 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
         st.pyplot(figure, width="content")
 
 
-def headline(result: TrainingResult, active: ModelBundle | None) -> None:
+def common_test_photos(store: DatasetStore, engines: list[Engine], test_size: float) -> set[str]:
+    """Photos to hold out for every engine alike: a stratified split of the photos any of them uses."""
+    sets = [store.training_set(engine)[0].originals for engine in engines]
+    union = TrainingSet(
+        np.zeros((sum(len(s.labels) for s in sets), 1), np.float32),
+        np.concatenate([s.labels for s in sets]),
+        np.concatenate([s.groups for s in sets]),
+    )
+    return test_photo_split(union, test_size)
+
+
+def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:
+    """"Use this model" (keeps the active one in the history) and the download of the new model."""
+    with st.container(horizontal=True):
+        if st.button(
+            "Use this model",
+            type="primary",
+            disabled=trained.activated,
+            icon=":material/published_with_changes:",
+            key=f"use_{key}",
+            help="Saves it as models/model.joblib; the model it replaces is kept in the history below.",
+        ):
+            registry.activate(trained.bundle)
+            trained.activated = True
+            common.flash("The new model is active: the Classify page uses it now.")
+            st.rerun()
+        model_download(trained.bundle, key=f"download_{key}")
+
+
+def headline(result: TrainingResult, active: ModelBundle | None, engine_label: str = "") -> None:
     """The new model's winner and test accuracy, with the change from the active model."""
     winner, accuracy, faces = st.columns(3)
-    winner.metric("Best model", label(result.winner), border=True)
+    winner.metric("Best model", label(result.winner), border=True, help=engine_label or None)
     delta = None
     # Accuracies on different sets of people are not comparable: no delta then.
     if (

@@ -8,6 +8,7 @@ import streamlit as st
 from celeb.classify import FacePrediction
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
+from celeb.engines import ENABLE_EMBEDDINGS, ENGINE_LABELS
 from celeb.errors import CelebError
 from celeb_app import access, common
 from celeb_app.charts import chart_height, probability_chart
@@ -20,7 +21,9 @@ SHOWN_MAX_SIDE = 1200
 shown_now: set[tuple] = set()
 
 
-def classify(data: bytes, model_key: tuple, threshold: float) -> tuple[np.ndarray, tuple[int, int], list]:
+def classify(
+    data: bytes, model_key: tuple, threshold: float, distance: float | None
+) -> tuple[np.ndarray, tuple[int, int], list]:
     """The photo as shown (at most SHOWN_MAX_SIDE), its size as stored, and its faces.
 
     Results are kept in this session only, for the photos it shows now, so
@@ -28,7 +31,7 @@ def classify(data: bytes, model_key: tuple, threshold: float) -> tuple[np.ndarra
     to disk, to the log, or to a cache other sessions share. At most one
     classification per core runs at once; the others say they are queued.
     """
-    key = (hashlib.sha256(data).hexdigest(), model_key, threshold)
+    key = (hashlib.sha256(data).hexdigest(), model_key, threshold, distance)
     kept = st.session_state.setdefault("classified", {})
     shown_now.add(key)
     if key not in kept:
@@ -43,7 +46,7 @@ def classify(data: bytes, model_key: tuple, threshold: float) -> tuple[np.ndarra
         with common.classify_slots().hold(on_wait=queued):
             waiting.empty()
             with st.spinner("Looking for faces…"):
-                prediction = common.classifier(model_key, threshold).classify(data)
+                prediction = common.classifier(model_key, threshold, distance).classify(data)
         photo = prediction.photo
         kept[key] = (thumbnail(photo.rgb, SHOWN_MAX_SIDE), photo.original_size, prediction.faces)
     return kept[key]
@@ -56,6 +59,8 @@ def forget_photos_not_shown() -> None:
 
 
 def face_label(number: int, face: FacePrediction) -> Label:
+    if face.unknown:
+        return Label(face.box, f"{number}. unknown", DOUBT)
     if face.person:
         return Label(
             face.box, f"{number}. {face.person} {face.probability:.0%}", SURE if face.clean else DOUBT
@@ -63,12 +68,19 @@ def face_label(number: int, face: FacePrediction) -> Label:
     return Label(face.box, f"{number}. not sure", DOUBT)
 
 
-def show_face(number: int, face: FacePrediction, threshold: float) -> None:
+def show_face(number: int, face: FacePrediction, threshold: float, distance: float | None) -> None:
     left, right = st.columns([1, 3], vertical_alignment="top")
     left.image(face.crop, caption=f"Face {number}", width="stretch")
     with right:
-        if face.person:
-            st.markdown(f"**Face {number}: {common.md(face.person)}** — {face.probability:.0%}")
+        if face.unknown:
+            st.markdown(
+                f"**Face {number}: unknown person.** The nearest known face ({common.md(face.best_guess)}) "
+                f"is at distance {face.distance:.2f}, beyond the {distance:.2f} within which the model names "
+                "someone."
+            )
+        elif face.person:
+            near = f" · distance {face.distance:.2f}" if face.distance is not None else ""
+            st.markdown(f"**Face {number}: {common.md(face.person)}** — {face.probability:.0%}{near}")
         else:
             st.markdown(
                 f"**Face {number}: not sure.** Best guess: {common.md(face.best_guess)} "
@@ -84,10 +96,12 @@ def show_face(number: int, face: FacePrediction, threshold: float) -> None:
         st.altair_chart(chart, width="stretch", height=chart_height(len(face.probabilities)))
 
 
-def show_photo(name: str, data: bytes, model: common.ActiveModel, threshold: float) -> None:
+def show_photo(
+    name: str, data: bytes, model: common.ActiveModel, threshold: float, distance: float | None
+) -> None:
     st.subheader(common.md(name), divider="gray")
     try:
-        shown, original_size, faces = classify(data, model.key, threshold)
+        shown, original_size, faces = classify(data, model.key, threshold, distance)
     except CelebError as exc:
         st.error(f"**{common.md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
         return
@@ -109,10 +123,10 @@ def show_photo(name: str, data: bytes, model: common.ActiveModel, threshold: flo
     labels = [face_label(number, face) for number, face in enumerate(faces, start=1)]
     photo_column.image(draw_boxes(shown, labels, original_size), width="stretch")
     with faces_column:
-        named = [face.person or "not sure" for face in faces]
+        named = [face.person or ("unknown" if face.unknown else "not sure") for face in faces]
         st.markdown(f"{common.plural(len(faces), 'face')}: " + common.names(named))
         for number, face in enumerate(faces, start=1):
-            show_face(number, face, threshold)
+            show_face(number, face, threshold, distance)
 
 
 st.title("Who is this?")
@@ -132,16 +146,43 @@ if model is None:
 st.caption(
     f"Drop photos to find the faces in them and name each among: {common.names(model.bundle.classes)}."
 )
-threshold = st.sidebar.slider(
-    "Confidence threshold",
-    min_value=0.0,
-    max_value=1.0,
-    value=DEFAULT_CONFIDENCE_THRESHOLD,
-    step=0.05,
-    format="percent",
-    key="threshold",
-    help="Below this probability a face is answered with 'not sure' (and the best guess) instead of a name.",
-)
+if model.bundle.engine not in common.available_engines():
+    engine_label = ENGINE_LABELS.get(model.bundle.engine, model.bundle.engine)
+    st.error(
+        f"The active model was trained with the {engine_label} "
+        f"engine, which is not installed here: run `{ENABLE_EMBEDDINGS}` and restart the app, or make a "
+        "classic model active on the Train page.",
+        icon=":material/extension_off:",
+    )
+    st.stop()
+
+gallery = model.bundle.gallery
+distance = None
+if gallery is not None:
+    distance = st.sidebar.slider(
+        "Unknown person beyond distance",
+        min_value=0.3,
+        max_value=0.8,
+        value=round(gallery.threshold, 2),
+        step=0.01,
+        key=f"distance_{model.version.mtime_ns}",  # each model starts at its own calibrated value
+        help="A face farther than this from every face the model was trained on is an unknown person. "
+        f"Calibrated on the training faces: {gallery.threshold:.2f}. Lower: fewer wrong names, more "
+        "'unknown'.",
+    )
+threshold = DEFAULT_CONFIDENCE_THRESHOLD
+if gallery is None:  # an open-set model names by distance, not by probability
+    threshold = st.sidebar.slider(
+        "Confidence threshold",
+        min_value=0.0,
+        max_value=1.0,
+        value=DEFAULT_CONFIDENCE_THRESHOLD,
+        step=0.05,
+        format="percent",
+        key="threshold",
+        help="Below this probability a face is answered with 'not sure' (and the best guess) instead of "
+        "a name.",
+    )
 
 uploads = st.file_uploader(
     "Photos",
@@ -168,5 +209,5 @@ if len(sources) > VISITOR_MAX_FILES and not access.is_owner():
     )
     sources = sources[:VISITOR_MAX_FILES]
 for name, data in sources:
-    show_photo(name, data, model, threshold)
+    show_photo(name, data, model, threshold, distance)
 forget_photos_not_shown()

@@ -20,8 +20,9 @@ st.caption(
     "that person's face. Training uses the kept crops."
 )
 common.cloud_note()
+engine = common.engine_picker()
 store = common.store()
-people = store.people()
+people = store.people(engine)
 common.show_flash()
 
 # ---------------------------------------------------------------- people and global actions
@@ -56,6 +57,7 @@ with right:
     ):
         bar = st.progress(0.0, text="Finding faces…")
         report = store.find_faces(
+            engine=engine,
             progress=lambda done, total: bar.progress(
                 done / total, text=f"Finding faces: {done}/{total} photos"
             )
@@ -195,7 +197,7 @@ with manage_tab:
         no.button("Cancel", on_click=lambda: st.session_state.pop("confirm_delete", None))
 
 with crops_tab:
-    crops = store.crops(person)
+    crops = store.crops(person, engine=engine)
     if not crops:
         st.info(curate.no_crops_hint(summary), icon=":material/info:")
         st.stop()

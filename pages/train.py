@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from celeb.engines import ENGINE_LABELS
 from celeb.registry import HISTORY_LIMIT
 from celeb.train import CANDIDATES
 from celeb_app import common, models
@@ -18,10 +19,12 @@ st.caption(
 )
 common.cloud_note()
 common.show_flash()
+engine_name = common.engine_picker()
 store = common.store()
 registry = common.registry()
-people = store.people()
+people = store.people(engine_name)
 active = common.active_model()
+others = [name for name in common.available_engines() if name != engine_name]
 
 # ---------------------------------------------------------------- the data
 
@@ -46,8 +49,8 @@ if waiting:
 if people and len(usable) < len(people):
     missing = common.names(p.name for p in people if not p.kept)
     st.caption(f"Left out (no kept crops): {missing}.")
-fingerprint = active.bundle.dataset_fingerprint if active else ""
-if fingerprint and people and fingerprint != store.fingerprint():
+fingerprint = active.bundle.dataset_fingerprint if active and active.bundle.engine == engine_name else ""
+if fingerprint and people and fingerprint != store.fingerprint(engine_name):
     st.caption(":material/info: The kept crops changed since the active model was trained.")
 
 with st.form("train_form"):
@@ -59,7 +62,7 @@ with st.form("train_form"):
         key="train_models",
         help="Each is tuned by a grid search; the best in cross-validation wins.",
     )
-    quick_params = active.bundle.winner_params if active else {}
+    quick_params = active.bundle.winner_params if active and active.bundle.engine == engine_name else {}
     quick = st.checkbox(
         "Quick retrain: only the active model's winner, with its parameters"
         + (f" ({models.label(next(iter(quick_params)))})" if quick_params else ""),
@@ -87,29 +90,51 @@ with st.form("train_form"):
         key="train_folds",
         help="Fewer folds when some person has few photos.",
     )
+    compare = st.checkbox(
+        f"Also train {ENGINE_LABELS[others[0]]} on the same photos, and compare"
+        if others
+        else "Compare engines (only one is installed)",
+        key="train_compare",
+        disabled=not others,
+        help="Both engines are scored on the same held-out photos; their figures are shown side by side.",
+    )
     submitted = st.form_submit_button(
         "Train", type="primary", icon=":material/model_training:", disabled=not usable
     )
 
 if submitted:
+    engine = store.engine(engine_name)
     if quick and quick_params:
-        trained = models.train(store, list(quick_params), test_size, folds, params=quick_params)
+        trained = models.train(
+            store, list(quick_params), test_size, folds, params=quick_params, engine=engine
+        )
         if trained is not None:
-            st.session_state["trained"] = trained
+            st.session_state["trained"] = [trained]
     elif not chosen:
         st.error("Choose at least one model to compare.")
+    elif compare and others:
+        engines = [engine, store.engine(others[0])]
+        held_out = models.common_test_photos(store, engines, test_size)
+        results = [
+            models.train(store, chosen, test_size, folds, engine=other, test_photos=held_out)
+            for other in engines
+        ]
+        if all(result is not None for result in results):
+            st.session_state["trained"] = results
     else:
-        trained = models.train(store, chosen, test_size, folds)
+        trained = models.train(store, chosen, test_size, folds, engine=engine)
         if trained is not None:
-            st.session_state["trained"] = trained
+            st.session_state["trained"] = [trained]
 
 # ---------------------------------------------------------------- the new model
 
-trained = st.session_state.get("trained")
-if trained is not None:
+trained_models = st.session_state.get("trained") or []
+if len(trained_models) == 1:
+    trained = trained_models[0]
     result, bundle = trained.result, trained.bundle
     st.subheader("New model")
-    models.headline(result, active.bundle if active and not trained.activated else None)
+    comparable = active is not None and not trained.activated and active.bundle.engine == bundle.engine
+    models.headline(result, active.bundle if comparable else None)
     st.markdown("**Model comparison** (accuracy in cross-validation on the training photos)")
     st.dataframe(models.comparison_table(result), hide_index=True, width="stretch")
     if trained.activated:
@@ -126,19 +151,17 @@ if trained is not None:
             else:
                 st.markdown("#### Active model")
                 st.info("There is no active model yet.")
-    with st.container(horizontal=True):
-        if st.button(
-            "Use this model",
-            type="primary",
-            disabled=trained.activated,
-            icon=":material/published_with_changes:",
-            help="Saves it as models/model.joblib; the model it replaces is kept in the history below.",
-        ):
-            registry.activate(bundle)
-            trained.activated = True
-            common.flash("The new model is active: the Classify page uses it now.")
-            st.rerun()
-        models.model_download(bundle, key="download_new_model")
+    models.use_buttons(registry, trained, key="new_model")
+elif trained_models:
+    st.subheader("Engines compared on the same held-out photos")
+    for column, trained in zip(st.columns(len(trained_models), gap="large"), trained_models, strict=True):
+        with column:
+            engine_label = ENGINE_LABELS.get(trained.bundle.engine, trained.bundle.engine)
+            models.headline(trained.result, None, engine_label)
+            st.dataframe(models.comparison_table(trained.result), hide_index=True, width="stretch")
+            title = f"{engine_label} (active)" if trained.activated else engine_label
+            models.show_figures(trained.bundle, title)
+            models.use_buttons(registry, trained, key=f"new_model_{trained.bundle.engine}")
 
 # ---------------------------------------------------------------- active model and history
 
