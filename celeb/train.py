@@ -294,7 +294,7 @@ def _smallest_class(data: TrainingSet, distinct_groups: bool) -> int:
     return max(2, min(counts))
 
 
-def test_photo_split(data: TrainingSet, test_size: float = 0.25, random_state: int = 0) -> set[str]:
+def held_out_photos(data: TrainingSet, test_size: float = 0.25, random_state: int = 0) -> set[str]:
     """The photos a default split holds out: pass them as ``test_photos`` to score another engine alike."""
     _, test_mask = _split_by_photo(data, test_size, random_state)
     return {str(group) for group in np.unique(data.groups[test_mask])}

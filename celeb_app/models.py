@@ -14,7 +14,7 @@ from celeb.engines import Engine
 from celeb.errors import TrainingError
 from celeb.model import ModelBundle, bundle_from_training
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, TrainingResult, TrainingSet, test_photo_split, train_best_model
+from celeb.train import CANDIDATES, TrainingResult, TrainingSet, held_out_photos, train_best_model
 from celeb_app import access, common
 from celeb_app.charts import confusion_figure, report_table
 
@@ -112,12 +112,14 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
 def common_test_photos(store: DatasetStore, engines: list[Engine], test_size: float) -> set[str]:
     """Photos to hold out for every engine alike: a stratified split of the photos any of them uses."""
     sets = [store.training_set(engine)[0].originals for engine in engines]
+    rows = sum(len(s.labels) for s in sets)
     union = TrainingSet(
-        np.zeros((sum(len(s.labels) for s in sets), 1), np.float32),
+        np.zeros((rows, 1), np.float32),
         np.concatenate([s.labels for s in sets]),
         np.concatenate([s.groups for s in sets]),
+        np.zeros(rows, bool),
     )
-    return test_photo_split(union, test_size)
+    return held_out_photos(union, test_size)
 
 
 def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:

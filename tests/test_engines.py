@@ -1,0 +1,265 @@
+"""Both engines behind one interface: classic (always) and embeddings (dlib, optional).
+
+CI installs the embeddings engine (requirements-dev.txt includes
+requirements-embeddings.txt); elsewhere its tests are skipped with that reason.
+Tests that need faces of different people use the shared photo set (skipped
+where it is absent): tinted copies of one astronaut are one person to a face
+embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from celeb import engines
+from celeb.classify import Classifier
+from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
+from celeb.errors import CelebError, TrainingError
+from celeb.faces import Box
+from celeb.model import Gallery, ModelBundle, bundle_from_training, load_bundle, make_gallery, save_bundle
+from celeb.train import TrainingSet, held_out_photos, train_best_model
+
+HAS_DLIB = engines.engine_available("embeddings")
+needs_dlib = pytest.mark.skipif(
+    not HAS_DLIB, reason="embeddings engine not installed (pip install -r requirements-embeddings.txt)"
+)
+
+
+# ---------------------------------------------------------------- the interface
+
+
+def test_engines_by_name():
+    assert isinstance(get_engine("classic"), ClassicEngine)
+    with pytest.raises(CelebError, match="unknown engine 'deep'; choose one of: classic, embeddings"):
+        get_engine("deep")
+
+
+def test_a_missing_dlib_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(engines, "_POOL", None)
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib now fails
+    with pytest.raises(EngineUnavailable, match=r"pip install -r requirements-embeddings\.txt"):
+        get_engine("embeddings")
+    assert not engines.engine_available("embeddings")
+    assert engines.engine_available("classic")
+
+
+@needs_dlib
+def test_embeddings_engine_finds_crops_and_describes_a_face(astronaut):
+    engine = get_engine("embeddings")
+    faces = engine.detect(astronaut)
+    assert len(faces) == 1 and faces[0].clean
+    x, y, w, h = faces[0].box.as_list()
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # the astronaut's face, not her badge
+    crop = engine.crop(astronaut, faces[0])
+    assert crop.shape == (150, 150, 3) and crop.dtype == np.uint8
+    vector = engine.features(crop)
+    assert vector.shape == (128,) and vector.dtype == np.float32
+    assert 0.5 < float(np.linalg.norm(vector)) < 2.0
+    # The same face mirrored is still the same person (dlib: under 0.6 apart).
+    flipped = np.ascontiguousarray(astronaut[:, ::-1])
+    mirrored = engine.features(engine.crop(flipped, engine.detect(flipped)[0]))
+    assert float(np.linalg.norm(vector - mirrored)) < 0.4
+
+
+@needs_dlib
+def test_embeddings_engine_finds_nothing_in_a_blank_photo():
+    assert get_engine("embeddings").detect(np.full((300, 400, 3), 90, np.uint8)) == []
+
+
+# ---------------------------------------------------------------- the dataset keeps crops per engine
+
+
+def old_photo(sha: str, processed: bool, found: int) -> dict:
+    """A photo record as written before the second engine."""
+    return {"sha": sha, "filename": f"{sha}.jpg", "stored": f"ann/photos/{sha}.jpg", "added": sha,
+            "processed": processed, "faces_found": found}  # fmt: skip
+
+
+def test_old_manifests_are_read_as_searched_by_the_classic_engine(tmp_path):
+    root = tmp_path / "dataset"
+    root.mkdir()
+    old = {
+        "version": 1,
+        "people": {
+            "ann": {
+                "name": "Ann",
+                "slug": "ann",
+                "photos": {"abc": old_photo("abc", True, 1), "def": old_photo("def", False, 0)},
+                "crops": {"abc_0": dict(id="abc_0", photo="abc", box=[1, 2, 3, 4], clean=True, rank=0)},
+            }
+        },
+    }
+    (root / "manifest.json").write_text(json.dumps(old))
+    store = DatasetStore(root)
+    assert [(p.unprocessed, p.kept) for p in store.people()] == [(1, 1)]
+    assert [(p.unprocessed, p.kept) for p in store.people("embeddings")] == [(2, 0)]
+    assert [c.record.engine for c in store.crops("Ann")] == ["classic"]
+
+
+@needs_dlib
+def test_each_engine_has_its_own_crops_and_rejections(tmp_path, make_photo):
+    store = DatasetStore(tmp_path / "dataset")
+    store.add_person("Ann")
+    for seed in range(2):
+        store.add_photo("Ann", make_photo("red", seed), f"ann{seed}.jpg")
+    classic = store.find_faces()
+    assert classic.photos == 2 and classic.kept == 2
+    assert store.people("embeddings")[0].unprocessed == 2
+    embedded = store.find_faces(engine="embeddings")
+    assert embedded.photos == 2 and embedded.kept == 2
+    assert store.find_faces(engine="embeddings").photos == 0  # nothing redone
+
+    crops = {name: store.crops("Ann", engine=name) for name in ("classic", "embeddings")}
+    assert {c.record.engine for c in crops["embeddings"]} == {"embeddings"}
+    assert not {c.record.id for c in crops["classic"]} & {c.record.id for c in crops["embeddings"]}
+    store.set_status([crops["embeddings"][0].record.id], REJECTED)
+    assert [c.record.status for c in store.crops("Ann", engine="classic")] == [KEPT, KEPT]
+    assert store.people("embeddings")[0].rejected == 1
+
+    data, ids = store.training_set(store.engine("embeddings"))
+    assert data.features.shape == (1, 128)  # no mirrored copies for embeddings
+    assert ids == [crops["embeddings"][1].record.id]
+    assert store.fingerprint("embeddings") != store.fingerprint("classic")
+
+
+# ---------------------------------------------------------------- unknown people
+
+
+def clusters(seed: int = 0) -> TrainingSet:
+    """Three tight clusters of unit-ish vectors, 6 photos each: three people an embedding tells apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 128))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    rows = np.concatenate([centre + rng.normal(0, 0.02, (6, 128)) for centre in centres]).astype(np.float32)
+    labels = np.repeat(np.array(["Ann", "Bob", "Cid"], dtype=object), 6)
+    groups = np.array([f"photo{i}" for i in range(18)])
+    return TrainingSet(rows, labels, groups, np.zeros(18, bool))
+
+
+def test_the_gallery_threshold_sits_beyond_known_faces_and_below_strangers():
+    data = clusters()
+    gallery = make_gallery(data)
+    # Each face's nearest face of the same person: nearly all of them within the threshold.
+    features = data.features
+    same_person = [range(i // 6 * 6, i // 6 * 6 + 6) for i in range(18)]
+    nearest_own = [
+        min(np.linalg.norm(features[i] - features[j]) for j in same_person[i] if j != i) for i in range(18)
+    ]
+    assert np.mean(np.asarray(nearest_own) <= gallery.threshold) >= 0.9
+    assert gallery.threshold <= 0.6
+    distances, nearest = gallery.nearest(data.features[:2] + 0.001)
+    assert nearest == ["Ann", "Ann"] and (distances < gallery.threshold).all()
+    stranger = np.ones((1, 128), np.float32) / np.sqrt(128)
+    assert gallery.nearest(stranger)[0][0] > gallery.threshold
+
+
+def test_a_bundle_keeps_its_engine_and_gallery(tmp_path):
+    data = clusters()
+    result = train_best_model(data, models=["logistic_regression"], folds=2, test_size=0.34)
+    engine = ClassicEngine()
+    engine.open_set = True  # this test's stand-in for an open-set engine
+    bundle = bundle_from_training(result, engine, data)
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "m.joblib"))
+    assert loaded.engine == "classic"
+    assert isinstance(loaded.gallery, Gallery)
+    assert loaded.gallery.threshold == pytest.approx(bundle.gallery.threshold)
+    assert loaded.gallery.vectors.shape == (18, 128) and loaded.gallery.labels[:1] == ["Ann"]
+
+
+def test_a_face_far_from_every_known_face_is_unknown():
+    data = clusters()
+    bundle = ModelBundle(
+        estimator=train_best_model(data, models=["logistic_regression"], folds=2, test_size=0.34).estimator,
+        classes=["Ann", "Bob", "Cid"],
+        gallery=make_gallery(data),
+    )
+    classifier = Classifier(bundle)
+    crop = np.zeros((8, 8, 3), np.uint8)
+    row = np.array([0.9, 0.05, 0.05])
+    box = Box(0, 0, 8, 8)
+    near = classifier._prediction(box, True, crop, row, distance=bundle.gallery.threshold - 0.01)
+    far = classifier._prediction(box, True, crop, row, distance=bundle.gallery.threshold + 0.01)
+    assert near.person == "Ann" and not near.unknown
+    assert far.person is None and far.unknown and far.best_guess == "Ann"
+    assert far.as_json()["distance"] == pytest.approx(bundle.gallery.threshold + 0.01, abs=1e-4)
+    lenient = Classifier(bundle, distance_threshold=1.0)
+    assert lenient._prediction(box, True, crop, row, distance=0.9).person == "Ann"
+
+
+def test_two_engines_can_be_scored_on_the_same_photos():
+    data = clusters()
+    held_out = held_out_photos(data, test_size=0.34)
+    first = train_best_model(data, models=["logistic_regression"], folds=2, test_photos=held_out)
+    assert first.test_size == len(held_out)
+    with pytest.raises(TrainingError, match="leave a person without"):
+        train_best_model(data, models=["logistic_regression"], folds=2, test_photos={"no such photo"})
+
+
+# ---------------------------------------------------------------- real faces (shared set)
+
+
+@needs_dlib
+def test_embeddings_name_people_and_call_a_stranger_unknown(shared_photos, tmp_path):
+    """Four people trained on 10 photos each; their other photos are named, the fifth is unknown."""
+    raw = shared_photos / "raw"
+    people = sorted(p.name for p in raw.iterdir() if p.is_dir())
+    known, stranger = people[:4], people[4]
+    store = DatasetStore(tmp_path / "dataset")
+    for person in known:
+        store.add_person(person)
+        store.add_files(person, sorted((raw / person).iterdir())[:10])
+    store.find_faces(engine="embeddings", workers=2)
+    engine = store.engine("embeddings")
+    data, _ = store.training_set(engine)
+    result = train_best_model(data, grids=engine.grids, models=["svm_linear", "logistic_regression"], folds=3)
+    classifier = Classifier(bundle_from_training(result, engine, data))
+
+    named = right = 0
+    for person in known:
+        for path in sorted((raw / person).iterdir())[10:16]:
+            faces = classifier.classify(path).faces
+            if faces:
+                named += faces[0].person is not None
+                right += faces[0].person == person
+    assert named >= 16 and right / max(named, 1) >= 0.85, (named, right)
+
+    unknown = seen = 0
+    for path in sorted((raw / stranger).iterdir())[:12]:
+        faces = classifier.classify(path).faces
+        if faces:
+            seen += 1
+            unknown += faces[0].unknown
+    assert seen >= 8 and unknown / seen >= 0.6, (seen, unknown)
+
+
+@needs_dlib
+def test_cli_trains_the_embeddings_engine(shared_photos, tmp_path):
+    import subprocess
+
+    folders = tmp_path / "people"
+    for person in sorted(p.name for p in (shared_photos / "raw").iterdir() if p.is_dir())[:2]:
+        (folders / person).mkdir(parents=True)
+        for path in sorted((shared_photos / "raw" / person).iterdir())[:8]:
+            shutil.copy2(path, folders / person / path.name)
+    out = tmp_path / "model.joblib"
+    command = [sys.executable, "-m", "celeb", "train", str(folders), "--engine", "embeddings"]
+    command += ["--out", str(out), "--models", "svm_linear", "--folds", "2"]
+    root = Path(__file__).parent.parent
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr
+    bundle = load_bundle(out)
+    assert bundle.engine == "embeddings" and bundle.gallery is not None
+    photo = next(iter(sorted((folders).rglob("*.jp*g"))))
+    listing = subprocess.run(
+        [sys.executable, "-m", "celeb", "classify", "--model", str(out), "--json", str(photo)],
+        capture_output=True, text=True, cwd=root, timeout=300,
+    )  # fmt: skip
+    record = json.loads(listing.stdout)
+    assert record["faces"] and "distance" in record["faces"][0]
