@@ -67,6 +67,7 @@ from bench import recipe  # noqa: E402
 from celeb.classify import Classifier  # noqa: E402
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths  # noqa: E402
 from celeb.dataset import KEPT, REJECTED, DatasetStore  # noqa: E402
+from celeb.engines import ClassicEngine  # noqa: E402
 from celeb.errors import ImageError  # noqa: E402
 from celeb.evaluate import photo_answer  # noqa: E402
 from celeb.faces import Face, FaceDetector, crop_face  # noqa: E402
@@ -194,8 +195,8 @@ def detect_recipe(photo: RawPhoto, local: threading.local) -> RecipePhoto:
     return RecipePhoto(vectors, [box for box, _ in found])
 
 
-class CachedDetector(FaceDetector):
-    """A FaceDetector that answers from the cache for the photos it knows."""
+class CachedEngine(ClassicEngine):
+    """The classic engine, answering detection from the cache for the photos it knows."""
 
     def __init__(self, known: dict[int, list[Face]]) -> None:
         super().__init__()
@@ -264,7 +265,7 @@ def celeb_split(
         for i in test_index
         if cache[photos[i].key].classify_photo is not None
     }
-    classifier.detector = CachedDetector(known)
+    classifier.engine = CachedEngine(known)
 
     # Crop level: the rank-0 clean face of each test photo, as the store keeps it.
     scored = [i for i in test_index if cache[photos[i].key].train_vectors is not None]
@@ -722,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         # Where celeb's time goes: decoding (reduced JPEG decode) and finding faces.
         decode_runs = time_runs(lambda: read_image(big, max_side=DECODE_MAX_SIDE), repeats)
         shown = read_image(big, max_side=DECODE_MAX_SIDE)
-        detect_runs = time_runs(lambda: real.detector.detect(shown.rgb), repeats)
+        detect_runs = time_runs(lambda: real.engine.detect(shown.rgb), repeats)
         recipe_answer = (checker.classify_file(first_recipe_model, big) or [None])[0]
         speed = {
             "source": source.key,
