@@ -1,0 +1,281 @@
+"""The embeddings engine beside the classic one, on the same shared photos in the same run.
+
+    python bench/embeddings.py [--splits 10] [--json FILE]
+
+Needs the shared photo set (``CELEB_SHARED_PHOTOS``) and the embeddings
+engine (``pip install -r requirements-embeddings.txt``). Every photo of
+``raw/`` is decoded and searched once per engine; then, for each engine, with
+automatic cleaning only (a photo's largest clean face is its person's):
+
+1. accuracy: the largest clean face of each test photo named right, mean of
+   ``--splits`` stratified 75/25 photo splits (the same splits for both);
+2. coverage: photos in which the engine finds a face;
+3. open set, leave one person out (split 0's training photos of four people;
+   the fifth person's photos as strangers): strangers answered "unknown" (the
+   embeddings engine: farther than the calibrated distance; the classic one:
+   "not sure", under the probability threshold), and the four known people's
+   test photos still named right;
+4. a 12-megapixel JPEG classified end to end, warm, median of 10;
+5. retraining on cached features: the winner with fixed parameters, and the
+   whole grid search.
+
+Models: each engine's grid search on split 0's training photos picks a
+winner and its parameters, which then serve every split (as bench/run.py).
+Targets are issue #4's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedShuffleSplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.app import twelve_megapixels  # noqa: E402
+from bench.run import RawPhoto, fit_fixed, list_photos, log, raw_folder  # noqa: E402
+from celeb.classify import Classifier  # noqa: E402
+from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD  # noqa: E402
+from celeb.engines import Engine, EngineUnavailable, get_engine  # noqa: E402
+from celeb.errors import ImageError  # noqa: E402
+from celeb.features import mirrored  # noqa: E402
+from celeb.images import read_image  # noqa: E402
+from celeb.model import ModelBundle, make_gallery  # noqa: E402
+from celeb.train import TrainingSet, predict_labels, train_best_model  # noqa: E402
+
+ENGINES = ("classic", "embeddings")
+TARGETS = {"accuracy": 0.97, "coverage": 0.90, "stranger_unknown": 0.80, "known_right": 0.95, "ms_12mp": 300}
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One photo as one engine saw it."""
+
+    any_face: bool
+    vectors: np.ndarray | None  # the largest clean face (and its mirror image, for the classic engine)
+
+
+# ---------------------------------------------------------------- searching every photo once
+
+
+def search(engine: Engine, photo: RawPhoto) -> Searched:
+    try:
+        image = read_image(photo.path, max_side=DECODE_MAX_SIDE)
+    except (ImageError, OSError):
+        return Searched(False, None)
+    faces = engine.detect(image.rgb)
+    clean = [face for face in faces if face.clean]
+    if not clean:
+        return Searched(bool(faces), None)
+    crop = engine.crop(image.rgb, clean[0])
+    views = [crop, mirrored(crop)] if engine.mirror else [crop]
+    return Searched(True, np.stack([engine.features(view) for view in views]))
+
+
+def search_all(engine: Engine, photos: list[RawPhoto]) -> tuple[dict[str, Searched], float]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = dict(zip((p.key for p in photos), pool.map(lambda p: search(engine, p), photos), strict=True))
+    return found, time.perf_counter() - started
+
+
+def training_set(photos: list[RawPhoto], searched: dict[str, Searched], index) -> TrainingSet:
+    rows, labels, groups, copies = [], [], [], []
+    for i in index:
+        vectors = searched[photos[i].key].vectors
+        if vectors is None:
+            continue
+        for copy, vector in enumerate(vectors):
+            rows.append(vector)
+            labels.append(photos[i].person)
+            groups.append(photos[i].key)
+            copies.append(copy > 0)
+    return TrainingSet(
+        np.asarray(rows, np.float32), np.asarray(labels, object), np.asarray(groups), np.asarray(copies)
+    )
+
+
+# ---------------------------------------------------------------- figures
+
+
+def accuracy_per_split(
+    photos: list[RawPhoto], searched: dict[str, Searched], splits: list, winner: str, params: dict
+) -> tuple[list[float], list[float]]:
+    accuracies, coverages = [], []
+    for train_index, test_index in splits:
+        model = fit_fixed(winner, params, training_set(photos, searched, train_index))
+        scored = [i for i in test_index if searched[photos[i].key].vectors is not None]
+        features = np.stack([searched[photos[i].key].vectors[0] for i in scored])
+        truth = np.asarray([photos[i].person for i in scored], dtype=object)
+        accuracies.append(float(np.mean(predict_labels(model, features) == truth)))
+        coverages.append(sum(searched[photos[i].key].any_face for i in test_index) / len(test_index))
+    return accuracies, coverages
+
+
+def open_set(
+    engine: Engine, photos: list[RawPhoto], searched: dict[str, Searched], split: tuple, winner: str, params
+) -> dict[str, dict[str, float]]:
+    """Per stranger: share of their photos answered unknown, share of known test photos named right."""
+    train_index, test_index = split
+    figures = {}
+    for stranger in sorted({p.person for p in photos}):
+        train = [i for i in train_index if photos[i].person != stranger]
+        data = training_set(photos, searched, train)
+        model = fit_fixed(winner, params, data)
+        gallery = make_gallery(data) if engine.open_set else None
+
+        def answers(indices: list[int], model=model, gallery=gallery) -> list[str | None]:
+            found = [i for i in indices if searched[photos[i].key].vectors is not None]
+            if not found:
+                return []
+            features = np.stack([searched[photos[i].key].vectors[0] for i in found])
+            probabilities = model.predict_proba(features)
+            names = np.asarray(model.classes_)[probabilities.argmax(axis=1)]
+            if gallery is not None:
+                known = gallery.nearest(features)[0] <= gallery.threshold
+            else:
+                known = probabilities.max(axis=1) >= DEFAULT_CONFIDENCE_THRESHOLD
+            return [str(name) if ok else None for name, ok in zip(names, known, strict=True)]
+
+        strangers = answers([i for i in range(len(photos)) if photos[i].person == stranger])
+        known_test = [i for i in test_index if photos[i].person != stranger]
+        named = answers(known_test)
+        truth = [photos[i].person for i in known_test if searched[photos[i].key].vectors is not None]
+        figures[stranger] = {
+            "stranger_unknown": sum(a is None for a in strangers) / max(len(strangers), 1),
+            "known_right": sum(a == t for a, t in zip(named, truth, strict=True)) / max(len(truth), 1),
+        }
+    return figures
+
+
+def time_12mp(engine_name: str, photos, searched, splits, winner, params, folder: Path) -> list[float]:
+    data = training_set(photos, searched, splits[0][0])
+    model = fit_fixed(winner, params, data)
+    engine = get_engine(engine_name)
+    bundle = ModelBundle(
+        estimator=model,
+        classes=[str(c) for c in model.classes_],
+        engine=engine_name,
+        gallery=make_gallery(data) if engine.open_set else None,
+    )
+    classifier = Classifier(bundle)
+    big = twelve_megapixels(folder)
+    classifier.classify(big)  # warm: models loaded, caches filled
+    runs = []
+    for _ in range(10):
+        started = time.perf_counter()
+        classifier.classify(big)
+        runs.append((time.perf_counter() - started) * 1000)
+    return runs
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    try:
+        engines = {name: get_engine(name) for name in ENGINES}
+    except EngineUnavailable as exc:
+        sys.exit(f"bench: {exc}")
+    photos = list_photos(raw_folder())
+    labels = np.asarray([p.person for p in photos])
+    splitter = StratifiedShuffleSplit(n_splits=args.splits, test_size=0.25, random_state=0)
+    splits = list(splitter.split(np.zeros(len(photos)), labels))
+    figures: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="celeb-bench-") as scratch:
+        for name, engine in engines.items():
+            log(f"{name}: searching {len(photos)} photos")
+            searched, search_seconds = search_all(engine, photos)
+            first = training_set(photos, searched, splits[0][0])
+            started = time.perf_counter()
+            grid = train_best_model(first, grids=engine.grids, refit_on_all=False)
+            grid_seconds = time.perf_counter() - started
+            winner, params = grid.winner, next(c.params for c in grid.candidates if c.name == grid.winner)
+            log(f"{name}: winner {winner} {params}; {args.splits} splits")
+            accuracies, coverages = accuracy_per_split(photos, searched, splits, winner, params)
+            strangers = open_set(engine, photos, searched, splits[0], winner, params)
+            everything = training_set(photos, searched, range(len(photos)))
+            started = time.perf_counter()
+            fit_fixed(winner, params, everything)
+            retrain_seconds = time.perf_counter() - started
+            log(f"{name}: timing a 12 MP photo")
+            runs = time_12mp(name, photos, searched, splits, winner, params, Path(scratch))
+            figures[name] = {
+                "winner": winner,
+                "params": params,
+                "accuracy": accuracies,
+                "coverage": coverages,
+                "open_set": strangers,
+                "ms_12mp": runs,
+                "search_seconds": search_seconds,
+                "retrain_fixed_seconds": retrain_seconds,
+                "grid_search_seconds": grid_seconds,
+                "faces": int((~everything.is_copy).sum()),
+            }
+    report(figures, len(photos), args.splits)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1, default=float))
+    return 0
+
+
+def report(figures: dict, photos: int, splits: int) -> None:
+    def mean_sd(values: list[float]) -> str:
+        return f"{statistics.mean(values):.3f} ± {statistics.pstdev(values):.3f}"
+
+    def open_mean(name: str, key: str) -> float:
+        return statistics.mean(person[key] for person in figures[name]["open_set"].values())
+
+    rows = [
+        (f"accuracy, automatic cleaning, mean of {splits} splits", "accuracy", mean_sd, ">= 0.97"),
+        ("coverage: photos with a face found", "coverage", mean_sd, ">= 0.90"),
+    ]
+    print(f"\n{photos} photos; both engines on the same splits\n")
+    print(f"{'figure':58} {'classic':>15} {'embeddings':>15}  target")
+    for label, key, show, target in rows:
+        classic, embeddings = show(figures["classic"][key]), show(figures["embeddings"][key])
+        print(f"{label:58} {classic:>15} {embeddings:>15}  {target}")
+    for label, key, target in (
+        ("open set: a stranger's photos answered unknown (mean of 5)", "stranger_unknown", ">= 0.80"),
+        ("open set: known people's test photos named right", "known_right", ">= 0.95"),
+    ):
+        classic, embeddings = open_mean("classic", key), open_mean("embeddings", key)
+        print(f"{label:58} {classic:>15.3f} {embeddings:>15.3f}  {target}")
+    print(
+        f"{'12 MP JPEG classified, warm, median of 10 (ms)':58} "
+        f"{statistics.median(figures['classic']['ms_12mp']):>15.0f} "
+        f"{statistics.median(figures['embeddings']['ms_12mp']):>15.0f}  <= 300 (embeddings)"
+    )
+    for label, key in (
+        ("searching every photo once, 2 threads (s)", "search_seconds"),
+        ("retrain on cached features, winner's parameters (s)", "retrain_fixed_seconds"),
+        ("grid search on split 0 (s)", "grid_search_seconds"),
+    ):
+        print(f"{label:58} {figures['classic'][key]:>15.2f} {figures['embeddings'][key]:>15.2f}")
+    print()
+    for name in ENGINES:
+        entry = figures[name]
+        print(f"{name}: winner {entry['winner']} {entry['params']}; {entry['faces']} training faces in all")
+        for person, values in entry["open_set"].items():
+            print(
+                f"  without {person}: unknown {values['stranger_unknown']:.2f}, "
+                f"known named right {values['known_right']:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
