@@ -5,13 +5,15 @@
 Needs the shared photo set (``CELEB_SHARED_PHOTOS``) and the embeddings
 engine (``pip install -r requirements-embeddings.txt``). Every photo of
 ``raw/`` is decoded and searched once per engine; then, for each engine, with
-automatic cleaning only (a photo's largest clean face is its person's):
+automatic cleaning only (the face each photo keeps is the one the dataset
+keeps: the largest clean face for the classic engine; for the embeddings
+engine, the face most like the person's other photos):
 
-1. accuracy: the largest clean face of each test photo named right, mean of
+1. accuracy: the kept face of each test photo named right, mean of
    ``--splits`` stratified 75/25 photo splits (the same splits for both);
 2. coverage: photos in which the engine finds a face;
-3. open set, leave one person out (split 0's training photos of four people;
-   the fifth person's photos as strangers): strangers answered "unknown" (the
+3. open set, leave one person out (the training photos of four people in
+   splits 0-2, figures averaged; the fifth person's photos as strangers): strangers answered "unknown" (the
    embeddings engine: farther than the calibrated distance; the classic one:
    "not sure", under the probability threshold), and the four known people's
    test photos still named right;
@@ -46,6 +48,7 @@ from bench.app import twelve_megapixels  # noqa: E402
 from bench.run import RawPhoto, fit_fixed, list_photos, log, raw_folder  # noqa: E402
 from celeb.classify import Classifier  # noqa: E402
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD  # noqa: E402
+from celeb.dataset import faces_most_like  # noqa: E402
 from celeb.engines import Engine, EngineUnavailable, get_engine  # noqa: E402
 from celeb.errors import ImageError  # noqa: E402
 from celeb.features import mirrored  # noqa: E402
@@ -62,7 +65,7 @@ class Searched:
     """One photo as one engine saw it."""
 
     any_face: bool
-    vectors: np.ndarray | None  # the largest clean face (and its mirror image, for the classic engine)
+    vectors: np.ndarray | None  # the kept clean face (and its mirror image, for the classic engine)
 
 
 # ---------------------------------------------------------------- searching every photo once
@@ -74,19 +77,35 @@ def search(engine: Engine, photo: RawPhoto) -> Searched:
     except (ImageError, OSError):
         return Searched(False, None)
     faces = engine.detect(image.rgb)
-    clean = [face for face in faces if face.clean]
+    # Identity engines need every clean face, to keep the one most like the person (as the store does).
+    clean = [face for face in faces if face.clean][: None if engine.open_set else 1]
     if not clean:
         return Searched(bool(faces), None)
-    crop = engine.crop(image.rgb, clean[0])
-    views = [crop, mirrored(crop)] if engine.mirror else [crop]
-    return Searched(True, np.stack([engine.features(view) for view in views]))
+    described = []
+    for face in clean:
+        crop = engine.crop(image.rgb, face)
+        views = [crop, mirrored(crop)] if engine.mirror else [crop]
+        described.append(np.stack([engine.features(view) for view in views]))
+    return Searched(True, np.stack(described))  # (faces, views, length)
 
 
 def search_all(engine: Engine, photos: list[RawPhoto]) -> tuple[dict[str, Searched], float]:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         found = dict(zip((p.key for p in photos), pool.map(lambda p: search(engine, p), photos), strict=True))
-    return found, time.perf_counter() - started
+    return keep_one_face(photos, found), time.perf_counter() - started
+
+
+def keep_one_face(photos: list[RawPhoto], found: dict[str, Searched]) -> dict[str, Searched]:
+    """Automatic cleaning as DatasetStore does it: per photo, the face most like its person's other photos
+    (celeb.dataset.faces_most_like; the largest face when only that one was kept)."""
+    kept = {}
+    for person in sorted({p.person for p in photos}):
+        keys = [p.key for p in photos if p.person == person and found[p.key].vectors is not None]
+        choices = faces_most_like([found[key].vectors[:, 0, :] for key in keys])
+        for key, choice in zip(keys, choices, strict=True):
+            kept[key] = Searched(True, found[key].vectors[choice])
+    return {key: kept.get(key, value) for key, value in found.items()}
 
 
 def training_set(photos: list[RawPhoto], searched: dict[str, Searched], index) -> TrainingSet:
@@ -207,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             winner, params = grid.winner, next(c.params for c in grid.candidates if c.name == grid.winner)
             log(f"{name}: winner {winner} {params}; {args.splits} splits")
             accuracies, coverages = accuracy_per_split(photos, searched, splits, winner, params)
-            strangers = open_set(engine, photos, searched, splits[0], winner, params)
+            rounds = [open_set(engine, photos, searched, split, winner, params) for split in splits[:3]]
+            strangers = {
+                person: {key: statistics.mean(r[person][key] for r in rounds) for key in rounds[0][person]}
+                for person in rounds[0]
+            }
             everything = training_set(photos, searched, range(len(photos)))
             started = time.perf_counter()
             fit_fixed(winner, params, everything)

@@ -51,6 +51,10 @@ MAX_NAME_LENGTH = 60
 KEPT, REJECTED = "kept", "rejected"
 #: How often a cropping run records its progress in the manifest.
 COMMIT_SECONDS = 1.0
+#: A face is compared with this many of its person's faces from other photos (see faces_most_like).
+IDENTITY_NEIGHBOURS = 3
+SMALLER_FACE = "smaller face in a photo with several faces"
+LESS_LIKE = "another face in this photo looks more like this person's other photos"
 
 
 # ---------------------------------------------------------------- records
@@ -77,6 +81,7 @@ class CropRecord:
     status: str = KEPT
     reason: str = ""  # why it is rejected: "by you", or what automatic cleaning saw
     engine: str = DEFAULT_ENGINE  # the engine that found and cropped it
+    auto: bool = True  # its status is automatic cleaning's; False once the user has chosen
 
 
 @dataclass
@@ -195,6 +200,38 @@ def decode_png(path: Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the store
+
+
+def faces_most_like(photos: list[np.ndarray]) -> list[int]:
+    """For each of one person's photos, the face most like that person's other photos.
+
+    ``photos`` holds, per photo, the identity embeddings of its faces (rows,
+    largest first). The person's look comes from their photos with a single
+    face (collected for them, so the face is theirs), or, with fewer than
+    three of those, from every photo's largest face. A face scores its mean
+    distance to its IDENTITY_NEIGHBOURS nearest faces of that look taken from
+    other photos; the lowest score wins. With no look to compare with, the
+    largest face (0) wins, as for the classic engine.
+
+    >>> ann = np.array([1.0, 0.0])
+    >>> photos = [ann[None], ann[None] + 0.01, ann[None] - 0.01, np.array([[0.0, 1.0], [0.99, 0.0]])]
+    >>> faces_most_like(photos)
+    [0, 0, 0, 1]
+    """
+    singles = [i for i, faces in enumerate(photos) if len(faces) == 1]
+    sources = singles if len(singles) >= 3 else [i for i, faces in enumerate(photos) if len(faces)]
+    choices = []
+    for index, faces in enumerate(photos):
+        others = [photos[i][0] for i in sources if i != index]
+        if len(faces) < 2 or not others:
+            choices.append(0)
+            continue
+        look = np.stack(others)
+        scores = [
+            float(np.sort(np.linalg.norm(look - face, axis=1))[:IDENTITY_NEIGHBOURS].mean()) for face in faces
+        ]
+        choices.append(int(np.argmin(scores)))
+    return choices
 
 
 class DatasetStore:
@@ -425,41 +462,110 @@ class DatasetStore:
             for photo in person.photos.values()
             if engine not in photo.searched
         ]
-        faces = clean = kept = 0
+        faces = clean = 0
         batch: list[tuple[str, PhotoRecord, list[CropRecord]]] = []
         last_commit = time.monotonic()
         workers = workers or min(4, os.cpu_count() or 1)
+        # Identity engines describe each face as it is cropped: the cleaning
+        # below needs it, and training later finds it cached.
+        cache = self._feature_cache(finder) if finder.open_set else None
+        touched: set[str] = set()
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            crops = pool.map(lambda job: self._crop_photo(finder, job), todo)
-            for done, (slug, photo, records) in enumerate(crops, start=1):
+            crops = pool.map(lambda job: self._crop_photo(finder, job, describe=cache is not None), todo)
+            for done, (slug, photo, records, vectors) in enumerate(crops, start=1):
                 batch.append((slug, photo, records))
+                touched.add(slug)
+                for crop_id, vector in vectors.items():
+                    cache.put(crop_id, vector)
                 if done == len(todo) or time.monotonic() - last_commit > COMMIT_SECONDS:
                     # Rewriting the manifest per photo would cost more than the detection.
                     committed = self._commit_crops(finder.name, batch)
                     faces += len(committed)
                     clean += sum(r.clean for r in committed)
-                    kept += sum(r.status == KEPT for r in committed)
                     batch, last_commit = [], time.monotonic()
                 if progress:
                     progress(done, len(todo))
+        if cache is not None:
+            self._choose_faces_by_identity(finder, touched, cache)
+        searched_now = {photo.sha for _, photo in todo}
+        kept = sum(
+            crop.status == KEPT and crop.engine == finder.name and crop.photo in searched_now
+            for person in self._load().values()
+            for crop in person.crops.values()
+        )
         return CropReport(photos=len(todo), faces=faces, clean_faces=clean, kept=kept)
 
+    def _choose_faces_by_identity(self, engine: Engine, slugs: set[str], cache: FeatureCache) -> None:
+        """In each photo with several faces, keep the one most like the person's other photos.
+
+        Only crops whose status is still automatic cleaning's are changed;
+        what the user chose stays.
+        """
+        people = self._load()
+        decisions: dict[str, tuple[str, str]] = {}
+        for slug in slugs:
+            person = people.get(slug)
+            if person is None:
+                continue
+            by_photo: dict[str, list[CropRecord]] = {}
+            for crop in sorted(person.crops.values(), key=lambda c: c.rank):
+                if crop.engine == engine.name:
+                    by_photo.setdefault(crop.photo, []).append(crop)
+            if not any(len(crops) > 1 for crops in by_photo.values()):
+                continue
+            groups = list(by_photo.values())
+            embeddings = [np.stack([self._vector(engine, cache, slug, c) for c in crops]) for crops in groups]
+            for crops, choice in zip(groups, faces_most_like(embeddings), strict=True):
+                if len(crops) < 2 or not all(crop.auto for crop in crops):
+                    continue
+                for index, crop in enumerate(crops):
+                    reason = "" if index == choice else (SMALLER_FACE if choice == 0 else LESS_LIKE)
+                    decisions[crop.id] = (KEPT if index == choice else REJECTED, reason)
+        cache.save(keep=set(cache.entries))
+        if not decisions:
+            return
+        with self._edit() as people:
+            for person in people.values():
+                for crop_id in decisions.keys() & person.crops.keys():
+                    crop = person.crops[crop_id]
+                    if crop.auto:  # the user may have chosen meanwhile, in another tab
+                        crop.status, crop.reason = decisions[crop_id]
+
+    def _vector(self, engine: Engine, cache: FeatureCache, slug: str, crop: CropRecord) -> np.ndarray:
+        """A crop's feature vector, from the cache or computed (and cached) now."""
+        vectors = cache.get(crop.id)
+        if vectors is None:
+            vectors = engine.features(decode_png(self._crop_file(slug, crop.id)))[None]
+            cache.put(crop.id, vectors)
+        return vectors[0]
+
+    def _feature_cache(self, engine: Engine) -> FeatureCache:
+        return FeatureCache(self.root / ".cache", {"engine": engine.name, **engine.settings()})
+
     def _crop_photo(
-        self, engine: Engine, job: tuple[str, PhotoRecord]
-    ) -> tuple[str, PhotoRecord, list[CropRecord]]:
-        """Find a photo's clean faces and write their crop files (not yet in the manifest)."""
+        self, engine: Engine, job: tuple[str, PhotoRecord], describe: bool = False
+    ) -> tuple[str, PhotoRecord, list[CropRecord], dict[str, np.ndarray]]:
+        """Find a photo's clean faces and write their crop files (not yet in the manifest).
+
+        With ``describe``, also the crops' feature vectors (as FeatureCache keeps them).
+        """
         slug, photo = job
+        vectors: dict[str, np.ndarray] = {}
         try:
             image = read_image(self.root / photo.stored, max_side=DECODE_MAX_SIDE)
         except (ImageError, OSError):
-            return slug, photo, []
+            return slug, photo, [], vectors
         clean = [face for face in engine.detect(image.rgb) if face.clean]
         # Crop ids of the classic engine keep their old form, so older datasets stay valid.
         prefix = "" if engine.name == DEFAULT_ENGINE else engine.name[0]
         records = []
         for rank, face in enumerate(clean):
             crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
-            write_atomic(self._crop_file(slug, crop_id), encode_png(engine.crop(image.rgb, face)))
+            crop = engine.crop(image.rgb, face)
+            write_atomic(self._crop_file(slug, crop_id), encode_png(crop))
+            if describe:
+                views = [crop, mirrored(crop)] if engine.mirror else [crop]
+                vectors[crop_id] = np.stack([engine.features(view) for view in views])
             record = CropRecord(
                 id=crop_id,
                 photo=photo.sha,
@@ -471,9 +577,9 @@ class DatasetStore:
             if rank > 0:
                 # Automatic cleaning: in a group photo the largest face is the
                 # person the photo was collected for; the others are likely not.
-                record.status, record.reason = REJECTED, "smaller face in a photo with several faces"
+                record.status, record.reason = REJECTED, SMALLER_FACE
             records.append(record)
-        return slug, photo, records
+        return slug, photo, records, vectors
 
     def _commit_crops(
         self, engine: str, batch: list[tuple[str, PhotoRecord, list[CropRecord]]]
@@ -505,6 +611,7 @@ class DatasetStore:
                 for crop_id in ids & person.crops.keys():
                     crop = person.crops[crop_id]
                     crop.status, crop.reason = status, ("by you" if status == REJECTED else "")
+                    crop.auto = False
 
     # -- training data
 
@@ -525,7 +632,7 @@ class DatasetStore:
             for crop in person.crops.values()
             if crop.status == KEPT and crop.engine == engine.name
         ]
-        cache = FeatureCache(self.root / ".cache", {"engine": engine.name, **engine.settings()})
+        cache = self._feature_cache(engine)
         rows, labels, groups, copies, ids = [], [], [], [], []
         for name, slug, crop in crops:
             vectors = cache.get(crop.id)
@@ -717,10 +824,15 @@ def _photo_from_json(value: dict) -> PhotoRecord:
     return PhotoRecord(**value)
 
 
+def _crop_from_json(value: dict) -> CropRecord:
+    # Manifests from before "auto": a rejection "by you" was the user's choice.
+    return CropRecord(**{"auto": value.get("reason") != "by you", **value})
+
+
 def _person_from_json(value: dict) -> PersonRecord:
     return PersonRecord(
         name=value["name"],
         slug=value["slug"],
         photos={sha: _photo_from_json(photo) for sha, photo in value["photos"].items()},
-        crops={crop_id: CropRecord(**crop) for crop_id, crop in value["crops"].items()},
+        crops={crop_id: _crop_from_json(crop) for crop_id, crop in value["crops"].items()},
     )

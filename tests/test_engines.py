@@ -263,3 +263,89 @@ def test_cli_trains_the_embeddings_engine(shared_photos, tmp_path):
     )  # fmt: skip
     record = json.loads(listing.stdout)
     assert record["faces"] and "distance" in record["faces"][0]
+
+
+# ---------------------------------------------------------------- automatic cleaning by identity
+
+
+class ColourEngine(engines.Engine):
+    """An identity engine for tests: a "face" is a coloured square, its colour is who it is.
+
+    Every photo has a 100 px face at the top left and may have a 60 px one at
+    the bottom right (a smaller face, as in a group photo).
+    """
+
+    name, label, mirror, open_set = "embeddings", "colours", False, True
+
+    def detect(self, rgb):
+        eyes = (Box(10, 10, 5, 5), Box(30, 10, 5, 5))
+        faces = [engines.Face(Box(0, 0, 100, 100), eyes)]
+        if rgb[170, 170].any():
+            faces.append(engines.Face(Box(140, 140, 60, 60), eyes))
+        return faces
+
+    def crop(self, rgb, face):
+        box = face.box
+        return np.ascontiguousarray(rgb[box.y : box.y + box.h, box.x : box.x + box.w])
+
+    def features(self, crop):
+        return crop.reshape(-1, 3).mean(axis=0).astype(np.float32) / 255.0
+
+    def settings(self):
+        return {"colours": 1}
+
+    @property
+    def feature_length(self):
+        return 3
+
+
+def colour_photo(big: tuple, small: tuple | None = None, seed: int = 0) -> bytes:
+    import io
+
+    from PIL import Image
+
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    rgb[0, 199] = seed  # a different photo every seed
+    rgb[:100, :100] = big
+    if small:
+        rgb[140:, 140:] = small
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+RED, BLUE = (230, 20, 20), (20, 20, 230)
+
+
+def test_in_a_group_photo_the_face_most_like_the_person_is_kept(tmp_path, monkeypatch):
+    import celeb.dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "get_engine", lambda name: ColourEngine())
+    store = DatasetStore(tmp_path / "dataset")
+    store.add_person("Ann")
+    for seed in range(3):
+        store.add_photo("Ann", colour_photo(RED, seed=seed), f"ann{seed}.png")
+    store.add_photo("Ann", colour_photo(BLUE, RED, seed=9), "ann-with-bob.png")  # Bob is the larger face
+    report = store.find_faces(engine="embeddings")
+    assert report.photos == 4 and report.faces == 5 and report.kept == 4
+
+    group = [c for c in store.crops("Ann", engine="embeddings") if c.photo_filename == "ann-with-bob.png"]
+    statuses = {c.record.rank: (c.record.status, c.record.reason) for c in group}
+    assert statuses[1] == (KEPT, "")  # the smaller face, which is Ann's
+    assert statuses[0] == (REJECTED, dataset_module.LESS_LIKE)
+    data, _ = store.training_set(ColourEngine())
+    assert len(data.labels) == 4 and all(v[0] > 0.5 for v in data.features)  # only red faces train
+
+    # The user's choice stands: restoring Bob's face in that photo survives the next run.
+    store.set_status([c.record.id for c in group if c.record.rank == 0], KEPT)
+    store.add_photo("Ann", colour_photo(RED, seed=5), "ann5.png")
+    store.find_faces(engine="embeddings")
+    again = [c for c in store.crops("Ann", engine="embeddings") if c.photo_filename == "ann-with-bob.png"]
+    assert {c.record.rank: c.record.status for c in again} == {0: KEPT, 1: KEPT}
+
+
+def test_without_other_photos_the_largest_face_is_kept(tmp_path):
+    from celeb.dataset import faces_most_like
+
+    # Without a look to compare with (no other photos), the largest face is kept.
+    assert faces_most_like([np.zeros((2, 3))]) == [0]
