@@ -658,3 +658,92 @@ def test_dataset_refuses_a_malformed_csv_with_its_row(env):
     at.button(key="download_csv").click().run()
     assert_clean(at)
     assert any("Row 2 of the CSV should be 'person,url'" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- the embeddings engine in the app
+
+needs_dlib = pytest.mark.skipif(
+    not __import__("celeb.engines").engines.engine_available("embeddings"),
+    reason="embeddings engine not installed (pip install -r requirements-embeddings.txt)",
+)
+
+
+def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
+    """An embeddings-engine model of Ann and Bob with a gallery threshold of 0.5.
+
+    With ``near`` (a face's embedding), Ann's faces sit 0.65 from it and Bob's
+    1.2: that face is unknown at 0.5, and Ann's at 0.8.
+    """
+    from celeb.model import Gallery
+
+    rng = np.random.default_rng(0)
+    centre = np.zeros(128, np.float32) if near is None else near
+    ways = rng.normal(size=(2, 128))
+    ways /= np.linalg.norm(ways, axis=1, keepdims=True)
+    noise = rng.normal(0, 0.003, (2, 12, 128))
+    vectors = np.concatenate([centre + 0.65 * ways[0] + noise[0], centre + 1.2 * ways[1] + noise[1]])
+    vectors = vectors.astype(np.float32)
+    labels = ["Ann"] * 12 + ["Bob"] * 12
+    return ModelBundle(
+        estimator=LogisticRegression(max_iter=500).fit(vectors, labels),
+        classes=["Ann", "Bob"],
+        engine="embeddings",
+        gallery=Gallery(vectors, labels, 0.5),
+        metrics={"test_accuracy": 0.95, "winner": "logistic_regression", "test_size": 6, "train_size": 18},
+    )
+
+
+@needs_dlib
+def test_classify_with_an_embeddings_model_answers_unknown_by_distance(env, astronaut):
+    from celeb.engines import get_engine
+
+    _, models = env
+    engine = get_engine("embeddings")
+    face = engine.detect(astronaut)[0]
+    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(astronaut, face))))
+    at = app()
+    sliders = [s.label for s in at.sidebar.slider]
+    assert "Unknown person beyond distance" in sliders and "Confidence threshold" not in sliders
+    at.file_uploader(key="photos").set_value(("astronaut.jpg", jpeg(astronaut), "image/jpeg")).run()
+    assert_clean(at)
+    face = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
+    assert face.startswith("**Face 1: unknown person.**")
+    assert re.search(r"\(Ann\) is at distance 0\.6\d, beyond the 0\.50", face), face
+    assert any("Embeddings" in c.value for c in at.sidebar.caption)
+    # A lenient distance names the nearest person instead.
+    next(s for s in at.sidebar.slider if s.label.startswith("Unknown")).set_value(0.8).run()
+    face = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
+    assert face.startswith("**Face 1: Ann**") and re.search(r"distance 0\.6\d", face), face
+
+
+def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatch):
+    from celeb_app import common
+
+    _, models = env
+    ModelRegistry(models).activate(embeddings_bundle())
+    common.available_engines.clear()
+    monkeypatch.setattr("celeb.engines.engine_available", lambda name: name == "classic")
+    monkeypatch.setattr("celeb_app.common.engine_available", lambda name: name == "classic")
+    try:
+        at = app()
+        assert_clean(at)
+        assert any("requirements-embeddings.txt" in e.value for e in at.error)
+    finally:
+        common.available_engines.clear()
+
+
+@needs_dlib
+def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    store.find_faces(engine="embeddings")
+    at = app(TRAIN, timeout=120)
+    at.multiselect(key="train_models").set_value(["logistic_regression"])
+    at.slider(key="train_folds").set_value(2)
+    at.checkbox(key="train_compare").check()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert any(h.value == "Engines compared on the same held-out photos" for h in at.subheader)
+    assert sum(m.label == "Test accuracy" for m in at.metric) == 2
+    assert len([d for d in at.dataframe if "precision" in d.value.columns]) == 2
+    assert sum(b.label == "Use this model" for b in at.button) == 2
