@@ -60,15 +60,16 @@ class Slots:
                 self._queue.append(ticket)
                 place = len(self._queue)
         if place:
-            if on_wait is not None:
-                on_wait(place)
-            with self._condition:
-                try:
+            try:
+                if on_wait is not None:
+                    on_wait(place)  # may raise (a page's rerun signal): the place must not stay taken
+                with self._condition:
                     self._condition.wait_for(lambda: self._queue[0] is ticket and self._busy < self.size)
-                finally:
+                    self._busy += 1
+            finally:
+                with self._condition:
                     self._queue.remove(ticket)
                     self._condition.notify_all()
-                self._busy += 1
         try:
             yield
         finally:

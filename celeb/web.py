@@ -14,18 +14,21 @@ exempt from the address check, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
 import ipaddress
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from .config import DETECTION_MAX_SIDE, allowed_hosts
 from .dataset import DatasetStore, validate_name
@@ -35,6 +38,9 @@ from .images import read_image
 #: Sent with every request: some image hosts refuse Python's default agent.
 USER_AGENT = "celeb-photo-import/1.0 (+https://github.com/; image download for a face dataset)"
 
+
+#: Characters left as they are when an address's path and query are percent-encoded.
+_URL_SAFE = "/%:@!$&'()*+,;=~-._"
 
 #: Content types that may hold an image (servers that do not know what they serve).
 _BINARY_TYPES = ("application/octet-stream", "binary/octet-stream")
@@ -139,7 +145,10 @@ def fetch_image(url: str, settings: FetchSettings | None = None) -> bytes:
             location = headers.get("location")
             if not location:
                 raise FetchError(f"the server answered {status} without saying where to")
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError as exc:
+                raise FetchError("the server redirected to a malformed address") from exc
             continue
         if status != 200:
             raise FetchError(f"the server answered {status} {http.client.responses.get(status, '')}".rstrip())
@@ -150,29 +159,43 @@ def fetch_image(url: str, settings: FetchSettings | None = None) -> bytes:
     raise FetchError(f"more than {settings.max_redirects} redirects")
 
 
-def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[str, str], bytes]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FetchError(f"only http and https addresses can be downloaded, not {parts.scheme or 'this'!r}")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise FetchError("the address has no host")
+def _request_target(url: str) -> tuple[str, str, int, str]:
+    """Scheme, host (ASCII), port and path-with-query of an address; FetchError when malformed."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise FetchError("the address has an invalid port") from exc
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise FetchError(f"only http and https addresses can be downloaded, not {scheme or 'this'!r}")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise FetchError("the address has no host")
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        port = parts.port or (443 if scheme == "https" else 80)
+    except (ValueError, UnicodeError) as exc:
+        raise FetchError(f"the address is malformed ({exc})") from exc
+    # Non-ASCII paths are sent percent-encoded, as a browser would.
+    path = quote(parts.path or "/", safe=_URL_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_URL_SAFE + "?")
+    return scheme, host, port, path
+
+
+def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[str, str], bytes]:
+    scheme, host, port, path = _request_target(url)
     address = _public_address(host, port, settings)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FetchError(f"took longer than {settings.timeout:.0f} s")
     connection: http.client.HTTPConnection
-    if parts.scheme == "https":
+    if scheme == "https":
         connection = _PinnedHTTPS(host, address, port, timeout=min(remaining, settings.timeout))
     else:
         connection = _PinnedHTTP(host, address, port, timeout=min(remaining, settings.timeout))
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
+    # Per-read timeouts do not bound a server that trickles headers or sends
+    # endless interim answers: at the deadline the socket is shut, whatever it is doing.
+    watchdog = threading.Timer(remaining, _shut, args=(connection,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
         response = connection.getresponse()
@@ -189,12 +212,22 @@ def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[
         raise
     except TimeoutError as exc:
         raise FetchError(f"no answer within {settings.timeout:.0f} s") from exc
-    except ssl.SSLError as exc:
-        raise FetchError(f"the secure connection failed ({exc.reason or exc})") from exc
     except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= deadline:
+            raise FetchError(f"the download took longer than {settings.timeout:.0f} s") from exc
+        if isinstance(exc, ssl.SSLError):
+            raise FetchError(f"the secure connection failed ({exc.reason or exc})") from exc
         raise FetchError(f"the download failed ({exc.__class__.__name__}: {exc})") from exc
     finally:
+        watchdog.cancel()
         connection.close()
+
+
+def _shut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read_capped(
@@ -212,6 +245,8 @@ def _read_capped(
             connection.sock.settimeout(remaining)
         chunk = response.read1(64 * 1024)
         if not chunk:
+            if time.monotonic() >= deadline:  # the watchdog shut the socket
+                raise FetchError(f"the download took longer than {settings.timeout:.0f} s")
             return b"".join(chunks)
         size += len(chunk)
         if size > settings.max_bytes:
@@ -230,13 +265,26 @@ def _public_address(host: str, port: int, settings: FetchSettings) -> str:
         return addresses[0]
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise FetchError(
-                f"{host} is a private or local address ({ip}); downloads only go to public addresses"
-            )
+        for inner in (ip, *_embedded_ipv4(ip)):
+            if not inner.is_global or inner.is_multicast or getattr(inner, "is_site_local", False):
+                raise FetchError(
+                    f"{host} is a private or local address ({inner}); downloads only go to public addresses"
+                )
     return addresses[0]
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64, IPv4-compatible)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    inner = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64 or ip in _NAT64_LOCAL or int(ip) >> 32 == 0:
+        inner.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in inner if address is not None]
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
@@ -288,30 +336,43 @@ def import_urls(
         else:
             todo.append(job)
     people = {p.name.casefold(): p.name for p in store.people()}
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        futures = [(job, pool.submit(fetch_image, job.url, settings)) for job in todo]
-        for job, future in futures:
-            try:
-                data = future.result()
-                read_image(data, max_side=DETECTION_MAX_SIDE)  # the bytes must be a photo we read
-            except FetchError as exc:
-                report.failed.append((job.person, job.url, str(exc)))
-            except ImageError as exc:
-                report.failed.append((job.person, job.url, f"not a photo the app can read: {exc}"))
+    for done, (job, future) in enumerate(_downloads(todo, settings), start=1):
+        try:
+            data = future.result()
+            read_image(data, max_side=DETECTION_MAX_SIDE)  # the bytes must be a photo we read
+        except FetchError as exc:
+            report.failed.append((job.person, job.url, str(exc)))
+        except ImageError as exc:
+            report.failed.append((job.person, job.url, f"not a photo the app can read: {exc}"))
+        except Exception as exc:  # one odd address must not end the whole import
+            why = f"the download failed ({exc.__class__.__name__})"
+            report.failed.append((job.person, job.url, why))
+        else:
+            person = people.get(job.person.casefold())
+            if person is None:
+                person = people[job.person.casefold()] = store.add_person(job.person).name
+            added = store.add_photo(person, data, _file_name(job.url), source=job.url)
+            if added.added:
+                report.added.append((person, job.url))
             else:
-                person = people.get(job.person.casefold())
-                if person is None:
-                    person = people[job.person.casefold()] = store.add_person(job.person).name
-                added = store.add_photo(person, data, _file_name(job.url), source=job.url)
-                if added.added:
-                    report.added.append((person, job.url))
-                else:
-                    report.skipped.extend((person, job.url, why) for _, why in added.skipped)
-            done += 1
-            if progress:
-                progress(done, len(todo))
+                report.skipped.extend((person, job.url, why) for _, why in added.skipped)
+        if progress:
+            progress(done, len(todo))
     return report
+
+
+def _downloads(jobs: list[UrlJob], settings: FetchSettings) -> Iterator[tuple[UrlJob, Future[bytes]]]:
+    """Each job with its finished download, in order; a few downloads run ahead, not all of them
+    (a long list must not hold every photo in memory at once)."""
+    ahead = max(1, settings.workers) * 2
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        running: deque[tuple[UrlJob, Future[bytes]]] = deque()
+        for job in jobs:
+            running.append((job, pool.submit(fetch_image, job.url, settings)))
+            if len(running) >= ahead:
+                yield running.popleft()
+        while running:
+            yield running.popleft()
 
 
 def _file_name(url: str) -> str:

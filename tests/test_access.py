@@ -313,3 +313,18 @@ def test_large_buffers_go_back_to_the_system_on_glibc():
     from celeb.limits import return_large_buffers_to_the_system
 
     assert return_large_buffers_to_the_system() is True
+
+
+def test_a_waiter_that_gives_up_does_not_block_the_line():
+    slots = Slots(1)
+
+    def give_up(place: int) -> None:
+        raise KeyboardInterrupt  # as a page's rerun signal would, while it says "queued"
+
+    with slots.hold():
+        with pytest.raises(KeyboardInterrupt), slots.hold(on_wait=give_up):
+            pass
+        assert slots.waiting == 0
+    done = threading.Event()
+    threading.Thread(target=lambda: (slots.hold().__enter__(), done.set()), daemon=True).start()
+    assert done.wait(5), "the next one in line never got its slot"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -207,3 +208,69 @@ def test_cli_import_urls(site, photos, tmp_path):
     assert result.stdout.strip().endswith("1 added, 0 skipped, 1 failed")
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
     assert "already imported for Ann" in again.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::7f00:1]/x.jpg",  # NAT64 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::]/x.jpg",  # 6to4 of 169.254.169.254
+        "http://[::7f00:1]/x.jpg",  # IPv4-compatible 127.0.0.1
+        "http://[fec0::1]/x.jpg",  # site-local
+    ],
+)
+def test_ipv6_forms_that_carry_a_private_ipv4_address_are_refused(url):
+    with pytest.raises(FetchError, match="private or local address"):
+        fetch_image(url, FetchSettings(timeout=2.0))
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x.jpg", "http://[evil.com]/x.jpg", "http://host:99999/x.jpg"])
+def test_malformed_addresses_are_a_fetch_error(url):
+    with pytest.raises(FetchError, match="malformed"):
+        fetch_image(url, FetchSettings(timeout=2.0))
+
+
+def test_non_ascii_paths_are_sent_percent_encoded(site, photos):
+    served, base = site
+    served.routes["/caf%C3%A9.jpg?q=%C3%A9"] = jpeg_route(photos["ann"])
+    assert fetch_image(f"{base}/café.jpg?q=é", ALLOW_LOCAL) == photos["ann"]
+
+
+def test_a_server_that_never_finishes_its_headers_is_cut_off_at_the_deadline():
+    import socket as sockets
+
+    listener = sockets.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(0.3):  # a header line now and then, never the end of the headers
+            try:
+                connection.sendall(b"X-Slow: yes\r\n")
+            except OSError:
+                break
+        connection.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    try:
+        quick = FetchSettings(timeout=1.0, allowed_hosts=frozenset({"127.0.0.1"}))
+        with pytest.raises(FetchError, match=r"longer than 1 s|within 1 s"):
+            fetch_image(f"http://127.0.0.1:{port}/x.jpg", quick)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 3
+
+
+def test_one_bad_address_does_not_end_the_import(site, photos, tmp_path):
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(photos["ann"])
+    jobs = [UrlJob("Ann", "http://[::1/x.jpg"), UrlJob("Ann", f"{base}/ann.jpg")]
+    report = import_urls(DatasetStore(tmp_path / "ds"), jobs, ALLOW_LOCAL)
+    assert report.added == [("Ann", f"{base}/ann.jpg")]
+    assert [url for _, url, _ in report.failed] == ["http://[::1/x.jpg"]
