@@ -138,25 +138,43 @@ class AttemptLimiter:
     def retry_after(self, key: str) -> float:
         """Seconds ``key`` must still wait before its next try (0.0: it may try now)."""
         with self._lock:
-            now = self._clock()
-            self._forget_old(now)
-            wait = 0.0
-            count, last = self._streaks.get(key, (0, now))
-            if count:
-                wait = max(wait, last + min(self.base * 2 ** (count - 1), self.cap) - now)
-            if len(self._recent) >= self.overall_limit:
-                wait = max(wait, self._recent[0] + self.window - now)
-            return round(max(wait, 0.0), 1)
+            return self._wait(key, self._clock())
+
+    def _wait(self, key: str, now: float) -> float:
+        self._forget_old(now)
+        wait = 0.0
+        count, last = self._streaks.get(key, (0, now))
+        if count:
+            wait = max(wait, last + min(self.base * 2 ** (count - 1), self.cap) - now)
+        if len(self._recent) >= self.overall_limit:
+            wait = max(wait, self._recent[0] + self.window - now)
+        return round(max(wait, 0.0), 1)
+
+    def begin(self, key: str) -> float:
+        """Start a try for ``key``: 0.0 when it may go ahead (it is then counted as wrong until
+        :meth:`succeeded`), else the seconds to wait (and nothing is counted).
+
+        Checking and counting in one step means many tries at once cannot all pass.
+        """
+        with self._lock:
+            wait = self._wait(key, self._clock())
+            if wait > 0:
+                return wait
+            self._record(key)
+            return 0.0
 
     def failed(self, key: str) -> None:
         """Record a wrong password from ``key``."""
         with self._lock:
-            now = self._clock()
-            count, _ = self._streaks.get(key, (0, now))
-            self._streaks[key] = (count + 1, now)
-            self._recent.append(now)
-            if len(self._streaks) > 10_000:  # sessions that never came back
-                self._streaks = dict(list(self._streaks.items())[-5_000:])
+            self._record(key)
+
+    def _record(self, key: str) -> None:
+        now = self._clock()
+        count, _ = self._streaks.get(key, (0, now))
+        self._streaks[key] = (count + 1, now)
+        self._recent.append(now)
+        if len(self._streaks) > 10_000:  # sessions that never came back
+            self._streaks = dict(list(self._streaks.items())[-5_000:])
 
     def succeeded(self, key: str) -> None:
         """Forget ``key``'s wrong streak (the overall count stays)."""

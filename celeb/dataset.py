@@ -16,6 +16,7 @@ the manifest names them; a file no record names is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -469,22 +470,32 @@ class DatasetStore:
         # Identity engines describe each face as it is cropped: the cleaning
         # below needs it, and training later finds it cached.
         cache = self._feature_cache(finder) if finder.open_set else None
-        touched: set[str] = set()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        touched: set[str] = set()  # people with committed photos
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             crops = pool.map(lambda job: self._crop_photo(finder, job, describe=cache is not None), todo)
             for done, (slug, photo, records, vectors) in enumerate(crops, start=1):
                 batch.append((slug, photo, records))
-                touched.add(slug)
                 for crop_id, vector in vectors.items():
                     cache.put(crop_id, vector)
                 if done == len(todo) or time.monotonic() - last_commit > COMMIT_SECONDS:
                     # Rewriting the manifest per photo would cost more than the detection.
                     committed = self._commit_crops(finder.name, batch)
+                    touched |= {slug for slug, _, _ in batch}
                     faces += len(committed)
                     clean += sum(r.clean for r in committed)
                     batch, last_commit = [], time.monotonic()
                 if progress:
                     progress(done, len(todo))
+        except BaseException:
+            # Interrupted (a page's rerun, Ctrl-C): stop at once; what was committed stays,
+            # with its faces chosen as usual, and the rest is searched next time.
+            pool.shutdown(wait=False, cancel_futures=True)
+            if cache is not None and touched:
+                with contextlib.suppress(Exception):
+                    self._choose_faces_by_identity(finder, touched, cache)
+            raise
+        pool.shutdown()
         if cache is not None:
             self._choose_faces_by_identity(finder, touched, cache)
         searched_now = {photo.sha for _, photo in todo}
@@ -509,14 +520,16 @@ class DatasetStore:
                 continue
             by_photo: dict[str, list[CropRecord]] = {}
             for crop in sorted(person.crops.values(), key=lambda c: c.rank):
-                if crop.engine == engine.name:
+                # A face the user rejected is not this person's look: leave it out entirely.
+                if crop.engine == engine.name and (crop.auto or crop.status == KEPT):
                     by_photo.setdefault(crop.photo, []).append(crop)
+            user_chose = {c.photo for c in person.crops.values() if c.engine == engine.name and not c.auto}
             if not any(len(crops) > 1 for crops in by_photo.values()):
                 continue
             groups = list(by_photo.values())
             embeddings = [np.stack([self._vector(engine, cache, slug, c) for c in crops]) for crops in groups]
             for crops, choice in zip(groups, faces_most_like(embeddings), strict=True):
-                if len(crops) < 2 or not all(crop.auto for crop in crops):
+                if len(crops) < 2 or crops[0].photo in user_chose:
                     continue
                 for index, crop in enumerate(crops):
                     reason = "" if index == choice else (SMALLER_FACE if choice == 0 else LESS_LIKE)

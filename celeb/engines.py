@@ -222,7 +222,15 @@ class _Pool:
             with self._lock:
                 make = self._made < self._size
                 self._made += make
-            models = self._make() if make else self._free.get()
+            if make:
+                try:
+                    models = self._make()
+                except BaseException:
+                    with self._lock:
+                        self._made -= 1  # a failed load must not use up a place for good
+                    raise
+            else:
+                models = self._free.get()
         try:
             yield models
         finally:

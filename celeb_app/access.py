@@ -23,6 +23,7 @@ import ipaddress
 import logging
 import math
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ PROXY_HEADERS = frozenset(
     }
 )
 
+#: Host names of a page opened on this machine.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
 _UNLOCKED = "_owner_unlocked"
 _SESSION_KEY = "_access_key"
 
@@ -74,11 +78,17 @@ class Connection:
 
     ip: str | None  # Streamlit reports loopback connections as None
     header_names: frozenset[str]  # lower-case
+    host: str = "localhost"  # the Host header's name, without the port
 
     @property
     def direct_loopback(self) -> bool:
-        """From this machine, with no proxy in between (as far as headers tell)."""
-        if self.header_names & PROXY_HEADERS:
+        """From this machine, with no proxy in between (as far as headers tell).
+
+        The page must also have been opened as localhost: a web page that
+        re-binds its own domain name to 127.0.0.1 (DNS rebinding) reaches the
+        app over loopback too, but with its own name in the Host header.
+        """
+        if self.header_names & PROXY_HEADERS or self.host not in LOCAL_HOSTS:
             return False
         if self.ip is None:
             return True
@@ -188,7 +198,21 @@ def request_headers() -> Mapping[str, str]:
 
 
 def connection() -> Connection:
-    return Connection(client_ip(), frozenset(str(name).lower() for name in request_headers()))
+    headers = request_headers()
+    names = frozenset(str(name).lower() for name in headers)
+    return Connection(client_ip(), names, host_name(headers.get("host") or headers.get("Host") or ""))
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header ("localhost:8501" -> "localhost", "[::1]:8501" -> "::1").
+
+    >>> host_name("LocalHost:8501"), host_name("[::1]:8501"), host_name("evil.example:8501")
+    ('localhost', '::1', 'evil.example')
+    """
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def logged_in_email() -> str | None:
@@ -233,6 +257,12 @@ def _limiter() -> AttemptLimiter:
     return AttemptLimiter()
 
 
+@st.cache_resource(show_spinner=False)
+def _checking() -> threading.BoundedSemaphore:
+    """Password checks at once (each costs 16 MB): a flood of tries queues instead of using up memory."""
+    return threading.BoundedSemaphore(2)
+
+
 def _session_key() -> str:
     return st.session_state.setdefault(_SESSION_KEY, uuid.uuid4().hex)
 
@@ -243,14 +273,16 @@ def try_password(password: str) -> str | None:
     if not config.password_hash:
         return "No owner password is set for this app."
     limiter, key = _limiter(), _session_key()
-    wait = limiter.retry_after(key)
+    # The try is counted as wrong before it is checked, so that many tries at once cannot all pass.
+    wait = limiter.begin(key)
     if wait > 0:
         return f"Too many wrong passwords. Try again in {math.ceil(wait)} s."
-    if verify_password(password, config.password_hash):
+    with _checking():
+        right = verify_password(password, config.password_hash)
+    if right:
         limiter.succeeded(key)
         st.session_state[_UNLOCKED] = True
         return None
-    limiter.failed(key)
     return f"Wrong password. Wait {math.ceil(limiter.retry_after(key))} s before the next try."
 
 

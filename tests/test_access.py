@@ -328,3 +328,30 @@ def test_a_waiter_that_gives_up_does_not_block_the_line():
     done = threading.Event()
     threading.Thread(target=lambda: (slots.hold().__enter__(), done.set()), daemon=True).start()
     assert done.wait(5), "the next one in line never got its slot"
+
+
+def test_a_page_rebound_to_loopback_under_another_name_is_a_visitor():
+    # DNS rebinding: evil.example resolves to 127.0.0.1, so the connection is loopback,
+    # but the Host header still names evil.example.
+    rebound = Connection(None, frozenset({"host"}), host="evil.example")
+    assert decide(rebound, AccessSettings()).role is Role.VISITOR
+    for name in ("localhost", "127.0.0.1", "::1"):
+        assert decide(Connection(None, frozenset({"host"}), host=name), AccessSettings()).owner
+
+
+def test_many_tries_at_once_cannot_all_pass_the_limiter():
+    limiter = AttemptLimiter(overall_limit=5, window=60.0)
+    passed = []
+    barrier = threading.Barrier(40)
+
+    def attempt(number: int) -> None:
+        barrier.wait()
+        if limiter.begin(f"tab {number}") == 0.0:
+            passed.append(number)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert len(passed) == 5
