@@ -747,3 +747,23 @@ def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
     assert sum(m.label == "Test accuracy" for m in at.metric) == 2
     assert len([d for d in at.dataframe if "precision" in d.value.columns]) == 2
     assert sum(b.label == "Use this model" for b in at.button) == 2
+
+
+@needs_dlib
+def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 2)})  # classic crops only
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["engine"] = "embeddings"
+    at.run()
+    at.switch_page(DATASET).run()
+    assert_clean(at)
+    find = next(b for b in at.button if b.label.startswith("Find faces in 2 new photos"))
+    find.click().run()
+    assert_clean(at)
+    assert any("Searched 2 photos" in s.value for s in at.success)
+    crops = store.crops("Ann", engine="embeddings")
+    assert len(crops) == 2 and {c.record.engine for c in crops} == {"embeddings"}
+    assert [c.record.id for c in store.crops("Ann")] != [c.record.id for c in crops]
+    shown = {b.key for b in at.button if b.key and b.key.startswith("reject_") and b.key != "reject_selected"}
+    assert shown == {f"reject_{c.record.id}" for c in crops}  # the grid shows this engine's crops
