@@ -112,6 +112,12 @@ if submitted:
             st.session_state["trained"] = [trained]
     elif not chosen:
         st.error("Choose at least one model to compare.")
+    elif compare and others and not any(p.kept for p in store.people(others[0])):
+        st.warning(
+            f"{ENGINE_LABELS[others[0]]} has no kept crops yet: on the **Dataset** page, pick that engine "
+            "and press **Find faces**, then train again to compare.",
+            icon=":material/warning:",
+        )
     elif compare and others:
         engines = [engine, store.engine(others[0])]
         held_out = models.common_test_photos(store, engines, test_size)

@@ -767,3 +767,14 @@ def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
     assert [c.record.id for c in store.crops("Ann")] != [c.record.id for c in crops]
     shown = {b.key for b in at.button if b.key and b.key.startswith("reject_") and b.key != "reject_selected"}
     assert shown == {f"reject_{c.record.id}" for c in crops}  # the grid shows this engine's crops
+
+
+@needs_dlib
+def test_comparing_with_an_engine_that_has_no_crops_says_what_to_do(env, make_photo):
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})  # classic crops only
+    at = app(TRAIN, timeout=60)
+    at.checkbox(key="train_compare").check()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert any("has no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)
