@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.app import twelve_megapixels  # noqa: E402
-from bench.run import RawPhoto, fit_fixed, list_photos, log, raw_folder  # noqa: E402
+from bench.run import RawPhoto, fit_fixed, list_photos, log, photo_training_set, raw_folder  # noqa: E402
 from celeb.classify import Classifier  # noqa: E402
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD  # noqa: E402
 from celeb.dataset import faces_most_like  # noqa: E402
@@ -109,19 +109,7 @@ def keep_one_face(photos: list[RawPhoto], found: dict[str, Searched]) -> dict[st
 
 
 def training_set(photos: list[RawPhoto], searched: dict[str, Searched], index) -> TrainingSet:
-    rows, labels, groups, copies = [], [], [], []
-    for i in index:
-        vectors = searched[photos[i].key].vectors
-        if vectors is None:
-            continue
-        for copy, vector in enumerate(vectors):
-            rows.append(vector)
-            labels.append(photos[i].person)
-            groups.append(photos[i].key)
-            copies.append(copy > 0)
-    return TrainingSet(
-        np.asarray(rows, np.float32), np.asarray(labels, object), np.asarray(groups), np.asarray(copies)
-    )
+    return photo_training_set(photos, {key: entry.vectors for key, entry in searched.items()}, index)
 
 
 # ---------------------------------------------------------------- figures

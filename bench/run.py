@@ -48,7 +48,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,9 +213,16 @@ class CachedEngine(ClassicEngine):
 def celeb_training_set(
     photos: list[RawPhoto], cache: dict[str, CelebPhoto], index: np.ndarray
 ) -> TrainingSet:
+    return photo_training_set(photos, {key: entry.train_vectors for key, entry in cache.items()}, index)
+
+
+def photo_training_set(
+    photos: list[RawPhoto], kept: Mapping[str, np.ndarray | None], index: Iterable[int]
+) -> TrainingSet:
+    """The rows of the photos at ``index``: each one's kept face (and copies), labelled with its person."""
     rows, labels, groups, copies = [], [], [], []
     for i in index:
-        vectors = cache[photos[i].key].train_vectors
+        vectors = kept[photos[i].key]
         if vectors is None:
             continue
         for copy, vector in enumerate(vectors):
