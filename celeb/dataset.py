@@ -639,12 +639,7 @@ class DatasetStore:
         """
         engine = engine or self.engine()
         mirror = engine.mirror if mirror is None else mirror
-        crops = [
-            (person.name, person.slug, crop)
-            for person in self._load().values()
-            for crop in person.crops.values()
-            if crop.status == KEPT and crop.engine == engine.name
-        ]
+        crops = [(person.name, person.slug, crop) for person, crop in self._kept(engine.name)]
         cache = self._feature_cache(engine)
         rows, labels, groups, copies, ids = [], [], [], [], []
         for name, slug, crop in crops:
@@ -673,13 +668,18 @@ class DatasetStore:
 
     def fingerprint(self, engine: str = DEFAULT_ENGINE) -> str:
         """A short hash of what training with ``engine`` would see: people and kept crops."""
-        kept = sorted(
-            (person.name, crop.id)
-            for person in self._load().values()
-            for crop in person.crops.values()
-            if crop.status == KEPT and crop.engine == engine
-        )
+        kept = sorted((person.name, crop.id) for person, crop in self._kept(engine))
         return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
+
+    def kept_photos(self, engine: str = DEFAULT_ENGINE) -> list[tuple[str, str]]:
+        """(person, photo sha) of every kept crop of ``engine``: what training uses, without features."""
+        return [(person.name, crop.photo) for person, crop in self._kept(engine)]
+
+    def _kept(self, engine: str) -> Iterator[tuple[PersonRecord, CropRecord]]:
+        for person in self._load().values():
+            for crop in person.crops.values():
+                if crop.status == KEPT and crop.engine == engine:
+                    yield person, crop
 
     # -- export
 

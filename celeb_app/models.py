@@ -110,14 +110,17 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
 
 
 def common_test_photos(store: DatasetStore, engines: list[Engine], test_size: float) -> set[str]:
-    """Photos to hold out for every engine alike: a stratified split of the photos any of them uses."""
-    sets = [store.training_set(engine)[0].originals for engine in engines]
-    rows = sum(len(s.labels) for s in sets)
+    """Photos to hold out for every engine alike: a stratified split of the photos any of them uses.
+
+    Only people and photos are needed, so no feature is computed here (training computes them, with
+    its progress shown).
+    """
+    faces = [face for engine in engines for face in store.kept_photos(engine.name)]
     union = TrainingSet(
-        np.zeros((rows, 1), np.float32),
-        np.concatenate([s.labels for s in sets]),
-        np.concatenate([s.groups for s in sets]),
-        np.zeros(rows, bool),
+        np.zeros((len(faces), 1), np.float32),
+        np.asarray([person for person, _ in faces], dtype=object),
+        np.asarray([photo for _, photo in faces]),
+        np.zeros(len(faces), bool),
     )
     return held_out_photos(union, test_size)
 
