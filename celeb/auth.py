@@ -114,7 +114,8 @@ class AttemptLimiter:
 
     >>> clock = iter([0.0, 0.0, 0.5, 2.0]).__next__
     >>> limiter = AttemptLimiter(clock=clock)
-    >>> limiter.failed("tab-1")
+    >>> limiter.begin("tab-1")  # may go ahead, and counts as wrong until succeeded()
+    0.0
     >>> limiter.retry_after("tab-1"), limiter.retry_after("tab-2")
     (1.0, 0.0)
     >>> limiter.retry_after("tab-1")
@@ -157,24 +158,16 @@ class AttemptLimiter:
         Checking and counting in one step means many tries at once cannot all pass.
         """
         with self._lock:
-            wait = self._wait(key, self._clock())
+            now = self._clock()
+            wait = self._wait(key, now)
             if wait > 0:
                 return wait
-            self._record(key)
+            count, _ = self._streaks.get(key, (0, now))
+            self._streaks[key] = (count + 1, now)
+            self._recent.append(now)
+            if len(self._streaks) > 10_000:  # sessions that never came back
+                self._streaks = dict(list(self._streaks.items())[-5_000:])
             return 0.0
-
-    def failed(self, key: str) -> None:
-        """Record a wrong password from ``key``."""
-        with self._lock:
-            self._record(key)
-
-    def _record(self, key: str) -> None:
-        now = self._clock()
-        count, _ = self._streaks.get(key, (0, now))
-        self._streaks[key] = (count + 1, now)
-        self._recent.append(now)
-        if len(self._streaks) > 10_000:  # sessions that never came back
-            self._streaks = dict(list(self._streaks.items())[-5_000:])
 
     def succeeded(self, key: str) -> None:
         """Forget ``key``'s wrong streak (the overall count stays)."""

@@ -108,7 +108,7 @@ def test_wrong_passwords_in_a_row_wait_longer_and_longer():
     limiter = AttemptLimiter(base=1.0, cap=8.0, clock=clock)
     waits = []
     for _ in range(6):
-        limiter.failed("tab")
+        assert limiter.begin("tab") == 0.0  # a try that turns out wrong
         waits.append(limiter.retry_after("tab"))
         clock.now += waits[-1]
     assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
@@ -118,8 +118,10 @@ def test_wrong_passwords_in_a_row_wait_longer_and_longer():
 def test_a_right_password_ends_the_streak():
     clock = Clock()
     limiter = AttemptLimiter(clock=clock)
-    limiter.failed("tab")
-    limiter.failed("tab")
+    limiter.begin("tab")
+    clock.now += 1
+    limiter.begin("tab")
+    assert limiter.retry_after("tab") > 0
     limiter.succeeded("tab")
     assert limiter.retry_after("tab") == 0.0
 
@@ -128,7 +130,7 @@ def test_many_sessions_guessing_together_are_slowed_overall():
     clock = Clock()
     limiter = AttemptLimiter(overall_limit=5, window=60.0, clock=clock)
     for tab in range(5):  # a new session for every guess dodges the per-session wait...
-        limiter.failed(f"tab {tab}")
+        limiter.begin(f"tab {tab}")
         clock.now += 1
     # ...but not the overall one: everyone waits until the oldest guess is a minute old.
     assert limiter.retry_after("a fresh tab") == pytest.approx(55.0)
