@@ -185,12 +185,12 @@ def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[
     address = _public_address(host, port, settings)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise FetchError(f"took longer than {settings.timeout:.0f} s")
+        raise _too_slow(settings)
     connection: http.client.HTTPConnection
     if scheme == "https":
-        connection = _PinnedHTTPS(host, address, port, timeout=min(remaining, settings.timeout))
+        connection = _PinnedHTTPS(host, address, port, timeout=remaining)
     else:
-        connection = _PinnedHTTP(host, address, port, timeout=min(remaining, settings.timeout))
+        connection = _PinnedHTTP(host, address, port, timeout=remaining)
     # Per-read timeouts do not bound a server that trickles headers or sends
     # endless interim answers: at the deadline the socket is shut, whatever it is doing.
     watchdog = threading.Timer(remaining, _shut, args=(connection,))
@@ -214,13 +214,17 @@ def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[
         raise FetchError(f"no answer within {settings.timeout:.0f} s") from exc
     except (OSError, http.client.HTTPException) as exc:
         if time.monotonic() >= deadline:
-            raise FetchError(f"the download took longer than {settings.timeout:.0f} s") from exc
+            raise _too_slow(settings) from exc
         if isinstance(exc, ssl.SSLError):
             raise FetchError(f"the secure connection failed ({exc.reason or exc})") from exc
         raise FetchError(f"the download failed ({exc.__class__.__name__}: {exc})") from exc
     finally:
         watchdog.cancel()
         connection.close()
+
+
+def _too_slow(settings: FetchSettings) -> FetchError:
+    return FetchError(f"the download took longer than {settings.timeout:.0f} s")
 
 
 def _shut(connection: http.client.HTTPConnection) -> None:
@@ -240,13 +244,13 @@ def _read_capped(
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchError(f"the download took longer than {settings.timeout:.0f} s")
+            raise _too_slow(settings)
         if connection.sock is not None:  # a server that trickles bytes must not outlast the deadline
             connection.sock.settimeout(remaining)
         chunk = response.read1(64 * 1024)
         if not chunk:
             if time.monotonic() >= deadline:  # the watchdog shut the socket
-                raise FetchError(f"the download took longer than {settings.timeout:.0f} s")
+                raise _too_slow(settings)
             return b"".join(chunks)
         size += len(chunk)
         if size > settings.max_bytes:
