@@ -439,18 +439,14 @@ def set_encrypted(data: bytes, name: str) -> bytes:
     """Set the 'encrypted' flag of one entry, in its local and central headers."""
     raw = bytearray(data)
     encoded = name.encode()
-    position = raw.find(b"PK\x03\x04")
-    while position != -1:
-        length = struct.unpack_from("<H", raw, position + 26)[0]
-        if bytes(raw[position + 30 : position + 30 + length]) == encoded:
-            raw[position + 6] |= 0x1
-        position = raw.find(b"PK\x03\x04", position + 4)
-    position = raw.find(b"PK\x01\x02")
-    while position != -1:
-        length = struct.unpack_from("<H", raw, position + 28)[0]
-        if bytes(raw[position + 46 : position + 46 + length]) == encoded:
-            raw[position + 8] |= 0x1
-        position = raw.find(b"PK\x01\x02", position + 4)
+    # (header signature, offset of the name's length, of the name, of the flags) per header kind.
+    for signature, length_at, name_at, flags_at in ((b"PK\x03\x04", 26, 30, 6), (b"PK\x01\x02", 28, 46, 8)):
+        position = raw.find(signature)
+        while position != -1:
+            length = struct.unpack_from("<H", raw, position + length_at)[0]
+            if bytes(raw[position + name_at : position + name_at + length]) == encoded:
+                raw[position + flags_at] |= 0x1
+            position = raw.find(signature, position + 4)
     return bytes(raw)
 
 
