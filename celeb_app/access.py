@@ -90,12 +90,26 @@ class Connection:
         """
         if self.header_names & PROXY_HEADERS or self.host not in LOCAL_HOSTS:
             return False
-        if self.ip is None:
-            return True
-        try:
-            return ipaddress.ip_address(self.ip.split("%")[0]).is_loopback
-        except ValueError:
-            return False
+        return self.ip is None or is_loopback(self.ip)
+
+
+def is_loopback(ip: str) -> bool:
+    """Whether ``ip`` is this machine, IPv4-mapped IPv6 included.
+
+    A dual-stack server sees a browser at ``127.0.0.1`` as ``::ffff:127.0.0.1``,
+    which :mod:`ipaddress` does not call loopback (Python 3.11, 3.12).
+
+    >>> is_loopback("::ffff:127.0.0.1"), is_loopback("127.0.0.2"), is_loopback("::1")
+    (True, True, True)
+    >>> is_loopback("::ffff:203.0.113.7"), is_loopback("203.0.113.7"), is_loopback("not an address")
+    (False, False, False)
+    """
+    try:
+        address = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,7 @@ def decide(
     unlocked: bool = False,
     email: str | None = None,
     cloud: bool = False,
+    agent_api: bool = False,
 ) -> Access:
     """The role of a session (a pure function of what it is given).
 
@@ -153,12 +168,18 @@ def decide(
     <Role.VISITOR: 'visitor'>
     >>> decide(local, AccessSettings(), cloud=True).role
     <Role.VISITOR: 'visitor'>
+
+    With Streamlit's agent API on, every agent session looks like a local
+    browser (no address, no proxy headers), whoever sent it:
+
+    >>> decide(local, AccessSettings(), agent_api=True).role
+    <Role.VISITOR: 'visitor'>
     """
     if email and email.casefold() in settings.owner_emails:
         return Access(Role.OWNER, f"logged in as {email}")
     if unlocked and settings.password_hash:
         return Access(Role.OWNER, "unlocked with the owner password")
-    if settings.local_owner and not cloud and connection.direct_loopback:
+    if settings.local_owner and not cloud and not agent_api and connection.direct_loopback:
         return Access(Role.OWNER, "on the computer the app runs on")
     return Access(Role.VISITOR)
 
@@ -173,6 +194,19 @@ def on_streamlit_cloud() -> bool:
     return "streamlit" in os.environ.get("HOSTNAME", "").lower() or Path.cwd().as_posix().startswith(
         "/mount/src"
     )
+
+
+def agent_api_enabled() -> bool:
+    """Whether Streamlit's agent API (``server.enableAgentApi``) serves this app.
+
+    Its sessions carry no client address, so anyone who reaches the port
+    would look like a browser on this computer: nobody is owner by
+    connection while it is on.
+    """
+    try:
+        return bool(st.get_option("server.enableAgentApi"))
+    except Exception:  # an older Streamlit without the option has no agent API
+        return False
 
 
 def settings() -> AccessSettings:
@@ -238,6 +272,7 @@ def current() -> Access:
         unlocked=bool(st.session_state.get(_UNLOCKED)),
         email=logged_in_email() if config.login_configured and config.owner_emails else None,
         cloud=on_streamlit_cloud(),
+        agent_api=agent_api_enabled(),
     )
 
 
@@ -296,6 +331,11 @@ def sidebar_panel() -> None:
     config = settings()
     if config.problem:
         st.sidebar.error(config.problem, icon=":material/error:")
+    if agent_api_enabled() and config.local_owner and not access.owner:
+        st.sidebar.caption(
+            ":material/smart_toy: Streamlit's agent API is on (`server.enableAgentApi`), so a browser on "
+            "this computer is not the owner by its connection: unlock editing below."
+        )
     if not access.owner:
         st.sidebar.caption(":material/lock: You are a visitor: you can classify photos. Owner? Unlock below.")
     with st.sidebar.expander(

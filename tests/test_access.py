@@ -217,6 +217,10 @@ LOCAL = Connection(None, frozenset({"host", "user-agent"}))
         (LOCAL, True),
         (Connection("127.0.0.1", frozenset()), True),
         (Connection("::1", frozenset()), True),
+        # A dual-stack server sees a browser at 127.0.0.1 as an IPv4-mapped address.
+        (Connection("::ffff:127.0.0.1", frozenset(), "127.0.0.1"), True),
+        (Connection("::ffff:127.0.0.1", frozenset({"x-forwarded-for"}), "127.0.0.1"), False),
+        (Connection("::ffff:203.0.113.9", frozenset()), False),
         (Connection(None, frozenset({"x-forwarded-for"})), False),
         (Connection(None, frozenset({"forwarded"})), False),
         (Connection("127.0.0.1", frozenset({"x-real-ip"})), False),
@@ -232,6 +236,13 @@ def test_only_a_direct_loopback_connection_is_the_owner_by_default(connection, o
 def test_loopback_owner_can_be_turned_off_and_is_off_on_the_cloud():
     assert decide(LOCAL, AccessSettings(local_owner=False)).role is Role.VISITOR
     assert decide(LOCAL, AccessSettings(), cloud=True).role is Role.VISITOR
+
+
+def test_nobody_is_owner_by_connection_while_the_agent_api_is_on():
+    # Agent sessions carry no address: from anywhere they would look like LOCAL.
+    assert decide(LOCAL, AccessSettings(), agent_api=True).role is Role.VISITOR
+    unlocked = decide(LOCAL, AccessSettings(password_hash="scrypt$..."), unlocked=True, agent_api=True)
+    assert unlocked.owner  # the password still unlocks
 
 
 def test_an_unlocked_session_is_owner_only_while_a_password_is_set():

@@ -448,6 +448,25 @@ def test_a_visitor_gets_classify_only_without_editing_controls(env, local_browse
     assert editing_controls(at) == []
 
 
+def test_with_the_agent_api_on_a_local_browser_is_a_visitor(env):
+    from streamlit import config
+
+    # Agent sessions have no client address: from any host they look like this test's local browser.
+    before = config.get_option("server.enableAgentApi")
+    config.set_option("server.enableAgentApi", True)
+    try:
+        at = app()
+    finally:
+        config.set_option("server.enableAgentApi", before)
+    assert_clean(at)
+    captions = "\n".join(c.value for c in at.sidebar.caption)
+    assert "You are a visitor" in captions
+    assert "agent API is on" in captions
+    for page in (DATASET, TRAIN):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(page)
+
+
 @pytest.mark.parametrize("page", [DATASET, TRAIN])
 def test_a_visitor_opening_an_owner_page_file_directly_changes_nothing(env, local_browser, make_photo, page):
     dataset, models = env

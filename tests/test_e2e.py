@@ -12,15 +12,8 @@ Waits are Playwright ``expect`` assertions with generous timeouts (a loaded
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.serving import (
+    CHROMIUM_ARGS,
+    AppServer,
+    ReverseProxy,
+    ServingError,
+    ipv6_loopback,
+    nginx_available,
+)
 from celeb.auth import hash_password
 from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.model import load_bundle, save_bundle
@@ -56,21 +57,6 @@ SCREENSHOTS = {
     "test_dataset_add_person_photos_find_faces_and_reject_a_crop": "dataset",
     "test_train_shows_the_report_and_the_confusion_heatmap": "train",
 }
-SERVER_FLAGS = [
-    "--server.headless=true",
-    "--server.address=127.0.0.1",
-    "--server.fileWatcherType=none",
-    "--browser.gatherUsageStats=false",
-]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 # ---------------------------------------------------------------- the server
@@ -78,36 +64,48 @@ CHROMIUM_ARGS = [
 
 @dataclass(frozen=True)
 class Server:
-    url: str
-    dataset: Path
-    models: Path
-    log: Path
-    tmp: Path  # the server's TMPDIR
+    """The app, and the reverse proxy in front of it where the test needs remote visitors."""
+
+    app: AppServer
+    proxy: ReverseProxy | None = None
+
+    @property
+    def url(self) -> str:
+        """The app's own address: a browser there is on the app's computer (the owner)."""
+        return self.app.url("127.0.0.1")
+
+    @property
+    def public_url(self) -> str:
+        """The proxy's address: a browser there is a remote visitor, as on a public server."""
+        assert self.proxy is not None, "start the server with proxied=True"
+        return self.proxy.url
+
+    @property
+    def dataset(self) -> Path:
+        return self.app.dataset
+
+    @property
+    def models(self) -> Path:
+        return self.app.models
+
+    @property
+    def tmp(self) -> Path:
+        return self.app.tmp
+
+    @property
+    def log(self) -> Path:
+        return self.app.log
 
     def log_tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        return self.app.log_tail(chars)
 
 
 class Servers:
-    """Starts ``streamlit run app.py`` on tmp folders; stops what it started."""
+    """Starts ``streamlit run app.py`` on tmp folders (and nginx in front); stops what it started."""
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._tmp = tmp_path_factory
-        self._processes: dict[str, subprocess.Popen] = {}
+        self._started: dict[str, Server] = {}
 
     def start(
         self,
@@ -116,67 +114,42 @@ class Servers:
         *,
         model: Callable[[Path], None] | None = None,
         secrets: str = "",
+        proxied: bool = False,
     ) -> Server:
         """A server on tmp folders: ``prepare`` fills the dataset, ``model`` writes models/model.joblib
-        (default: a copy of the repository's), ``secrets`` is the text of its secrets.toml."""
+        (default: a copy of the repository's), ``secrets`` is the text of its secrets.toml;
+        ``proxied`` puts nginx in front of it."""
+        if proxied and not nginx_available():
+            pytest.skip("visitor tests need Debian's nginx in front of the app (apt install nginx-light)")
         root = self._tmp.mktemp(f"e2e-{name}")
-        dataset, models, tmp = root / "dataset", root / "models", root / "tmp"
-        for folder in (dataset, models, tmp):
-            folder.mkdir()
-        (model or (lambda path: shutil.copy2(MODEL, path)))(models / "model.joblib")
+        app = AppServer(root / "app", secrets=secrets)
+        app.models.mkdir(parents=True)
+        app.dataset.mkdir(parents=True)
+        (model or (lambda path: shutil.copy2(MODEL, path)))(app.models / "model.joblib")
         if prepare is not None:
-            prepare(dataset)
-        secrets_file = root / "secrets.toml"
-        secrets_file.write_text(secrets)
-        port = _free_port()
-        env = {
-            **os.environ,
-            "CELEB_DATASET_DIR": str(dataset),
-            "CELEB_MODELS_DIR": str(models),
-            "TMPDIR": str(tmp),
-        }
-        env.pop("CELEB_ON_CLOUD", None)
-        log = root / "server.log"
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", *SERVER_FLAGS, f"--server.port={port}"]
-        command.append(f"--secrets.files={secrets_file}")  # never the developer's own secrets
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, stopped as one
-            )
-        server = Server(f"http://127.0.0.1:{port}", dataset, models, log, tmp)
-        self._processes[server.url] = process
-        for _ in range(240):  # at most ~60 s: 0.25 s waits on the process, plus the requests
-            if _healthy(server.url):
-                return server
-            try:
-                process.wait(timeout=0.25)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"streamlit exited with {process.returncode}:\n{server.log_tail()}")
-        pytest.fail(f"streamlit did not answer on {server.url} within a minute:\n{server.log_tail()}")
+            prepare(app.dataset)
+        server = Server(app, ReverseProxy(root / "nginx", app.port) if proxied else None)
+        self._started[server.url] = server  # stopped at the end even if it fails to start
+        try:
+            app.start()
+            if server.proxy is not None:
+                server.proxy.start()
+        except ServingError as exc:
+            pytest.fail(str(exc))
+        return server
 
     def stop(self, server: Server) -> None:
-        self._stop(server.url)
+        self._stop(self._started.pop(server.url))
 
     def stop_all(self) -> None:
-        for url in list(self._processes):
-            self._stop(url)
+        while self._started:
+            self._stop(self._started.popitem()[1])
 
-    def _stop(self, url: str) -> None:
-        process = self._processes.pop(url)
-        if process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+    @staticmethod
+    def _stop(server: Server) -> None:
+        if server.proxy is not None:
+            server.proxy.stop()
+        server.app.stop()
 
 
 @pytest.fixture(scope="module")
@@ -483,8 +456,6 @@ def test_train_shows_the_report_and_the_confusion_heatmap(page: Page, trained_ap
 
 
 OWNER_PASSWORD = "correct horse battery staple"
-#: What a reverse proxy (Streamlit Community Cloud's, say) adds to a remote visitor's requests.
-VISITOR_HEADERS = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
 VIEWPORT = {"width": 1400, "height": 1000}
 HOSTILE = ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))")
 
@@ -498,15 +469,18 @@ def _hostile_model(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def public_app(servers: Servers, make_photo) -> Server:
-    """The app as on a public server: an owner password in its secrets, a dataset, hostile names."""
+    """The app as on a public server, behind nginx: an owner password in its secrets, a dataset,
+    hostile names."""
     secrets = f'[celeb]\nowner_password_hash = "{hash_password(OWNER_PASSWORD)}"\n'
-    return servers.start("public", _two_people(make_photo), model=_hostile_model, secrets=secrets)
+    return servers.start(
+        "public", _two_people(make_photo), model=_hostile_model, secrets=secrets, proxied=True
+    )
 
 
 @pytest.fixture
 def visitor(browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A tab of a remote visitor: its requests carry a proxy's X-Forwarded-For."""
-    context = browser.new_context(viewport=VIEWPORT, extra_http_headers=VISITOR_HEADERS)
+    """A tab of a browser; it is a remote visitor where it opens the proxy's address."""
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(SLOW)
     tab = context.new_page()
     yield tab
@@ -518,7 +492,8 @@ def visitor(browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 def open_as_visitor(tab: Page, server: Server, path: str = "") -> None:
-    tab.goto(f"{server.url}/{path}")
+    """Open the app through the proxy, as a remote visitor does."""
+    tab.goto(f"{server.public_url}/{path}")
     expect(tab.get_by_role("heading", name="Who is this?")).to_be_visible()
     expect(tab.get_by_text("You are a visitor")).to_be_visible()
     running_done(tab)
@@ -571,20 +546,20 @@ def test_visitor_classifies_without_editing_and_leaves_no_file_behind(
     assert_no_failure(visitor, public_app)
 
     # An owner page asked for by its address is not there for a visitor.
-    visitor.goto(f"{public_app.url}/dataset")
-    expect(visitor.get_by_role("heading", name="Who is this?")).to_be_visible()
-    expect(visitor.get_by_role("button", name="Add person")).to_have_count(0)
-    expect(visitor.get_by_role("heading", name="Dataset", exact=True)).to_have_count(0)
-    running_done(visitor)
+    for path, heading in (("dataset", "Dataset"), ("train", "Train")):
+        visitor.goto(f"{public_app.public_url}/{path}")
+        expect(visitor.get_by_role("heading", name="Who is this?")).to_be_visible()
+        expect(visitor.get_by_text("You are a visitor")).to_be_visible()
+        expect(visitor.get_by_role("button", name=re.compile("^(Add person|Train)"))).to_have_count(0)
+        expect(visitor.get_by_role("heading", name=heading, exact=True)).to_have_count(0)
+        running_done(visitor)
 
     # Nothing of the photo on disk: data folders and the server's temp folder are as they were.
     assert files_under(public_app.dataset, public_app.models, public_app.tmp) == before
     assert "holiday" not in public_app.log.read_text(errors="replace")
 
 
-def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(
-    visitor: Page, public_app: Server, browser
-):
+def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(visitor: Page, public_app: Server, browser):
     open_as_visitor(visitor, public_app)
     unlock_form(visitor, "not the password at all")
     expect(visitor.get_by_text(re.compile(r"^Wrong password\. Wait \d+ s"))).to_be_visible()
@@ -593,7 +568,7 @@ def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(
     expect(visitor.get_by_test_id("stSidebarNav")).to_have_count(0)
 
     # Another visitor's session, with the right password at once: editing opens.
-    context = browser.new_context(viewport=VIEWPORT, extra_http_headers=VISITOR_HEADERS)
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(SLOW)
     try:
         owner = context.new_page()
@@ -609,3 +584,20 @@ def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(
         _full_page_screenshot(owner, ARTIFACTS / "owner_unlocked.png")
     finally:
         context.close()
+
+
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_HOSTS)
+def test_a_browser_on_the_apps_computer_is_the_owner(page: Page, public_app: Server, host: str):
+    # A browser at 127.0.0.1 reaches the dual-stack server as ::ffff:127.0.0.1; at localhost as ::1.
+    if host == "[::1]" and not ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback")
+    page.goto(f"{public_app.app.url(host)}/")
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_role("link", name=re.compile("Dataset$"))).to_be_visible()
+    expect(nav.get_by_role("link", name=re.compile("Train$"))).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Editing: on")).to_be_visible()
+    expect(page.get_by_text("You are a visitor")).to_have_count(0)
+    assert_no_failure(page, public_app)
