@@ -16,17 +16,12 @@ Targets (issue #3): <= 3 s, <= 1.5 s, < 400 MB. Linux only (reads /proc).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -36,18 +31,10 @@ from playwright.sync_api import Browser, expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 from celeb.config import IMAGE_SUFFIXES, paths  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 ANSWER = r"^Face 1: "
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -86,65 +73,30 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="celeb-bench-app-") as scratch:
         scratch = Path(scratch)
-        models = scratch / "models"
-        models.mkdir()
-        shutil.copy(ROOT / "models" / "model.joblib", models / "model.joblib")
         big = twelve_megapixels(scratch)
         photos = sorted(p for p in raw.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         twenty = [photos[i] for i in np.linspace(0, len(photos) - 1, 20).astype(int)]
-        port = free_port()
-        env = {**os.environ, "CELEB_DATASET_DIR": str(scratch / "dataset"), "CELEB_MODELS_DIR": str(models)}
         # The browser starts first: its own start-up is not the app's.
         playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        app = AppServer(scratch / "app")
+        app.models.mkdir(parents=True)
+        shutil.copy(ROOT / "models" / "model.joblib", app.models / "model.joblib")
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}/"
         try:
-            figures = measure(browser, url, started, big, twenty, server.pid)
+            app.start()
+            health = time.perf_counter() - started
+            figures = measure(browser, app.url() + "/", started, big, twenty, app.process.pid)
         finally:
             browser.close()
             playwright.stop()
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            app.stop()
+        figures["health_s"] = health
     report(figures)
     return 0
 
 
-def wait_for_server(url: str, deadline: float) -> None:
-    while time.perf_counter() < deadline:
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the app did not start within 60 s")
-
-
 def measure(browser: Browser, url: str, started: float, big: Path, twenty: list[Path], pid: int) -> dict:
-    wait_for_server(url, started + 60)
-    health = time.perf_counter() - started
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     expect(page.get_by_role("heading", name="Who is this?")).to_be_visible(timeout=60_000)
@@ -165,7 +117,7 @@ def measure(browser: Browser, url: str, started: float, big: Path, twenty: list[
     expect(page.get_by_role("heading", name=twenty[-1].name)).to_be_visible(timeout=120_000)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
     memory = rss_mb(pid)
-    return {"health_s": health, "first_render_s": first_render, "answer_s": answers, "memory_mb": memory}
+    return {"first_render_s": first_render, "answer_s": answers, "memory_mb": memory}
 
 
 def report(figures: dict) -> None:

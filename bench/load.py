@@ -2,12 +2,14 @@
 
     python bench/load.py [--sessions N] [--photo PATH]
 
-Starts ``streamlit run app.py`` on 127.0.0.1 with the shipped model, an empty
-temporary dataset and its own TMPDIR (the server's log goes to the temporary
-folder), opens one chromium with N browser contexts (default 10), each sending
-``X-Forwarded-For`` so that the app takes it for a visitor behind a proxy,
-checks that the app does show it the visitor's sidebar and navigation, then
-has every session drop the same photo at once and prints:
+Starts ``streamlit run app.py`` with the shipped model, an empty temporary
+dataset and its own TMPDIR (the server's log goes to the temporary folder),
+and Debian's nginx in front of it as a cloud's reverse proxy
+(``bench/serving.py``). Opens one chromium with N browser contexts (default
+10), each a remote visitor through the proxy, checks that the app does show
+them the visitor's sidebar and navigation (and the owner's to a browser that
+opens the app directly, the control), then has every session drop the same
+photo at once and prints:
 
 - sessions, answers received and sessions the app treated as visitors;
 - median, 95th percentile and max seconds from dropping the photo to its
@@ -38,32 +40,21 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
 
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.app import (  # noqa: E402
-    ANSWER,
-    ARGS,
-    CHROMIUM,
-    children,
-    free_port,
-    rss_mb,
-    twelve_megapixels,
-    wait_for_server,
-)
+from bench.app import ANSWER, children, rss_mb, twelve_megapixels  # noqa: E402
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, AppServer, ReverseProxy, nginx_available  # noqa: E402
 from celeb.config import paths  # noqa: E402
 
 TIMEOUT_MS = 120_000
@@ -100,7 +91,7 @@ class Outcome:
 class Figures:
     """What one run measured."""
 
-    header_reaches_app: bool
+    header_reaches_app: bool  # browsers through the proxy are visitors, a direct one the owner
     alone_s: float | None
     outcomes: list[Outcome]
     idle_mb: float
@@ -186,37 +177,12 @@ class PeakMemory:
 # ---------------------------------------------------------------- the server
 
 
-def start_server(port: int, scratch: Path, log: TextIO) -> subprocess.Popen:
+def start_app(scratch: Path) -> AppServer:
     """``streamlit run app.py`` with the shipped model, an empty dataset and its own TMPDIR."""
-    models = scratch / "models"
-    models.mkdir()
-    shutil.copy(ROOT / "models" / "model.joblib", models / "model.joblib")
-    server_tmp = scratch / "tmp"
-    server_tmp.mkdir()
-    env = {
-        **os.environ,
-        "CELEB_DATASET_DIR": str(scratch / "dataset"),
-        "CELEB_MODELS_DIR": str(models),
-        "TMPDIR": str(server_tmp),
-    }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    # Its own process group, so that stopping it stops anything it started.
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+    app = AppServer(scratch / "app")
+    app.models.mkdir(parents=True)
+    shutil.copy(ROOT / "models" / "model.joblib", app.models / "model.joblib")
+    return app.start()
 
 
 def log_problems(log: Path) -> list[str]:
@@ -233,14 +199,9 @@ def print_tail(log: Path, lines: int = 40) -> None:
 # ---------------------------------------------------------------- one session
 
 
-def visitor_headers(number: int) -> dict[str, str]:
-    """A proxy header (a documentation address, RFC 5737): the app takes the session for a visitor's."""
-    return {"X-Forwarded-For": f"203.0.113.{number % 254 + 1}"}
-
-
-async def open_session(browser: Browser, url: str, headers: dict[str, str]) -> tuple[BrowserContext, Page]:
+async def open_session(browser: Browser, url: str) -> tuple[BrowserContext, Page]:
     """A fresh browser context on the Classify page, once its file uploader is there."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, extra_http_headers=headers)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     await page.goto(url)
     await expect(page.get_by_test_id("stFileUploaderDropzoneInput")).to_be_attached(timeout=TIMEOUT_MS)
@@ -257,21 +218,21 @@ async def role_shown(page: Page) -> tuple[bool, bool]:
     return visitor, dataset
 
 
-async def header_reaches_app(browser: Browser, url: str) -> bool:
-    """The app sees a context with the header as a visitor, and one without it as the owner.
+async def proxy_makes_visitors(browser: Browser, public_url: str, direct_url: str) -> bool:
+    """The app sees a browser through the proxy as a visitor, and one at its own address as the owner.
 
     The owner's context is the control: it shows that the check can tell the two apart.
     """
-    visitor_context, visitor_page = await open_session(browser, url, visitor_headers(0))
-    owner_context, owner_page = await open_session(browser, url, {})
+    visitor_context, visitor_page = await open_session(browser, public_url)
+    owner_context, owner_page = await open_session(browser, direct_url)
     try:
         as_visitor = await role_shown(visitor_page)
         as_owner = await role_shown(owner_page)
     finally:
         await visitor_context.close()
         await owner_context.close()
-    print(f"with X-Forwarded-For: visitor text shown={as_visitor[0]}, Dataset link={as_visitor[1]}")
-    print(f"without it (control): visitor text shown={as_owner[0]}, Dataset link={as_owner[1]}")
+    print(f"through the proxy: visitor text shown={as_visitor[0]}, Dataset link={as_visitor[1]}")
+    print(f"direct (control): visitor text shown={as_owner[0]}, Dataset link={as_owner[1]}")
     if as_owner != (False, True):
         print("the control is not the owner's: the check cannot tell visitors apart here", file=sys.stderr)
     return as_visitor == (True, False) and as_owner == (False, True)
@@ -325,7 +286,7 @@ async def run_session(page: Page, photo: Path, visitor: bool) -> Outcome:
 
 async def classify_alone(browser: Browser, url: str, photo: Path) -> float | None:
     """One visitor's answer time with nobody else on the server; warms the model and classifier up."""
-    context, page = await open_session(browser, url, visitor_headers(0))
+    context, page = await open_session(browser, url)
     try:
         kind, seconds = await drop_and_wait(page, photo)
     finally:
@@ -338,9 +299,7 @@ async def ready_sessions(
     browser: Browser, url: str, sessions: int
 ) -> list[tuple[BrowserContext, Page, bool]]:
     """Every session on the Classify page, watching for the queued state; and whether it is a visitor."""
-    opened = await asyncio.gather(
-        *(open_session(browser, url, visitor_headers(number)) for number in range(1, sessions + 1))
-    )
+    opened = await asyncio.gather(*(open_session(browser, url) for _ in range(sessions)))
     ready = []
     for context, page in opened:
         visitor, dataset = await role_shown(page)
@@ -349,14 +308,15 @@ async def ready_sessions(
     return ready
 
 
-async def measure(url: str, photo: Path, sessions: int, pid: int) -> Figures:
+async def measure(url: str, direct_url: str, photo: Path, sessions: int, pid: int) -> Figures:
+    """``url`` is the proxy's (visitors), ``direct_url`` the app's own (the owner, as a control)."""
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            header_ok = await header_reaches_app(browser, url)
+            header_ok = await proxy_makes_visitors(browser, url, direct_url)
             if not header_ok:
                 print(
-                    "THE X-Forwarded-For HEADER DOES NOT REACH THE APP: these sessions are not visitors",
+                    "SESSIONS THROUGH THE PROXY ARE NOT VISITORS: the figures are not a visitor's",
                     file=sys.stderr,
                 )
             alone = await classify_alone(browser, url, photo)
@@ -466,27 +426,26 @@ def main() -> int:
         print(f"the shared photo set is not at {paths().shared_photos / 'raw'}: set CELEB_SHARED_PHOTOS",
               file=sys.stderr)  # fmt: skip
         return 2
+    if not nginx_available():
+        print("needs Debian's nginx as the reverse proxy: apt install nginx-light", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="celeb-bench-load-") as folder:
         scratch = Path(folder)
         photo = args.photo.resolve() if args.photo else twelve_megapixels(scratch)
-        log_path = scratch / "server.log"
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/"
-        with log_path.open("w") as log:
-            server = start_server(port, scratch, log)
-            try:
-                wait_for_server(url, time.perf_counter() + 60)
-                figures = asyncio.run(measure(url, photo, args.sessions, server.pid))
+        app = start_app(scratch)
+        try:
+            with ReverseProxy(scratch / "nginx", app.port) as proxy:
+                figures = asyncio.run(measure(proxy.url, app.url(), photo, args.sessions, app.process.pid))
                 # Counted while the server runs: a clean shutdown could hide files a crash would leave.
-                tmp_files = sum(1 for p in (scratch / "tmp").rglob("*") if p.is_file())
-            except BaseException:
-                print_tail(log_path)
-                raise
-            finally:
-                stop_server(server)
-        met = report(replace(figures, tmp_files=tmp_files, log_problems=log_problems(log_path)))
+                tmp_files = sum(1 for p in app.tmp.rglob("*") if p.is_file())
+        except BaseException:
+            print_tail(app.log)
+            raise
+        finally:
+            app.stop()
+        met = report(replace(figures, tmp_files=tmp_files, log_problems=log_problems(app.log)))
         if not met:
-            print_tail(log_path)
+            print_tail(app.log)
     return 0 if met else 1
 
 
