@@ -52,6 +52,17 @@ MAX_ZIP_BYTES = 2_000_000_000
 #: its place until the resolver gives up, so slow names cannot pile up threads.
 MAX_DNS_LOOKUPS = 8
 
+#: Owner password guessing. A session waits 1 s after a wrong password, then
+#: 2, 4 ... up to PASSWORD_WAIT_CAP s. Over all sessions, checks (scrypt, 16 MB
+#: each) run in arrival order, at most PASSWORD_CHECKS_AT_ONCE at a time and
+#: one started per PASSWORD_CHECK_INTERVAL s at most: about 4 guesses a second
+#: however many sessions an attacker opens, while a right password waits only
+#: for the tries queued ahead of it (a quarter second each), never minutes.
+PASSWORD_WAIT_BASE = 1.0
+PASSWORD_WAIT_CAP = 60.0
+PASSWORD_CHECKS_AT_ONCE = 2
+PASSWORD_CHECK_INTERVAL = 0.25
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
