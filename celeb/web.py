@@ -306,6 +306,8 @@ def _resolve(host: str, port: int, settings: FetchSettings, deadline: float) -> 
     deadline), so it runs in a thread that is waited for until the deadline
     and then abandoned; it still holds a place in ``_LOOKUPS`` until it ends.
     """
+    with contextlib.suppress(ValueError):  # an address needs no lookup, nor a place among them
+        return [str(ipaddress.ip_address(host))]
     lookups = _LOOKUPS  # the one released, even if the module's is swapped meanwhile
     remaining = deadline - time.monotonic()
     if remaining <= 0 or not lookups.acquire(timeout=remaining):

@@ -386,3 +386,15 @@ def test_abandoned_lookups_are_bounded(slow_dns, monkeypatch):
     assert len(errors) == 6 and all("took longer than 0.5 s" in e for e in errors), errors
     # Two lookups hang on; the other downloads waited for a place and gave up at their deadline.
     assert slow_dns["most"] == 2 and slow_dns["started"] == 2
+
+
+def test_an_address_is_not_looked_up_so_slow_name_servers_cannot_hold_it(site, photos, slow_dns, monkeypatch):
+    import celeb.web
+
+    monkeypatch.setattr(celeb.web, "_LOOKUPS", threading.BoundedSemaphore(1))
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(photos["ann"])
+    with pytest.raises(FetchError, match="took longer than"):
+        fetch_image("http://slow.example/x.jpg", FetchSettings(timeout=0.3))  # holds the one place
+    assert fetch_image(f"{base}/ann.jpg", allow_local(base)) == photos["ann"]
+    assert slow_dns["started"] == 1
