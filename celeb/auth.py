@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+from .config import PASSWORD_CHECK_INTERVAL, PASSWORD_CHECKS_AT_ONCE, PASSWORD_WAIT_BASE, PASSWORD_WAIT_CAP
 from .errors import PasswordError
 
 #: scrypt cost: about 50 ms and 16 MB per check, cheap for the owner, dear for a guesser.
@@ -104,12 +107,13 @@ def _unb64(text: str) -> bytes:
 
 
 class AttemptLimiter:
-    """Slows down password guessing, per session and over all sessions.
+    """Slows down password guessing in each session.
 
     After a session's k-th wrong password in a row it must wait
-    ``min(base * 2**(k-1), cap)`` seconds before the next try. Over all
-    sessions, at most ``overall_limit`` wrong passwords are accepted per
-    ``window`` seconds; past that, everyone waits for the oldest to age out.
+    ``min(base * 2**(k-1), cap)`` seconds before the next try. There is no
+    lock-out over all sessions: an attacker who opens a fresh session for
+    every guess could hold it against the owner. :class:`CheckQueue` bounds the
+    guess rate over all sessions instead, by queueing checks, never refusing them.
     Thread-safe: one limiter serves every session of the app.
 
     >>> clock = iter([0.0, 0.0, 0.5, 2.0]).__next__
@@ -124,17 +128,14 @@ class AttemptLimiter:
 
     def __init__(
         self,
-        base: float = 1.0,
-        cap: float = 60.0,
-        overall_limit: int = 30,
-        window: float = 300.0,
+        base: float = PASSWORD_WAIT_BASE,
+        cap: float = PASSWORD_WAIT_CAP,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base, self.cap, self.overall_limit, self.window = base, cap, overall_limit, window
+        self.base, self.cap = base, cap
         self._clock = clock
         self._lock = threading.Lock()
         self._streaks: dict[str, tuple[int, float]] = {}  # key -> (wrong in a row, time of the last)
-        self._recent: deque[float] = deque()  # times of wrong passwords, all sessions
 
     def retry_after(self, key: str) -> float:
         """Seconds ``key`` must still wait before its next try (0.0: it may try now)."""
@@ -142,20 +143,16 @@ class AttemptLimiter:
             return self._wait(key, self._clock())
 
     def _wait(self, key: str, now: float) -> float:
-        self._forget_old(now)
-        wait = 0.0
         count, last = self._streaks.get(key, (0, now))
-        if count:
-            wait = max(wait, last + min(self.base * 2 ** (count - 1), self.cap) - now)
-        if len(self._recent) >= self.overall_limit:
-            wait = max(wait, self._recent[0] + self.window - now)
-        return round(max(wait, 0.0), 1)
+        if not count:
+            return 0.0
+        return round(max(last + min(self.base * 2 ** (count - 1), self.cap) - now, 0.0), 1)
 
     def begin(self, key: str) -> float:
         """Start a try for ``key``: 0.0 when it may go ahead (it is then counted as wrong until
         :meth:`succeeded`), else the seconds to wait (and nothing is counted).
 
-        Checking and counting in one step means many tries at once cannot all pass.
+        Checking and counting in one step means many tries at once from one session cannot all pass.
         """
         with self._lock:
             now = self._clock()
@@ -164,16 +161,103 @@ class AttemptLimiter:
                 return wait
             count, _ = self._streaks.get(key, (0, now))
             self._streaks[key] = (count + 1, now)
-            self._recent.append(now)
             if len(self._streaks) > 10_000:  # sessions that never came back
                 self._streaks = dict(list(self._streaks.items())[-5_000:])
             return 0.0
 
     def succeeded(self, key: str) -> None:
-        """Forget ``key``'s wrong streak (the overall count stays)."""
+        """Forget ``key``'s wrong streak."""
         with self._lock:
             self._streaks.pop(key, None)
 
-    def _forget_old(self, now: float) -> None:
-        while self._recent and self._recent[0] <= now - self.window:
-            self._recent.popleft()
+
+class CheckQueue:
+    """Password checks over all sessions, in arrival order: at most ``at_once`` running, and
+    one started per ``interval`` seconds at most.
+
+    This bounds guessing however many sessions an attacker opens (each check
+    costs scrypt's time and memory), yet never refuses a try: a right password
+    waits only for the tries that arrived before it, not for a window to clear.
+    Served strictly first come, first served (a plain semaphore lets a thread that
+    just released it take it again, so a busy guesser could keep others waiting).
+    """
+
+    def __init__(
+        self, at_once: int = PASSWORD_CHECKS_AT_ONCE, interval: float = PASSWORD_CHECK_INTERVAL
+    ) -> None:
+        self.at_once, self.interval = at_once, interval
+        self._changed = threading.Condition()
+        self._waiting: deque[object] = deque()  # one ticket per try, oldest first
+        self._running = 0
+        self._next_start = 0.0  # time.monotonic() when the next check may start
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for this try's turn, then hold one of the ``at_once`` places while checking."""
+        ticket = object()
+        with self._changed:
+            self._waiting.append(ticket)
+            try:
+                while True:
+                    if self._waiting[0] is ticket and self._running < self.at_once:
+                        delay = self._next_start - time.monotonic()
+                        if delay <= 0:
+                            break
+                        self._changed.wait(delay)
+                    else:
+                        self._changed.wait()
+            except BaseException:  # a try given up while waiting must not block the ones behind it
+                self._waiting.remove(ticket)
+                self._changed.notify_all()
+                raise
+            self._waiting.popleft()
+            self._running += 1
+            self._next_start = time.monotonic() + self.interval
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What became of one password try."""
+
+    right: bool
+    wait: float  # seconds before this session's next try (0.0 after a right password)
+    checked: bool = True  # False: refused unchecked, the session had to wait ``wait`` s more
+
+
+class PasswordGuard:
+    """Password tries of every session: per-session waits, then a fair, bounded check.
+
+    >>> stored = hash_password("correct horse battery staple")
+    >>> guard = PasswordGuard()
+    >>> wrong = guard.attempt("tab", "a wrong guess", stored)
+    >>> wrong.right, wrong.checked, 0 < wrong.wait <= 1
+    (False, True, True)
+    >>> guard.attempt("tab", "correct horse battery staple", stored).checked  # too soon
+    False
+    >>> guard.attempt("another tab", "correct horse battery staple", stored).right
+    True
+    """
+
+    def __init__(self, limiter: AttemptLimiter | None = None, queue: CheckQueue | None = None) -> None:
+        self.limiter = limiter or AttemptLimiter()
+        self.queue = queue or CheckQueue()
+
+    def attempt(self, key: str, password: str, stored: str) -> Attempt:
+        """Check ``password`` for the session ``key`` against the hash ``stored``."""
+        # The try is counted as wrong before it is checked, so that many at once cannot all pass.
+        wait = self.limiter.begin(key)
+        if wait > 0:
+            return Attempt(right=False, wait=wait, checked=False)
+        with self.queue.turn():
+            right = verify_password(password, stored)
+        if right:
+            self.limiter.succeeded(key)
+            return Attempt(right=True, wait=0.0)
+        return Attempt(right=False, wait=self.limiter.retry_after(key))

@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         help="download photos from a CSV of person,url rows into the dataset",
         description="Download every address of FILE.csv (rows 'person,url'; a header row is allowed) into "
         "that person's photos in the dataset, adding people as needed. Only public http(s) addresses are "
-        "downloaded (CELEB_ALLOWED_HOSTS lists exceptions); addresses imported before and photos already "
-        "in the dataset are skipped. Then run the app's Find faces, or `train` on the dataset.",
+        "downloaded (CELEB_ALLOWED_HOSTS lists host:port exceptions); addresses imported before and photos "
+        "already in the dataset are skipped. Then run the app's Find faces, or `train` on the dataset.",
     )
     urls.add_argument("csv", type=Path, metavar="FILE.csv")
     urls.add_argument("--dataset", type=Path, help="dataset folder (default: dataset/)")

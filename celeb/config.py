@@ -7,9 +7,13 @@ deployment can point elsewhere without code changes.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+logger = logging.getLogger("celeb")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +46,22 @@ VISITOR_MAX_FILES = 10
 #: Most files a zip may hold, and most bytes it may expand to.
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000
+
+#: Host name lookups of image downloads running at once. A lookup cannot be
+#: cancelled: one that outlives its download's deadline is abandoned but keeps
+#: its place until the resolver gives up, so slow names cannot pile up threads.
+MAX_DNS_LOOKUPS = 8
+
+#: Owner password guessing. A session waits 1 s after a wrong password, then
+#: 2, 4 ... up to PASSWORD_WAIT_CAP s. Over all sessions, checks (scrypt, 16 MB
+#: each) run in arrival order, at most PASSWORD_CHECKS_AT_ONCE at a time and
+#: one started per PASSWORD_CHECK_INTERVAL s at most: about 4 guesses a second
+#: however many sessions an attacker opens, while a right password waits only
+#: for the tries queued ahead of it (a quarter second each), never minutes.
+PASSWORD_WAIT_BASE = 1.0
+PASSWORD_WAIT_CAP = 60.0
+PASSWORD_CHECKS_AT_ONCE = 2
+PASSWORD_CHECK_INTERVAL = 0.25
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -80,11 +100,48 @@ def paths() -> Paths:
     return Paths.from_env()
 
 
-def allowed_hosts() -> frozenset[str]:
-    """Hosts that image downloads may reach even on private addresses (``CELEB_ALLOWED_HOSTS``).
+def allowed_hosts() -> frozenset[tuple[str, int]]:
+    """Host and port pairs that image downloads may reach even on private addresses
+    (``CELEB_ALLOWED_HOSTS``).
 
-    Comma-separated host names or addresses, for tests and a local image
-    server; empty by default, so downloads only go to public addresses.
+    Comma-separated ``host:port`` entries (``127.0.0.1:8080``, ``images.lan:80``,
+    ``[::1]:8080``), for tests and a local image server; empty by default, so
+    downloads only go to public addresses. An exemption names one port: a
+    local image server must not open every other service on its machine. An
+    entry without a port is ignored (with a warning), not read as "every port"
+    or guessed as a default one. A redirect never enters an exempt host:port
+    from elsewhere: only an address that starts there is exempt there.
     """
     value = os.environ.get("CELEB_ALLOWED_HOSTS", "")
-    return frozenset(host.strip().lower() for host in value.split(",") if host.strip())
+    exempt = set()
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            exempt.add(parse_host_port(entry))
+        except ValueError as exc:
+            logger.warning("CELEB_ALLOWED_HOSTS: %s; the entry is ignored", exc)
+    return frozenset(exempt)
+
+
+def parse_host_port(entry: str) -> tuple[str, int]:
+    """``"host:port"`` as a lower-case ASCII host and a port; ValueError unless both are there.
+
+    >>> parse_host_port("Images.LAN:8080"), parse_host_port("[::1]:80")
+    (('images.lan', 8080), ('::1', 80))
+    """
+    try:
+        parts = urlsplit("//" + entry.strip())
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError as exc:
+        raise ValueError(f"{entry!r} is not host:port ({exc})") from exc
+    if not host or parts.path or parts.query or parts.fragment or parts.username is not None:
+        raise ValueError(f"{entry!r} is not host:port")
+    if port is None:
+        raise ValueError(f"{entry!r} names no port (write host:port, e.g. 127.0.0.1:8080)")
+    try:
+        # The same form as the host of an address being downloaded (celeb.web).
+        host = host if host.isascii() else host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"{entry!r} is not a valid host name") from exc
+    return host, port

@@ -5,8 +5,10 @@ reach the server's own network: only http and https; every address a host
 name resolves to must be public (not private, loopback, link-local,
 multicast, reserved ...), checked again after every redirect; the connection
 goes to the address that was checked, so a second DNS answer cannot swap it.
-Hosts named in ``CELEB_ALLOWED_HOSTS`` (tests, a local image server) are
-exempt from the address check, nothing else.
+The deadline covers everything, host name lookups too.
+The ``host:port`` pairs named in ``CELEB_ALLOWED_HOSTS`` (tests, a local
+image server) are exempt from the address check, nothing else, and only for
+an address that starts there: a redirect from elsewhere cannot enter them.
 
 >>> read_url_lines("https://example.org/a.jpg\\n\\n# a comment\\n  https://example.org/b.png  ")
 ['https://example.org/a.jpg', 'https://example.org/b.png']
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from .config import DETECTION_MAX_SIDE, allowed_hosts
+from .config import DETECTION_MAX_SIDE, MAX_DNS_LOOKUPS, allowed_hosts, parse_host_port
 from .dataset import DatasetStore, validate_name
 from .errors import CelebError, ImageError, InvalidNameError
 from .images import read_image
@@ -56,17 +58,23 @@ class UrlListError(CelebError, ValueError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Limits of a download. ``allowed_hosts`` skip the public-address check."""
+    """Limits of a download. ``allowed_hosts``: (host, port) pairs, or ``"host:port"`` strings,
+    that skip the public-address check when an address starts there."""
 
-    timeout: float = 10.0  # seconds for connecting, and for the whole download
+    timeout: float = 10.0  # seconds for the whole download: lookup, connecting, redirects, reading
     max_bytes: int = 25 * 1024 * 1024
     max_redirects: int = 5
     workers: int = 8
-    allowed_hosts: frozenset[str] = frozenset()
+    allowed_hosts: frozenset[tuple[str, int]] = frozenset()
+
+    def __post_init__(self) -> None:
+        # "host:port" strings are accepted for convenience; a bare host raises ValueError here.
+        pairs = frozenset(parse_host_port(e) if isinstance(e, str) else e for e in self.allowed_hosts)
+        object.__setattr__(self, "allowed_hosts", pairs)
 
     @classmethod
     def from_env(cls) -> FetchSettings:
-        """Defaults, with ``CELEB_ALLOWED_HOSTS`` (comma-separated host names or addresses)."""
+        """Defaults, with ``CELEB_ALLOWED_HOSTS`` (comma-separated ``host:port`` entries)."""
         return cls(allowed_hosts=allowed_hosts())
 
 
@@ -139,8 +147,16 @@ def fetch_image(url: str, settings: FetchSettings | None = None) -> bytes:
     """
     settings = settings or FetchSettings()
     deadline = time.monotonic() + settings.timeout
+    origin: tuple[str, int] | None = None
+    left_origin = False
     for _ in range(settings.max_redirects + 1):
-        status, headers, body = _get(url, settings, deadline)
+        scheme, host, port, path = _request_target(url)
+        origin = origin or (host, port)
+        left_origin = left_origin or (host, port) != origin
+        # An exemption holds only while the chain stays where the address started: a
+        # public server that redirects into an exempt host:port would reach it for anyone.
+        exempt = not left_origin and origin in settings.allowed_hosts
+        status, headers, body = _get(scheme, host, port, path, exempt, settings, deadline)
         if status in (301, 302, 303, 307, 308):
             location = headers.get("location")
             if not location:
@@ -180,9 +196,10 @@ def _request_target(url: str) -> tuple[str, str, int, str]:
     return scheme, host, port, path
 
 
-def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[str, str], bytes]:
-    scheme, host, port, path = _request_target(url)
-    address = _public_address(host, port, settings)
+def _get(
+    scheme: str, host: str, port: int, path: str, exempt: bool, settings: FetchSettings, deadline: float
+) -> tuple[int, dict[str, str], bytes]:
+    address = _checked_address(host, port, exempt, settings, deadline)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise _too_slow(settings)
@@ -211,7 +228,7 @@ def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[
     except FetchError:
         raise
     except TimeoutError as exc:
-        raise FetchError(f"no answer within {settings.timeout:.0f} s") from exc
+        raise FetchError(f"no answer within {settings.timeout:g} s") from exc
     except (OSError, http.client.HTTPException) as exc:
         if time.monotonic() >= deadline:
             raise _too_slow(settings) from exc
@@ -224,7 +241,7 @@ def _get(url: str, settings: FetchSettings, deadline: float) -> tuple[int, dict[
 
 
 def _too_slow(settings: FetchSettings) -> FetchError:
-    return FetchError(f"the download took longer than {settings.timeout:.0f} s")
+    return FetchError(f"the download took longer than {settings.timeout:g} s")
 
 
 def _shut(connection: http.client.HTTPConnection) -> None:
@@ -258,14 +275,10 @@ def _read_capped(
         chunks.append(chunk)
 
 
-def _public_address(host: str, port: int, settings: FetchSettings) -> str:
-    """An address of ``host`` to connect to; FetchError unless every address is public."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"the host {host!r} is not known") from exc
-    addresses = [info[4][0] for info in infos]
-    if host in settings.allowed_hosts:
+def _checked_address(host: str, port: int, exempt: bool, settings: FetchSettings, deadline: float) -> str:
+    """An address of ``host`` to connect to; FetchError unless every address is public (or ``exempt``)."""
+    addresses = _resolve(host, port, settings, deadline)
+    if exempt:
         return addresses[0]
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -275,6 +288,60 @@ def _public_address(host: str, port: int, settings: FetchSettings) -> str:
                     f"{host} is a private or local address ({inner}); downloads only go to public addresses"
                 )
     return addresses[0]
+
+
+#: Lookups running now, abandoned ones included (see MAX_DNS_LOOKUPS).
+_LOOKUPS = threading.BoundedSemaphore(MAX_DNS_LOOKUPS)
+
+
+def _getaddrinfo(host: str, port: int) -> list[tuple]:
+    """The resolver (a seam: tests put a slow one here)."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _resolve(host: str, port: int, settings: FetchSettings, deadline: float) -> list[str]:
+    """The addresses of ``host``, or FetchError once the deadline has passed.
+
+    getaddrinfo cannot be given a timeout (a lookup took 25 s of a 10 s
+    deadline), so it runs in a thread that is waited for until the deadline
+    and then abandoned; it still holds a place in ``_LOOKUPS`` until it ends.
+    """
+    with contextlib.suppress(ValueError):  # an address needs no lookup, nor a place among them
+        return [str(ipaddress.ip_address(host))]
+    lookups = _LOOKUPS  # the one released, even if the module's is swapped meanwhile
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not lookups.acquire(timeout=remaining):
+        raise _slow_lookup(host, settings)
+    outcome: list = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            outcome.append(_getaddrinfo(host, port))
+        except BaseException as exc:  # handed to the waiting download, if it still waits
+            outcome.append(exc)
+        finally:
+            lookups.release()
+            done.set()
+
+    try:
+        # A daemon thread: an abandoned lookup must not hold up the program's exit.
+        threading.Thread(target=lookup, name=f"lookup {host}", daemon=True).start()
+    except BaseException:
+        lookups.release()
+        raise
+    if not done.wait(max(deadline - time.monotonic(), 0.0)):
+        raise _slow_lookup(host, settings)
+    result = outcome[0]
+    if isinstance(result, (socket.gaierror, UnicodeError)) or not result:
+        raise FetchError(f"the host {host!r} is not known") from result
+    if isinstance(result, BaseException):
+        raise FetchError(f"looking up {host!r} failed ({result.__class__.__name__})") from result
+    return [info[4][0] for info in result]
+
+
+def _slow_lookup(host: str, settings: FetchSettings) -> FetchError:
+    return FetchError(f"looking up {host} took longer than {settings.timeout:g} s")
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

@@ -23,7 +23,6 @@ import ipaddress
 import logging
 import math
 import os
-import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from celeb.auth import AttemptLimiter, verify_password
+from celeb.auth import PasswordGuard
 from celeb.errors import ReadOnlyError
 
 logger = logging.getLogger("celeb_app")
@@ -287,15 +286,10 @@ def require_owner_action() -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _limiter() -> AttemptLimiter:
-    """One limiter for every session: wrong passwords are slowed per session and overall."""
-    return AttemptLimiter()
-
-
-@st.cache_resource(show_spinner=False)
-def _checking() -> threading.BoundedSemaphore:
-    """Password checks at once (each costs 16 MB): a flood of tries queues instead of using up memory."""
-    return threading.BoundedSemaphore(2)
+def _guard() -> PasswordGuard:
+    """One guard for every session: wrong passwords slow their own session down, and checks
+    queue fairly over all sessions (two at a time, each costs 16 MB) instead of locking anyone out."""
+    return PasswordGuard()
 
 
 def _session_key() -> str:
@@ -307,18 +301,15 @@ def try_password(password: str) -> str | None:
     config = settings()
     if not config.password_hash:
         return "No owner password is set for this app."
-    limiter, key = _limiter(), _session_key()
-    # The try is counted as wrong before it is checked, so that many tries at once cannot all pass.
-    wait = limiter.begin(key)
-    if wait > 0:
-        return f"Too many wrong passwords. Try again in {math.ceil(wait)} s."
-    with _checking():
-        right = verify_password(password, config.password_hash)
-    if right:
-        limiter.succeeded(key)
+    outcome = _guard().attempt(_session_key(), password, config.password_hash)
+    if not outcome.checked:
+        return f"Too many wrong passwords. Try again in {math.ceil(outcome.wait)} s."
+    if outcome.right:
         st.session_state[_UNLOCKED] = True
         return None
-    return f"Wrong password. Wait {math.ceil(limiter.retry_after(key))} s before the next try."
+    if outcome.wait > 0:
+        return f"Wrong password. Wait {math.ceil(outcome.wait)} s before the next try."
+    return "Wrong password."  # its check waited in the queue longer than this session's pause
 
 
 def lock() -> None:

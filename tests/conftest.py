@@ -169,8 +169,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def site() -> Iterator[tuple[Site, str]]:
+def _serve() -> Iterator[tuple[Site, str]]:
     served = Site()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
     server.daemon_threads = True
@@ -179,6 +178,18 @@ def site() -> Iterator[tuple[Site, str]]:
     yield served, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Site, str]]:
+    """A local web server: (what it serves, its http://127.0.0.1:port)."""
+    yield from _serve()
+
+
+@pytest.fixture
+def other_site() -> Iterator[tuple[Site, str]]:
+    """A second local web server on another port, like :func:`site`."""
+    yield from _serve()
 
 
 def jpeg_route(body: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], bytes, float]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from celeb import cli
-from celeb.auth import AttemptLimiter, hash_password, verify_password
+from celeb.auth import AttemptLimiter, CheckQueue, PasswordGuard, hash_password, verify_password
 from celeb.dataset import REJECTED, DatasetStore
 from celeb.errors import PasswordError, ReadOnlyError
 from celeb.limits import Slots
@@ -126,16 +126,116 @@ def test_a_right_password_ends_the_streak():
     assert limiter.retry_after("tab") == 0.0
 
 
-def test_many_sessions_guessing_together_are_slowed_overall():
+def test_fresh_sessions_are_not_locked_out_by_other_sessions_guessing():
     clock = Clock()
-    limiter = AttemptLimiter(overall_limit=5, window=60.0, clock=clock)
-    for tab in range(5):  # a new session for every guess dodges the per-session wait...
-        limiter.begin(f"tab {tab}")
-        clock.now += 1
-    # ...but not the overall one: everyone waits until the oldest guess is a minute old.
-    assert limiter.retry_after("a fresh tab") == pytest.approx(55.0)
-    clock.now += 55.0
-    assert limiter.retry_after("a fresh tab") == 0.0
+    limiter = AttemptLimiter(clock=clock)
+    for tab in range(100):  # a new session for every guess: each gets its try...
+        assert limiter.begin(f"tab {tab}") == 0.0
+        clock.now += 0.1
+    # ...and so does the owner's: the guess rate over all sessions is CheckQueue's to bound.
+    assert limiter.retry_after("the owner's tab") == 0.0
+
+
+def test_the_owner_gets_in_within_seconds_while_fresh_sessions_guess_as_fast_as_allowed():
+    # The old overall window (30 wrong passwords per 5 minutes) made the right password
+    # wait 265 s after 30 quick guesses; now checks queue, so it waits seconds.
+    stored = hash_password("the owner's own password")
+    queue = CheckQueue()
+    guard = PasswordGuard(queue=queue)
+    stop = threading.Event()
+    started_checks: list[float] = []
+    lock = threading.Lock()
+
+    def guesser(number: int) -> None:
+        for guess in range(10_000):
+            if stop.is_set():
+                return
+            # A fresh session for every guess dodges the per-session wait, as an attacker would.
+            outcome = guard.attempt(f"attacker {number}/{guess}", f"guess {number}/{guess}", stored)
+            assert outcome.checked and not outcome.right
+            with lock:
+                started_checks.append(time.monotonic())
+
+    guessers = [threading.Thread(target=guesser, args=(n,), daemon=True) for n in range(6)]
+    flood_began = time.monotonic()
+    for thread in guessers:
+        thread.start()
+    time.sleep(2.0)  # the queue is full of guesses by now
+    asked = time.monotonic()
+    outcome = guard.attempt("the owner's tab", "the owner's own password", stored)
+    waited = time.monotonic() - asked
+    stop.set()
+    for thread in guessers:
+        thread.join(10)
+    flood = time.monotonic() - flood_began
+    assert outcome.right and outcome.checked
+    assert waited < 5.0, f"the right password waited {waited:.1f} s"
+    # Guessing stays bounded: about one check per interval, whatever the number of sessions.
+    assert len(started_checks) >= 5, "the guessers never got to guess"
+    assert len(started_checks) <= flood / queue.interval + queue.at_once + 1
+
+
+def test_password_checks_run_two_at_a_time_in_arrival_order():
+    queue = CheckQueue(at_once=2, interval=0.0)
+    running, most, order = 0, 0, []
+    lock = threading.Lock()
+    first_in = threading.Event()
+    hold = threading.Event()
+
+    def check(number: int) -> None:
+        nonlocal running, most
+        with queue.turn():
+            with lock:
+                running += 1
+                most = max(most, running)
+                order.append(number)
+            first_in.set()
+            hold.wait(5)
+            with lock:
+                running -= 1
+
+    threads = []
+    for number in range(8):
+        threads.append(threading.Thread(target=check, args=(number,)))
+        threads[-1].start()
+        if number == 0:
+            assert first_in.wait(5)
+        time.sleep(0.02)  # arrive one after another
+    hold.set()
+    for thread in threads:
+        thread.join(5)
+    assert most == 2
+    assert order == list(range(8))
+
+
+def test_a_try_given_up_while_queued_does_not_block_the_ones_behind_it():
+    queue = CheckQueue(at_once=1, interval=0.0)
+    inside = threading.Event()
+    hold = threading.Event()
+
+    def long_check() -> None:
+        with queue.turn():
+            inside.set()
+            hold.wait(5)
+
+    threading.Thread(target=long_check).start()
+    assert inside.wait(5)
+
+    class GivenUp(Exception):
+        pass
+
+    def give_up(*_: object) -> bool:
+        raise GivenUp  # as a thread interrupted while it waits
+
+    real_wait = queue._changed.wait
+    queue._changed.wait = give_up
+    with pytest.raises(GivenUp), queue.turn():
+        pass
+    queue._changed.wait = real_wait
+    hold.set()
+    done = threading.Event()
+    threading.Thread(target=lambda: (queue.turn().__enter__(), done.set()), daemon=True).start()
+    assert done.wait(5), "the next try never got its turn"
 
 
 # ---------------------------------------------------------------- read-only folders
@@ -352,14 +452,14 @@ def test_a_page_rebound_to_loopback_under_another_name_is_a_visitor():
         assert decide(Connection(None, frozenset({"host"}), host=name), AccessSettings()).owner
 
 
-def test_many_tries_at_once_cannot_all_pass_the_limiter():
-    limiter = AttemptLimiter(overall_limit=5, window=60.0)
+def test_many_tries_at_once_from_one_session_cannot_all_pass_the_limiter():
+    limiter = AttemptLimiter()
     passed = []
     barrier = threading.Barrier(40)
 
     def attempt(number: int) -> None:
         barrier.wait()
-        if limiter.begin(f"tab {number}") == 0.0:
+        if limiter.begin("one tab") == 0.0:
             passed.append(number)
 
     threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
@@ -367,4 +467,4 @@ def test_many_tries_at_once_cannot_all_pass_the_limiter():
         thread.start()
     for thread in threads:
         thread.join(5)
-    assert len(passed) == 5
+    assert len(passed) == 1

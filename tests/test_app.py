@@ -627,7 +627,7 @@ def test_dataset_downloads_pasted_addresses_and_reports_each(env, site, make_pho
     served, base = site
     served.routes["/ann.jpg"] = jpeg_route(make_photo("red", 1))
     served.routes["/page"] = (200, {"Content-Type": "text/html"}, b"<html>a page</html>", 0.0)
-    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", base.removeprefix("http://"))  # host:port
     DatasetStore(dataset).add_person("Ann")
     at = app(DATASET)
     box = next(t for t in at.text_area if t.label.startswith("Addresses of photos of Ann"))
@@ -652,7 +652,7 @@ def test_dataset_imports_a_csv_of_people_and_addresses(env, site, make_photo, mo
     served, base = site
     served.routes["/ann.jpg"] = jpeg_route(make_photo("red", 1))
     served.routes["/bob.jpg"] = jpeg_route(make_photo("blue", 2))
-    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", base.removeprefix("http://"))  # host:port
     listing = f"person,url\nAnn,{base}/ann.jpg\nBob Beamon,{base}/bob.jpg\n".encode()
     DatasetStore(dataset).add_person("Someone")
     at = app(DATASET)
