@@ -43,6 +43,9 @@ VISITOR_MAX_FILES = 10
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000
 
+#: Largest CSV of person,url rows read (a million rows is about 100 MB; nobody curates that many).
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 

@@ -43,7 +43,7 @@ from .engines import DEFAULT_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
 from .features import mirrored
 from .images import MAX_FILE_BYTES, read_image
-from .storage import write_atomic
+from .storage import FileTooLargeError, read_regular_file, write_atomic
 from .train import TrainingSet
 
 MANIFEST_VERSION = 1
@@ -160,7 +160,9 @@ def validate_name(name: str) -> str:
         raise InvalidNameError(f"a name can have at most {MAX_NAME_LENGTH} characters")
     if "/" in name or "\\" in name:
         raise InvalidNameError("a name cannot contain '/' or '\\'")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
+    # Control (Cc), format (Cf: zero-width, bidi overrides) and unassigned characters, and the
+    # line and paragraph separators U+2028/U+2029 (Zl, Zp): a name is one line of visible text.
+    if any(unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") for ch in name):
         raise InvalidNameError("a name cannot contain control or invisible characters")
     if name.strip(".") == "":
         raise InvalidNameError("a name cannot be only dots")
@@ -193,8 +195,14 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 
 def decode_png(path: Path) -> np.ndarray:
-    data = np.frombuffer(path.read_bytes(), np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    """A crop file as RGB; DatasetError when it is missing, not a file, or damaged."""
+    try:
+        raw = read_regular_file(path, MAX_FILE_BYTES)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"the crop file {path.name} is missing") from exc
+    except OSError as exc:
+        raise DatasetError(f"the crop file {path.name} cannot be read ({exc.strerror or exc})") from exc
+    bgr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
     if bgr is None:
         raise DatasetError(f"the crop file {path.name} is damaged")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -380,7 +388,12 @@ class DatasetStore:
             if path.is_dir() or path.name.startswith("."):
                 continue
             try:
-                data = path.read_bytes()
+                # Regular files only, at most the limit + 1 bytes: a FIFO named x.jpg, a link to
+                # /dev/zero or a sparse 3 GB file is skipped, never waited on or read whole.
+                data = read_regular_file(path, MAX_FILE_BYTES)
+            except FileTooLargeError as exc:
+                report.skipped.append((path.name, exc.strerror))
+                continue
             except OSError as exc:
                 report.skipped.append((path.name, f"cannot be read ({exc.strerror or exc})"))
                 continue
@@ -629,13 +642,23 @@ class DatasetStore:
     # -- training data
 
     def training_set(
-        self, engine: Engine | None = None, *, mirror: bool | None = None
+        self,
+        engine: Engine | None = None,
+        *,
+        mirror: bool | None = None,
+        on_unreadable: Callable[[str], None] | None = None,
     ) -> tuple[TrainingSet, list[str]]:
         """Features of every kept crop of ``engine`` (and mirrored copies), with their crop ids.
 
         Features are cached per crop and engine settings, so after a few
         rejections only what is new gets computed. ``mirror`` defaults to
         what the engine wants.
+
+        A kept crop whose file is missing or damaged raises DatasetError, or,
+        with ``on_unreadable``, is left out and that callback gets a message
+        saying which. The CLI and the app leave it out: its photo was searched
+        already and is never searched again, so an error would block training
+        until the user found and deleted that photo.
         """
         engine = engine or self.engine()
         mirror = engine.mirror if mirror is None else mirror
@@ -645,7 +668,13 @@ class DatasetStore:
         for name, slug, crop in crops:
             vectors = cache.get(crop.id)
             if vectors is None:
-                image = decode_png(self._crop_file(slug, crop.id))
+                try:
+                    image = decode_png(self._crop_file(slug, crop.id))
+                except DatasetError as exc:
+                    if on_unreadable is None:
+                        raise DatasetError(f"{exc} (a kept crop of {name})") from exc
+                    on_unreadable(f"{exc}: a kept crop of {name} left out")
+                    continue
                 views = [image, mirrored(image)] if engine.mirror else [image]
                 vectors = np.stack([engine.features(view) for view in views])
                 cache.put(crop.id, vectors)

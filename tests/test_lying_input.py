@@ -1,0 +1,234 @@
+"""Input that lies about itself: files that are not files, oversized CSV fields, crafted
+manifests, out-of-range thresholds, names with line separators.
+
+Each case was a hang, a traceback or a silent wrong answer before; now each is a clear
+error with bounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from celeb.cli import main
+from celeb.config import MAX_CSV_BYTES
+from celeb.dataset import validate_name
+from celeb.errors import ImageError, InvalidNameError
+from celeb.features import FeatureSettings
+from celeb.images import MAX_FILE_BYTES, read_image
+from celeb.model import ModelBundle, save_bundle
+from celeb.storage import FileTooLargeError, NotARegularFileError, read_regular_file
+from celeb.web import UrlListError, read_url_csv
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+
+
+def run(capsys: pytest.CaptureFixture, *argv) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def promptly(function, *args, seconds: float = 10.0):
+    """``function(*args)`` in a thread: fails the test, instead of hanging it, if it blocks."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function.__name__} blocked for {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    """A model fitted in milliseconds on random feature vectors: the files are refused before it runs."""
+    rng = np.random.default_rng(0)
+    features = rng.random((24, FeatureSettings().length), dtype=np.float32)
+    labels = np.repeat(np.asarray(["Ann", "Bob"]), 12)
+    estimator = LogisticRegression(max_iter=200).fit(features, labels)
+    return save_bundle(ModelBundle(estimator=estimator, classes=["Ann", "Bob"]), tmp_path / "m.joblib")
+
+
+def sparse(path: Path, size: int) -> Path:
+    """A file that claims ``size`` bytes and takes no disk space."""
+    path.write_bytes(b"\xff\xd8\xff")
+    os.truncate(path, size)
+    return path
+
+
+# ---------------------------------------------------------------- files that are not what they say
+
+
+@needs_fifo
+def test_a_fifo_named_jpg_is_refused_at_once(tmp_path: Path):
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(NotARegularFileError, match="not a regular file"):
+        promptly(read_regular_file, fifo, 100)
+    with pytest.raises(ImageError, match="not a regular file"):
+        promptly(read_image, fifo)
+
+
+def test_a_link_to_dev_zero_is_refused(tmp_path: Path):
+    link = tmp_path / "x.jpg"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ImageError, match="not a regular file"):
+        promptly(read_image, link)
+
+
+def test_a_link_to_a_regular_file_is_read(tmp_path: Path):
+    (tmp_path / "real.bin").write_bytes(b"abc")
+    (tmp_path / "link.bin").symlink_to(tmp_path / "real.bin")
+    assert read_regular_file(tmp_path / "link.bin", 3) == b"abc"
+
+
+def test_a_sparse_giant_is_refused_without_reading_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    giant = sparse(tmp_path / "x.jpg", 3 * 2**30)
+    read = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        read.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", counting_read)
+    with pytest.raises(ImageError, match=r"3072 MB, over the limit of 200 MB"):
+        read_image(giant)
+    assert sum(read) <= MAX_FILE_BYTES + 1
+
+
+def test_at_most_the_limit_plus_one_byte_is_read(tmp_path: Path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 11)
+    assert read_regular_file(path, 11) == b"x" * 11
+    with pytest.raises(FileTooLargeError, match="11 bytes, over the limit of 10 bytes"):
+        read_regular_file(path, 10)
+
+
+@needs_fifo
+def test_cli_classify_a_fifo_and_dev_zero_are_errors_not_hangs(capsys, tmp_path: Path, model_file: Path):
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    sparse(tmp_path / "sparse.jpg", 3 * 2**30)
+    argv = ["classify", "--json", "--model", model_file, *(tmp_path / n for n in ("fifo.jpg", "zero.jpg"))]
+    code, out, _ = promptly(run, capsys, *argv, tmp_path / "sparse.jpg")
+    assert code == 1
+    errors = [json.loads(line)["error"] for line in out.splitlines()]
+    assert [bool(re.search("not a regular file", e)) for e in errors] == [True, True, False]
+    assert "over the limit of 200 MB" in errors[2]
+
+
+@needs_fifo
+def test_cli_train_skips_a_fifo_a_dev_zero_link_and_a_sparse_giant(capsys, tmp_path: Path):
+    folder = tmp_path / "people" / "Ann"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "fifo.jpg")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    sparse(folder / "big.jpg", 3 * 2**30)
+    code, _, err = promptly(run, capsys, "train", tmp_path / "people", "--out", tmp_path / "m.joblib")
+    assert code == 1  # nothing to train on; what matters is that it said why, promptly
+    assert "imported 0 added, 3 skipped" in err
+    assert "skipped big.jpg: the file is 3072 MB, over the limit of 200 MB" in err
+    assert "skipped fifo.jpg: cannot be read (this is not a regular file" in err
+    assert "skipped zero.jpg: cannot be read (this is not a regular file" in err
+
+
+@needs_fifo
+def test_cli_import_urls_from_a_fifo_is_an_error(capsys, tmp_path: Path):
+    os.mkfifo(tmp_path / "list.csv")
+    code, _, err = promptly(run, capsys, "import-urls", tmp_path / "list.csv", "--dataset", tmp_path / "d")
+    assert code == 2
+    assert "cannot be read (this is not a regular file" in err
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def test_a_csv_field_over_the_limit_is_a_clear_error():
+    message = "line 2 of the CSV cannot be read: a field is longer than 131,072 characters"
+    with pytest.raises(UrlListError, match=message):
+        read_url_csv("person,url\nAnn," + "x" * 140_000 + "\n")
+
+
+def test_a_csv_over_the_size_limit_is_refused():
+    with pytest.raises(UrlListError, match="over the limit"):
+        read_url_csv(b"a" * (MAX_CSV_BYTES + 1))
+
+
+def test_cli_import_urls_with_a_huge_field(capsys, tmp_path: Path):
+    listing = tmp_path / "list.csv"
+    listing.write_text("Ann,https://example.org/" + "x" * 140_000 + "\n")
+    code, out, err = run(capsys, "import-urls", listing, "--dataset", tmp_path / "d")
+    assert code == 1
+    assert out == ""
+    assert err == "error: line 1 of the CSV cannot be read: a field is longer than 131,072 characters\n"
+
+
+# ---------------------------------------------------------------- thresholds
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--threshold", "nan"],
+        ["--threshold", "inf"],
+        ["--threshold", "-1"],
+        ["--threshold", "2"],
+        ["--distance", "nan"],
+        ["--distance", "-inf"],
+        ["--distance", "0"],
+        ["--distance", "-1"],
+    ],
+)
+def test_out_of_range_thresholds_are_usage_errors(capsys, option):
+    for command in ("classify", "evaluate"):
+        with pytest.raises(SystemExit) as info:
+            main([command, f"{option[0]}={option[1]}", "a.jpg"])  # "=": "-1" is no option
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {option[0]}: {option[1]!r} is not a" in err
+
+
+def test_edge_thresholds_are_accepted(capsys, tmp_path: Path, model_file: Path):
+    for option in (["--threshold", "0"], ["--threshold", "1"], ["--distance", "0.6"]):
+        code, _, err = run(capsys, "classify", "--model", model_file, *option, tmp_path / "none.jpg")
+        assert code == 1  # the file is missing; the option was taken
+        assert "no such file" in _ + err
+
+
+# ---------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize("name", ["Ann\u2028Bob", "Ann\u2029Bob", "Ann\u200bBob", "Ann\u0085Bob"])
+def test_line_and_paragraph_separators_are_refused_in_names(name):
+    with pytest.raises(InvalidNameError, match="cannot contain"):
+        validate_name(name)
+
+
+def test_names_with_separators_are_refused_from_a_csv():
+    with pytest.raises(UrlListError, match="row 1 of the CSV: a name cannot contain"):
+        read_url_csv("Ann\u2028Bob,https://example.org/a.jpg\n")
+
+
+def test_a_missing_file_keeps_its_old_message(tmp_path: Path):
+    with pytest.raises(ImageError, match=r"^no such file$"):
+        read_image(tmp_path / "nothing.jpg")
+    with pytest.raises(ImageError, match=r"^this is a folder, not an image file$"):
+        read_image(tmp_path)
+
