@@ -46,6 +46,9 @@ MAX_ZIP_BYTES = 2_000_000_000
 #: Largest CSV of person,url rows read (a million rows is about 100 MB; nobody curates that many).
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
+#: Largest dataset manifest read (about 5 KB a photo: some 20,000 photos).
+MAX_MANIFEST_BYTES = 100 * 1024 * 1024
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 

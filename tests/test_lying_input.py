@@ -7,10 +7,13 @@ error with bounded memory.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import shutil
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +22,8 @@ from sklearn.linear_model import LogisticRegression
 
 from celeb.cli import main
 from celeb.config import MAX_CSV_BYTES
-from celeb.dataset import validate_name
-from celeb.errors import ImageError, InvalidNameError
+from celeb.dataset import DatasetStore, validate_name
+from celeb.errors import DatasetError, ImageError, InvalidNameError, ManifestError
 from celeb.features import FeatureSettings
 from celeb.images import MAX_FILE_BYTES, read_image
 from celeb.model import ModelBundle, save_bundle
@@ -232,3 +235,118 @@ def test_a_missing_file_keeps_its_old_message(tmp_path: Path):
     with pytest.raises(ImageError, match=r"^this is a folder, not an image file$"):
         read_image(tmp_path)
 
+
+
+# ---------------------------------------------------------------- crafted and damaged manifests
+
+
+@pytest.fixture
+def store(tmp_path: Path, make_photo) -> DatasetStore:
+    """A dataset with Ann (two photos, cropped) and Bob (one photo), and a victim folder beside it."""
+    store = DatasetStore(tmp_path / "dataset")
+    for name, tint, seeds in (("Ann", "red", (1, 2)), ("Bob", "blue", (3,))):
+        store.add_person(name)
+        for seed in seeds:
+            store.add_photo(name, make_photo(tint, seed), f"{seed}.jpg")
+    store.find_faces(workers=1)
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "precious.txt").write_text("keep me")
+    return store
+
+
+def edit_manifest(store: DatasetStore, change) -> None:
+    manifest = json.loads(store.manifest_path.read_text(encoding="utf-8"))
+    change(manifest["people"])
+    store.manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def first_photo(people: dict) -> dict:
+    return next(iter(people["ann"]["photos"].values()))
+
+
+def moved_person(people: dict) -> None:
+    people["../victim"] = {**people.pop("bob"), "slug": "../victim"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (moved_person, "person folder '../victim' leads outside the dataset folder"),
+        (
+            lambda people: first_photo(people).update(stored="../../../../../etc/hostname"),
+            "photo path of 'Ann' '../../../../../etc/hostname' leads outside the dataset folder",
+        ),
+        (
+            lambda people: first_photo(people).update(stored="/etc/hostname"),
+            "leads outside the dataset folder",
+        ),
+        (lambda people: first_photo(people).update(stored="bob/photos/x.jpg"), "is not in the folder of"),
+        (lambda people: people["ann"].update(name=42), "person name 42 in folder 'ann': a name must be text"),
+        (lambda people: people["ann"].update(name="Ann\u2028Bob"), "cannot contain control or invisible"),
+        (
+            lambda people: next(iter(people["ann"]["crops"].values())).update(photo="f" * 64),
+            "points at a photo that is not theirs",
+        ),
+        (
+            lambda people: next(iter(people["ann"]["crops"].values())).update(status="maybe"),
+            "has an unknown status 'maybe'",
+        ),
+        (lambda people: next(iter(people["ann"]["crops"].values())).update(box="x"), "has a damaged box"),
+        (lambda people: people["ann"].update(photos=[]), "is damaged"),
+    ],
+)
+def test_a_crafted_or_damaged_manifest_is_refused_with_a_clear_message(store: DatasetStore, change, message):
+    edit_manifest(store, change)
+    for use in (store.people, store.export_zip, lambda: store.delete_person("Bob")):
+        with pytest.raises(ManifestError, match=re.escape(message)):
+            use()
+    assert (store.root.parent / "victim" / "precious.txt").exists()
+
+
+def test_a_crafted_manifest_cannot_put_outside_files_in_the_export_or_delete_outside(store: DatasetStore):
+    edit_manifest(store, moved_person)
+    edit_manifest(store, lambda people: first_photo(people).update(stored="../../../../../etc/hostname"))
+    code = main(["train", str(store.root), "--out", str(store.root.parent / "m.joblib")])
+    assert code == 1  # the CLI prints the ManifestError; nothing read, nothing written
+
+
+def test_a_photo_linked_to_a_file_outside_is_left_out_of_the_export(store: DatasetStore, tmp_path: Path):
+    photo = store.root / first_photo(json.loads(store.manifest_path.read_text())["people"])["stored"]
+    photo.unlink()
+    photo.symlink_to(tmp_path / "victim" / "precious.txt")
+    with zipfile.ZipFile(io.BytesIO(store.export_zip())) as archive:
+        names = archive.namelist()
+        assert all(b"keep me" not in archive.read(name) for name in names)
+    assert photo.relative_to(store.root).as_posix() not in names
+    assert len([n for n in names if "/photos/" in n]) == 2
+
+
+def test_deleting_a_person_whose_folder_is_a_link_keeps_what_it_points_at(store: DatasetStore, tmp_path):
+    folder = store.root / "bob"
+    shutil.rmtree(folder)
+    folder.symlink_to(tmp_path / "victim", target_is_directory=True)
+    store.delete_person("Bob")
+    assert not folder.exists() and not folder.is_symlink()
+    assert (tmp_path / "victim" / "precious.txt").read_text() == "keep me"
+
+
+def test_a_missing_crop_file_at_training(store: DatasetStore, capsys):
+    crop = store.crops("Ann")[0]
+    crop.path.unlink()
+    message = f"the crop file {crop.record.id}.png is missing (a kept crop of Ann)"
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        store.training_set()
+    said: list[str] = []
+    data, ids = store.training_set(on_unreadable=said.append)
+    assert crop.record.id not in ids and len(ids) == 2
+    assert said == [f"the crop file {crop.record.id}.png is missing: a kept crop of Ann left out"]
+    assert len(data.labels) == 2 * len(ids)  # mirrored copies of what is left
+
+
+def test_cli_train_leaves_out_a_missing_crop_with_a_warning(store: DatasetStore, capsys):
+    crop = store.crops("Ann")[0]
+    crop.path.unlink()
+    code, _, err = run(capsys, "train", store.root, "--out", store.root.parent / "m.joblib")
+    assert f"warning: the crop file {crop.record.id}.png is missing: a kept crop of Ann left out" in err
+    assert "Traceback" not in err
+    assert code == 1  # two photos left cannot be split for testing; a clear error, not a traceback
