@@ -169,6 +169,19 @@ def active_model() -> ActiveModel | None:
     return ActiveModel(bundle, version, notes)
 
 
+def active_model_or_problem() -> tuple[ActiveModel | None, str]:
+    """The active model, or None with why it cannot be loaded (markdown-safe; "" when there is none).
+
+    For the pages that repair a broken model, the Train page (train a new
+    one, make an earlier one active) and the Dataset page (curate the crops
+    to train on): they say what is wrong and keep working without it.
+    """
+    try:
+        return active_model(), ""
+    except CelebError as exc:
+        return None, md(str(exc).strip() or exc.__class__.__name__)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _classifier(path: str, mtime_ns: int, size: int, threshold: float, distance: float | None) -> Classifier:
     bundle, _ = _load_bundle(path, mtime_ns, size)
