@@ -350,3 +350,34 @@ def test_cli_train_leaves_out_a_missing_crop_with_a_warning(store: DatasetStore,
     assert f"warning: the crop file {crop.record.id}.png is missing: a kept crop of Ann left out" in err
     assert "Traceback" not in err
     assert code == 1  # two photos left cannot be split for testing; a clear error, not a traceback
+
+
+# ---------------------------------------------------------------- shortcodes in names and file names
+
+
+def as_streamlit_shows(markdown: str) -> list[str]:
+    """What Streamlit's browser code (1.67, StreamlitMarkdown) would turn into icons, emoji or its logo.
+
+    It replaces ":material/" with ":material_" in the raw source, parses the
+    markdown (a backslash escape becomes its plain character, in the same text),
+    then matches these patterns in the text.
+    """
+    text = re.sub(r"\\(.)", r"\1", markdown.replace(":material/", ":material_"))
+    return re.findall(r":material_\w+:|:streamlit:|:[\w-]+:", text)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [":material/home:.jpg", "a:streamlit:b.png", ":smile: :+1:.jpg", "x::material/home::y", "Ann"],
+)
+def test_shortcodes_in_user_text_are_shown_as_typed(name):
+    from celeb_app.common import WORD_JOINER, md
+
+    shown = md(name)
+    assert as_streamlit_shows(shown) == []
+    assert re.sub(r"\\(.)", r"\1", shown).replace(WORD_JOINER, "") == name  # looks the same
+
+
+def test_the_frontend_model_sees_the_icon_in_the_old_escaping():
+    # The reason for the word joiner: backslash escapes alone still gave an icon.
+    assert as_streamlit_shows(r"\:material/home\:") == [":material_home:"]
