@@ -2,7 +2,8 @@
 
 With models/model.joblib damaged, the Train page still offers the training
 form and the earlier models to make active, and the Dataset page's Crops tab
-still shows the crops; both say what is wrong with the model.
+still shows the crops; both say what is wrong with the model. And a CSV that lies
+about its fields is a message, not "Something went wrong".
 """
 
 from __future__ import annotations
@@ -62,3 +63,16 @@ def test_dataset_crops_tab_with_a_damaged_model_still_shows_the_crops(env, make_
     assert warnings and "does not check these crops" in warnings[0]
     assert "kept crops flagged" in texts(at) or "No kept crop is flagged" in texts(at)
     assert "Crops 1–2 of 2" in texts(at)  # the crop grid, under the flags
+
+
+def test_dataset_refuses_a_csv_with_a_huge_field_with_a_message(env):
+    from celeb.dataset import DatasetStore
+
+    dataset, _ = env
+    DatasetStore(dataset).add_person("Someone")
+    at = app(DATASET)
+    listing = ("urls.csv", b"Someone,https://example.org/" + b"x" * 140_000 + b"\n", "text/csv")
+    at.file_uploader(key="url_csv_0").set_value(listing).run()
+    at.button(key="download_csv").click().run()
+    assert_clean(at)  # no "Something went wrong"
+    assert any("a field is longer than 131,072 characters" in e.value for e in at.error)
