@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import sys
 import tempfile
 import warnings
@@ -17,12 +18,13 @@ from pathlib import Path
 
 from .auth import hash_password
 from .classify import Classifier
-from .config import DEFAULT_CONFIDENCE_THRESHOLD, paths
+from .config import DEFAULT_CONFIDENCE_THRESHOLD, MAX_CSV_BYTES, paths
 from .dataset import DatasetStore
 from .engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, printable_path
 from .model import bundle_from_training, load_bundle, save_bundle
+from .storage import FileTooLargeError, read_regular_file
 from .train import CANDIDATES, train_best_model
 from .web import import_urls, read_url_csv
 
@@ -105,18 +107,49 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def probability(text: str) -> float:
+    """An argparse type: a finite number from 0 to 1 (nan, inf, -1 and 2 are usage errors).
+
+    >>> probability("0.4"), probability("1")
+    (0.4, 1.0)
+    """
+    value = _finite(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a probability from 0 to 1")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    value = _finite(text)
+    if value <= 0.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+    return value
+
+
+def _finite(text: str) -> float:
+    # float() takes "nan" and "inf"; every comparison with nan is False, so it would pass any range check.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="model file (default: models/model.joblib)")
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=probability,
         default=DEFAULT_CONFIDENCE_THRESHOLD,
         help=f"below this probability a face is 'not sure' (default {DEFAULT_CONFIDENCE_THRESHOLD}; "
         "classic engine)",
     )
     parser.add_argument(
         "--distance",
-        type=float,
+        type=positive,
         help="embeddings engine: beyond this distance from every known face, the person is unknown "
         "(default: the model's calibrated threshold)",
     )
@@ -155,7 +188,7 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         f"faces: {cropped.faces} with two eyes in {cropped.photos} new photos, {cropped.kept} kept",
         file=sys.stderr,
     )
-    data, _ = store.training_set(engine)
+    data, _ = store.training_set(engine, on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr))
     result = train_best_model(
         data,
         grids=engine.grids,
@@ -256,7 +289,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _import_urls(args: argparse.Namespace) -> int:
     try:
-        jobs = read_url_csv(args.csv.read_bytes())
+        # MAX_CSV_BYTES + 1 read: read_url_csv refuses it whole, and a FIFO or device never blocks.
+        jobs = read_url_csv(read_regular_file(args.csv, MAX_CSV_BYTES + 1))
+    except FileTooLargeError:
+        print(f"error: {args.csv} is over the limit of {MAX_CSV_BYTES // 2**20} MB", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {args.csv} cannot be read ({exc.strerror or exc})", file=sys.stderr)
         return 2

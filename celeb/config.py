@@ -62,6 +62,11 @@ PASSWORD_WAIT_BASE = 1.0
 PASSWORD_WAIT_CAP = 60.0
 PASSWORD_CHECKS_AT_ONCE = 2
 PASSWORD_CHECK_INTERVAL = 0.25
+#: Largest CSV of person,url rows read (a million rows is about 100 MB; nobody curates that many).
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+#: Largest dataset manifest read (about 5 KB a photo: some 20,000 photos).
+MAX_MANIFEST_BYTES = 100 * 1024 * 1024
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

@@ -38,12 +38,12 @@ import cv2
 import numpy as np
 from filelock import FileLock
 
-from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
+from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_MANIFEST_BYTES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
 from .engines import DEFAULT_ENGINE, Engine, get_engine
-from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
+from .errors import DatasetError, ImageError, InvalidNameError, ManifestError, ReadOnlyError
 from .features import mirrored
 from .images import MAX_FILE_BYTES, read_image
-from .storage import write_atomic
+from .storage import FileTooLargeError, read_regular_file, write_atomic
 from .train import TrainingSet
 
 MANIFEST_VERSION = 1
@@ -160,7 +160,9 @@ def validate_name(name: str) -> str:
         raise InvalidNameError(f"a name can have at most {MAX_NAME_LENGTH} characters")
     if "/" in name or "\\" in name:
         raise InvalidNameError("a name cannot contain '/' or '\\'")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
+    # Control (Cc), format (Cf: zero-width, bidi overrides) and unassigned characters, and the
+    # line and paragraph separators U+2028/U+2029 (Zl, Zp): a name is one line of visible text.
+    if any(unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") for ch in name):
         raise InvalidNameError("a name cannot contain control or invisible characters")
     if name.strip(".") == "":
         raise InvalidNameError("a name cannot be only dots")
@@ -193,8 +195,14 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 
 def decode_png(path: Path) -> np.ndarray:
-    data = np.frombuffer(path.read_bytes(), np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    """A crop file as RGB; DatasetError when it is missing, not a file, or damaged."""
+    try:
+        raw = read_regular_file(path, MAX_FILE_BYTES)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"the crop file {path.name} is missing") from exc
+    except OSError as exc:
+        raise DatasetError(f"the crop file {path.name} cannot be read ({exc.strerror or exc})") from exc
+    bgr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
     if bgr is None:
         raise DatasetError(f"the crop file {path.name} is damaged")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -334,8 +342,13 @@ class DatasetStore:
             slug = self._person(people, name).slug
             del people[slug]
         # The manifest no longer names the folder; removing it can fail or be
-        # interrupted without harm.
-        shutil.rmtree(self.root / slug, ignore_errors=True)
+        # interrupted without harm. The slug is a plain folder name (checked on
+        # load), and a folder that is a link to elsewhere is not followed.
+        folder = self.root / slug
+        if folder.is_symlink():
+            folder.unlink(missing_ok=True)  # the link goes, never what it points at
+        elif folder.resolve().parent == self.root.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- photos
 
@@ -380,7 +393,12 @@ class DatasetStore:
             if path.is_dir() or path.name.startswith("."):
                 continue
             try:
-                data = path.read_bytes()
+                # Regular files only, at most the limit + 1 bytes: a FIFO named x.jpg, a link to
+                # /dev/zero or a sparse 3 GB file is skipped, never waited on or read whole.
+                data = read_regular_file(path, MAX_FILE_BYTES)
+            except FileTooLargeError as exc:
+                report.skipped.append((path.name, exc.strerror))
+                continue
             except OSError as exc:
                 report.skipped.append((path.name, f"cannot be read ({exc.strerror or exc})"))
                 continue
@@ -629,13 +647,23 @@ class DatasetStore:
     # -- training data
 
     def training_set(
-        self, engine: Engine | None = None, *, mirror: bool | None = None
+        self,
+        engine: Engine | None = None,
+        *,
+        mirror: bool | None = None,
+        on_unreadable: Callable[[str], None] | None = None,
     ) -> tuple[TrainingSet, list[str]]:
         """Features of every kept crop of ``engine`` (and mirrored copies), with their crop ids.
 
         Features are cached per crop and engine settings, so after a few
         rejections only what is new gets computed. ``mirror`` defaults to
         what the engine wants.
+
+        A kept crop whose file is missing or damaged raises DatasetError, or,
+        with ``on_unreadable``, is left out and that callback gets a message
+        saying which. The CLI and the app leave it out: its photo was searched
+        already and is never searched again, so an error would block training
+        until the user found and deleted that photo.
         """
         engine = engine or self.engine()
         mirror = engine.mirror if mirror is None else mirror
@@ -645,7 +673,13 @@ class DatasetStore:
         for name, slug, crop in crops:
             vectors = cache.get(crop.id)
             if vectors is None:
-                image = decode_png(self._crop_file(slug, crop.id))
+                try:
+                    image = decode_png(self._crop_file(slug, crop.id))
+                except DatasetError as exc:
+                    if on_unreadable is None:
+                        raise DatasetError(f"{exc} (a kept crop of {name})") from exc
+                    on_unreadable(f"{exc}: a kept crop of {name} left out")
+                    continue
                 views = [image, mirrored(image)] if engine.mirror else [image]
                 vectors = np.stack([engine.features(view) for view in views])
                 cache.put(crop.id, vectors)
@@ -690,15 +724,29 @@ class DatasetStore:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr("manifest.json", _dump(people))
             for person in people.values():
-                for photo in person.photos.values():
-                    path = self.root / photo.stored
-                    if path.exists():
-                        archive.write(path, photo.stored)
-                for crop in person.crops.values():
-                    path = self._crop_file(person.slug, crop.id)
-                    if crop.status == KEPT and path.exists():
-                        archive.write(path, path.relative_to(self.root).as_posix())
+                files = [photo.stored for photo in person.photos.values()]
+                kept = [crop for crop in person.crops.values() if crop.status == KEPT]
+                files += [f"{person.slug}/crops/{crop.id}.png" for crop in kept]
+                for name in files:
+                    data = self._dataset_file(name)
+                    if data is not None:
+                        archive.writestr(name, data)
         return buffer.getvalue()
+
+    def _dataset_file(self, name: str) -> bytes | None:
+        """The bytes of the dataset's file ``name``, or None when it is missing or not the dataset's.
+
+        The manifest's paths are plain relative paths (checked on load), but a
+        file or folder on the way may be a symbolic link: only what resolves
+        inside the dataset folder, and is a regular file, is read.
+        """
+        path = self.root / name
+        try:
+            if not path.resolve().is_relative_to(self.root.resolve()):
+                return None
+            return read_regular_file(path, MAX_FILE_BYTES)
+        except OSError:
+            return None
 
     # -- internals
 
@@ -729,18 +777,31 @@ class DatasetStore:
 
     def _load(self) -> dict[str, PersonRecord]:
         try:
-            raw = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            text = read_regular_file(self.manifest_path, MAX_MANIFEST_BYTES).decode("utf-8")
+            raw = json.loads(text)
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"the dataset manifest {self.manifest_path} is unreadable: {exc}") from exc
+        except OSError as exc:
+            raise ManifestError(
+                f"the dataset manifest {self.manifest_path} is unreadable: {exc.strerror or exc}"
+            ) from exc
+        except ValueError as exc:  # not UTF-8, not JSON
+            raise ManifestError(f"the dataset manifest {self.manifest_path} is unreadable: {exc}") from exc
         if not isinstance(raw, dict) or raw.get("version") != MANIFEST_VERSION:
             version = raw.get("version") if isinstance(raw, dict) else None
-            raise DatasetError(f"the dataset manifest has version {version}; expected {MANIFEST_VERSION}")
+            raise ManifestError(f"the dataset manifest has version {version}; expected {MANIFEST_VERSION}")
         try:
-            return {slug: _person_from_json(value) for slug, value in raw["people"].items()}
+            people = {slug: _person_from_json(value) for slug, value in raw["people"].items()}
         except (KeyError, TypeError, AttributeError) as exc:
-            raise DatasetError(f"the dataset manifest {self.manifest_path} is damaged ({exc!r})") from exc
+            raise ManifestError(f"the dataset manifest {self.manifest_path} is damaged ({exc!r})") from exc
+        for slug, person in people.items():
+            problem = _person_problem(slug, person)
+            if problem:
+                raise ManifestError(
+                    f"the dataset manifest {self.manifest_path} is damaged or crafted, so it is not used: "
+                    f"{problem}. Restore it from a backup, or fix or remove that entry."
+                )
+        return people
 
     def _find(self, people: dict[str, PersonRecord], name: str) -> PersonRecord | None:
         wanted = unicodedata.normalize("NFC", name).strip().casefold()
@@ -840,6 +901,75 @@ def _photo_from_json(value: dict) -> PhotoRecord:
 def _crop_from_json(value: dict) -> CropRecord:
     # Manifests from before "auto": a rejection "by you" was the user's choice.
     return CropRecord(**{"auto": value.get("reason") != "by you", **value})
+
+
+#: Crop ids become file names (<slug>/crops/<id>.png): letters, digits, "_" and "-" only.
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _relative_problem(path: object, what: str) -> str:
+    """Why ``path`` (from the manifest) could lead outside the dataset folder, or ""."""
+    if not isinstance(path, str) or not path:
+        return f"{what} is not a path"
+    parts = path.split("/")  # as written: PurePosixPath would drop "." and empty parts
+    if (
+        "\\" in path
+        or "\0" in path
+        or path.startswith("/")
+        or re.match(r"^[A-Za-z]:", path)
+        or any(part in ("", ".", "..") or part.startswith(".") for part in parts)
+    ):
+        return f"{what} {path!r} leads outside the dataset folder"
+    return ""
+
+
+def _person_problem(slug: object, person: PersonRecord) -> str:
+    """What is wrong with one person's record, or "" when every field is usable.
+
+    The manifest is trusted with paths the app reads, zips and deletes: each
+    must be a plain relative path inside the dataset (a crafted "../victim"
+    would have the dataset's Delete remove someone else's folder), and each
+    field must have its type, so that a damaged manifest is one clear error
+    here rather than a traceback wherever the field is first used.
+    """
+    where = _relative_problem(slug, "person folder")
+    if where:
+        return where
+    if slug != person.slug or "/" in slug:
+        return f"person folder {slug!r} does not match its record"
+    try:
+        validate_name(person.name)
+    except InvalidNameError as exc:
+        return f"person name {person.name!r} in folder {slug!r}: {exc}"
+    if not isinstance(person.photos, dict) or not isinstance(person.crops, dict):
+        return f"the photos or crops of {person.name!r} are not lists of records"
+    for sha, photo in person.photos.items():
+        if not all(isinstance(v, str) for v in (sha, photo.sha, photo.filename, photo.added, photo.source)):
+            return f"a photo of {person.name!r} has a field that is not text"
+        if sha != photo.sha:
+            return f"photo {sha!r} of {person.name!r} does not match its record"
+        where = _relative_problem(photo.stored, f"photo path of {person.name!r}")
+        if where:
+            return where
+        if PurePosixPath(photo.stored).parts[0] != slug:
+            return f"photo path {photo.stored!r} is not in the folder of {person.name!r}"
+        if not isinstance(photo.searched, list) or not all(isinstance(e, str) for e in photo.searched):
+            return f"photo {sha[:12]!r} of {person.name!r} has a damaged list of searched engines"
+        if not isinstance(photo.faces_found, dict):
+            return f"photo {sha[:12]!r} of {person.name!r} has damaged face counts"
+    for crop_id, crop in person.crops.items():
+        if not isinstance(crop_id, str) or crop_id != crop.id or not _SAFE_ID.fullmatch(crop_id):
+            return f"crop {crop_id!r} of {person.name!r} has an id that cannot name a file"
+        if not isinstance(crop.photo, str) or crop.photo not in person.photos:
+            return f"crop {crop_id!r} of {person.name!r} points at a photo that is not theirs"
+        if crop.status not in (KEPT, REJECTED):
+            return f"crop {crop_id!r} of {person.name!r} has an unknown status {crop.status!r}"
+        numbers = isinstance(crop.box, list) and all(type(v) in (int, float) for v in crop.box)
+        if not numbers or len(crop.box) != 4:
+            return f"crop {crop_id!r} of {person.name!r} has a damaged box"
+        if not all(isinstance(v, str) for v in (crop.reason, crop.engine)) or type(crop.rank) is not int:
+            return f"crop {crop_id!r} of {person.name!r} has a field of the wrong type"
+    return ""
 
 
 def _person_from_json(value: dict) -> PersonRecord:

@@ -41,6 +41,10 @@ class DatasetError(CelebError):
     """The dataset on disk cannot do what was asked."""
 
 
+class ManifestError(DatasetError):
+    """The dataset manifest is damaged or crafted (a path leading outside the dataset ...)."""
+
+
 class ModelError(CelebError):
     """A model file is missing, corrupt or unusable."""
 

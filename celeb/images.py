@@ -29,6 +29,7 @@ from .errors import (
     TruncatedImageError,
     UnsupportedFormatError,
 )
+from .storage import FileTooLargeError, NotARegularFileError, read_regular_file
 
 #: Pillow decoders we trust with user files. Others (EPS runs Ghostscript,
 #: PSD, ICO ...) are named in a clear refusal instead.
@@ -131,14 +132,12 @@ def _read_bytes(source: bytes | str | Path) -> bytes:
         return bytes(source)
     path = Path(source)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageTooLargeError(
-                f"the file is {size / 2**20:.0f} MB, over the limit of {MAX_FILE_BYTES / 2**20:.0f} MB"
-            )
-        return path.read_bytes()
-    except ImageError:
-        raise
+        # Regular files only, read up to the limit: a FIFO, /dev/zero or a sparse giant is refused.
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except FileTooLargeError as exc:
+        raise ImageTooLargeError(exc.strerror) from exc
+    except NotARegularFileError as exc:
+        raise NotAnImageError(f"{exc.strerror}, not an image file") from exc
     except IsADirectoryError as exc:
         raise NotAnImageError("this is a folder, not an image file") from exc
     except FileNotFoundError as exc:

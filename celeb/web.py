@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from .config import DETECTION_MAX_SIDE, MAX_DNS_LOOKUPS, allowed_hosts, parse_host_port
+from .config import DETECTION_MAX_SIDE, MAX_CSV_BYTES, MAX_DNS_LOOKUPS, allowed_hosts, parse_host_port
 from .dataset import DatasetStore, validate_name
 from .errors import CelebError, ImageError, InvalidNameError
 from .images import read_image
@@ -112,13 +112,15 @@ def read_url_csv(data: bytes | str) -> list[UrlJob]:
     >>> read_url_csv("person,url\\nSerena Williams,https://example.org/s.jpg\\n")
     [UrlJob(person='Serena Williams', url='https://example.org/s.jpg')]
     """
+    if len(data) > MAX_CSV_BYTES:
+        raise UrlListError(f"the CSV file is over the limit of {MAX_CSV_BYTES // 2**20} MB")
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise UrlListError("the CSV file is not UTF-8 text") from exc
     jobs = []
-    for number, row in enumerate(csv.reader(io.StringIO(data)), start=1):
+    for number, row in enumerate(_csv_rows(data), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
@@ -134,6 +136,27 @@ def read_url_csv(data: bytes | str) -> list[UrlJob]:
     if not jobs:
         raise UrlListError("the CSV file has no 'person,url' rows")
     return jobs
+
+
+def _csv_rows(text: str) -> Iterator[list[str]]:
+    """The CSV's rows; a malformed one (a field over csv.field_size_limit(), a NUL ...) is a UrlListError.
+
+    The csv module raises its own csv.Error, which neither the CLI nor the app
+    would show as a message.
+    """
+    reader = csv.reader(io.StringIO(text))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                why = f"a field is longer than {csv.field_size_limit():,} characters"
+            else:
+                why = str(exc)
+            raise UrlListError(f"line {reader.line_num} of the CSV cannot be read: {why}") from exc
+        yield row
 
 
 # ---------------------------------------------------------------- one download

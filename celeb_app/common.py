@@ -169,6 +169,19 @@ def active_model() -> ActiveModel | None:
     return ActiveModel(bundle, version, notes)
 
 
+def active_model_or_problem() -> tuple[ActiveModel | None, str]:
+    """The active model, or None with why it cannot be loaded (markdown-safe; "" when there is none).
+
+    For the pages that repair a broken model, the Train page (train a new
+    one, make an earlier one active) and the Dataset page (curate the crops
+    to train on): they say what is wrong and keep working without it.
+    """
+    try:
+        return active_model(), ""
+    except CelebError as exc:
+        return None, md(str(exc).strip() or exc.__class__.__name__)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _classifier(path: str, mtime_ns: int, size: int, threshold: float, distance: float | None) -> Classifier:
     bundle, _ = _load_bundle(path, mtime_ns, size)
@@ -194,10 +207,23 @@ def classifier(
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
+#: A colon that could open a Streamlit shortcode: ":material/home:", ":streamlit:", ":smile:".
+_SHORTCODE_COLON = re.compile(r":(?=[\w+-])")
+
+#: U+2060 WORD JOINER: invisible, and not a word character, so no shortcode pattern matches across it.
+WORD_JOINER = "\u2060"
+
 
 def md(text: object) -> str:
-    """User text (names, file names) escaped for Streamlit markdown: shown as typed, never as links."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
+    """User text (names, file names) escaped for Streamlit markdown: shown as typed, never as links.
+
+    A backslash does not stop shortcodes: Streamlit's browser code turns
+    ":material/" into ":material_" in the raw text, then finds icons, emoji
+    and its logo in the parsed text, where "\\:" is a plain ":" again. An
+    invisible word joiner after such a colon breaks every one of those
+    patterns and leaves the name looking the same.
+    """
+    return _MARKDOWN.sub(r"\\\1", _SHORTCODE_COLON.sub(":" + WORD_JOINER, str(text)))
 
 
 def names(values: object) -> str:

@@ -185,8 +185,16 @@ def person_flags(
 
 
 def show_flag_summary(
-    crops: Sequence[Crop], flags: dict[str, list[Flag]], model_checks: bool, model: common.ActiveModel | None
+    crops: Sequence[Crop],
+    flags: dict[str, list[Flag]],
+    model_checks: bool,
+    model: common.ActiveModel | None,
+    model_problem: str = "",
 ) -> None:
+    """How many kept crops are flagged, and whether the active model could check them.
+
+    ``model_problem`` (markdown) says why the active model could not be loaded.
+    """
     kept = {c.record.id for c in crops if c.record.status == KEPT}
     counts: dict[str, int] = {}
     for crop_id, found in flags.items():
@@ -199,7 +207,13 @@ def show_flag_summary(
         st.markdown(f":orange[:material/flag:] **{flagged} kept crops flagged** ({parts}): worth a look.")
     else:
         st.markdown(":green[:material/check:] No kept crop is flagged.")
-    if model is None:
+    if model_problem:
+        st.warning(
+            f"The active model cannot be used ({model_problem}), so it does not check these crops. "
+            "Train a new model, or make an earlier one active, on the **Train** page.",
+            icon=":material/warning:",
+        )
+    elif model is None:
         st.caption("No active model yet: train one to also flag crops the model thinks are someone else.")
     elif not model_checks:
         st.caption(

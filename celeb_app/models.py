@@ -48,7 +48,7 @@ def train(
     with st.status(f"Training: {engine.label}…", expanded=True) as status:
         copies = " (and its mirror image)" if engine.mirror else ""
         st.write(f"Computing the features of every kept crop{copies}…")
-        data, crop_ids = store.training_set(engine)
+        data, crop_ids = store.training_set(engine, on_unreadable=_say_left_out)
         people = len(set(data.labels.tolist()))
         st.write(f"{common.plural(len(crop_ids), 'crop')} of {common.plural(people, 'person', 'people')}.")
         bar = st.progress(0.0, text="Starting…")
@@ -85,6 +85,10 @@ def train(
             expanded=False,
         )
     return Trained(result, bundle)
+
+
+def _say_left_out(why: str) -> None:
+    st.warning(common.md(common.message(why)), icon=":material/warning:")
 
 
 def show_figures(bundle: ModelBundle, title: str) -> None:

@@ -217,9 +217,12 @@ with crops_tab:
             ),
         )
 
-    model = common.active_model()
+    # A damaged model only costs its check of the crops: curating is how a better one gets made.
+    model, model_problem = common.active_model_or_problem()
     flags = curate.person_flags(store, person, crops, model, settings)
-    curate.show_flag_summary(crops, flags, model is not None and model_knows(model.bundle, person), model)
+    curate.show_flag_summary(
+        crops, flags, model is not None and model_knows(model.bundle, person), model, model_problem
+    )
 
     status = FILTERS[shown_filter or "Kept"]
     visible = [crop for crop in crops if status is None or crop.record.status == status]

@@ -23,7 +23,14 @@ engine_name = common.engine_picker()
 store = common.store()
 registry = common.registry()
 people = store.people(engine_name)
-active = common.active_model()
+active, model_problem = common.active_model_or_problem()
+if model_problem:
+    # A damaged model must not block its own repair: the form and the history below still work.
+    st.error(
+        f"The active model cannot be used: {model_problem}. Train a new model below, or make an "
+        "earlier one active.",
+        icon=":material/error:",
+    )
 others = [name for name in common.available_engines() if name != engine_name]
 
 # ---------------------------------------------------------------- the data
@@ -172,7 +179,9 @@ elif trained_models:
 # ---------------------------------------------------------------- active model and history
 
 st.subheader("Active model and earlier ones")
-if active is None:
+if model_problem:
+    st.markdown(f"The active model file is damaged: {model_problem}.")
+elif active is None:
     st.markdown("No active model yet.")
 else:
     st.markdown(

@@ -113,8 +113,8 @@ def unlock(at: AppTest, password: str) -> AppTest:
 
 
 def plain(markdown: str) -> str:
-    """Markdown as read: backslash escapes removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """Markdown as read: backslash escapes and md()'s invisible word joiners removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def texts(at: AppTest) -> str:
