@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, UNCLEAN_EXTRA_CONFIDENCE
-from .engines import get_engine
 from .faces import Box
 from .images import Photo, read_image
 from .model import ModelBundle
@@ -80,7 +79,7 @@ class Classifier:
     ) -> None:
         self.bundle = bundle
         self.threshold = threshold
-        self.engine = get_engine(bundle.engine, bundle.features, bundle.detector)
+        self.engine = bundle.make_engine()
         gallery = bundle.gallery
         self.distance_threshold = (
             distance_threshold if distance_threshold is not None else (gallery.threshold if gallery else None)

@@ -20,7 +20,7 @@ from .auth import hash_password
 from .classify import Classifier
 from .config import DEFAULT_CONFIDENCE_THRESHOLD, MAX_CSV_BYTES, paths
 from .dataset import DatasetStore
-from .engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_NAMES
+from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, printable_path
 from .model import bundle_from_training, load_bundle, save_bundle
@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         "--engine",
         choices=ENGINE_NAMES,
         default=DEFAULT_ENGINE,
-        help=f"how faces are found and described (default {DEFAULT_ENGINE}; "
-        f"embeddings needs `{ENABLE_EMBEDDINGS}`)",
+        help=f"how faces are found and described (default {DEFAULT_ENGINE}; classic is the original "
+        f"recipe; every engine is installed by `{ENABLE_ENGINES}`)",
     )
     train.set_defaults(run=_train)
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from .dataset import KEPT, Crop, decode_png
-from .engines import EngineUnavailable, get_engine
+from .engines import EngineUnavailable
 from .errors import DatasetError
 from .model import ModelBundle
 
@@ -155,7 +155,7 @@ def _disagreements(
     if not crops:
         return {}
     try:
-        engine = get_engine(bundle.engine, bundle.features, bundle.detector)
+        engine = bundle.make_engine()
     except EngineUnavailable:
         return {}
     features = np.stack([engine.features(images[crop.record.id]) for crop in crops])

@@ -39,7 +39,7 @@ import numpy as np
 from filelock import FileLock
 
 from .config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, MAX_MANIFEST_BYTES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
-from .engines import DEFAULT_ENGINE, Engine, get_engine
+from .engines import DEFAULT_ENGINE, LEGACY_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ManifestError, ReadOnlyError
 from .features import mirrored
 from .images import MAX_FILE_BYTES, read_image
@@ -81,7 +81,7 @@ class CropRecord:
     rank: int  # 0 is the photo's largest face
     status: str = KEPT
     reason: str = ""  # why it is rejected: "by you", or what automatic cleaning saw
-    engine: str = DEFAULT_ENGINE  # the engine that found and cropped it
+    engine: str = LEGACY_ENGINE  # the engine that found and cropped it (none recorded: classic)
     auto: bool = True  # its status is automatic cleaning's; False once the user has chosen
 
 
@@ -571,7 +571,7 @@ class DatasetStore:
         return vectors[0]
 
     def _feature_cache(self, engine: Engine) -> FeatureCache:
-        return FeatureCache(self.root / ".cache", {"engine": engine.name, **engine.settings()})
+        return FeatureCache(self.root / ".cache", {"engine": engine.name, **engine.feature_key()})
 
     def _crop_photo(
         self, engine: Engine, job: tuple[str, PhotoRecord], describe: bool = False
@@ -587,8 +587,9 @@ class DatasetStore:
         except (ImageError, OSError):
             return slug, photo, [], vectors
         clean = [face for face in engine.detect(image.rgb) if face.clean]
-        # Crop ids of the classic engine keep their old form, so older datasets stay valid.
-        prefix = "" if engine.name == DEFAULT_ENGINE else engine.name[0]
+        # Crop ids of the classic engine keep their old form, so older datasets stay valid; other
+        # engines' carry their whole name, so that no two engines' ids can be the same.
+        prefix = "" if engine.name == LEGACY_ENGINE else f"{engine.name}-"
         records = []
         for rank, face in enumerate(clean):
             crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
@@ -891,10 +892,10 @@ def _photo_from_json(value: dict) -> PhotoRecord:
     value = dict(value)
     # Manifests from before the second engine: "processed" meant searched by the classic engine.
     if "processed" in value:
-        value["searched"] = [DEFAULT_ENGINE] if value.pop("processed") else []
+        value["searched"] = [LEGACY_ENGINE] if value.pop("processed") else []
     if isinstance(value.get("faces_found"), int):
         found = value.pop("faces_found")
-        value["faces_found"] = {DEFAULT_ENGINE: found} if value["searched"] else {}
+        value["faces_found"] = {LEGACY_ENGINE: found} if value["searched"] else {}
     return PhotoRecord(**value)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import sklearn
 from sklearn.metrics.pairwise import euclidean_distances
 
-from .engines import DEFAULT_ENGINE, Engine
+from .engines import LEGACY_ENGINE, Engine, get_engine
 from .errors import ModelError
 from .faces import DetectorSettings
 from .features import FeatureSettings
@@ -87,8 +87,19 @@ class ModelBundle:
     dataset_fingerprint: str = ""
     trained_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     versions: dict = field(default_factory=lambda: library_versions())
-    engine: str = DEFAULT_ENGINE
+    engine: str = LEGACY_ENGINE
     gallery: Gallery | None = None  # open-set engines: the training faces, for "unknown person"
+    #: The engine's own settings (``Engine.settings()``), whatever the engine; empty in files made
+    #: before engines stored them (then ``features`` and ``detector`` are the classic engine's).
+    engine_settings: dict = field(default_factory=dict)
+
+    def make_engine(self) -> Engine:
+        """The engine this model was trained with, with its settings; EngineUnavailable when its
+        packages are not installed."""
+        settings = self.engine_settings
+        if not settings and self.engine == LEGACY_ENGINE:
+            settings = {"features": self.features.as_dict(), "detector": vars(self.detector).copy()}
+        return get_engine(self.engine, settings)
 
     @property
     def test_accuracy(self) -> float | None:
@@ -176,6 +187,7 @@ def _as_dict(bundle: ModelBundle) -> dict:
         "trained_at": bundle.trained_at,
         "versions": bundle.versions,
         "engine": bundle.engine,
+        "engine_settings": bundle.engine_settings,
         "gallery": None
         if bundle.gallery is None
         else {
@@ -197,7 +209,8 @@ def _from_dict(values: dict) -> ModelBundle:
             dataset_fingerprint=values.get("dataset_fingerprint", ""),
             trained_at=values.get("trained_at", ""),
             versions=values.get("versions", {}),
-            engine=values.get("engine", DEFAULT_ENGINE),
+            engine=values.get("engine", LEGACY_ENGINE),
+            engine_settings=dict(values.get("engine_settings") or {}),
             gallery=Gallery(**values["gallery"]) if values.get("gallery") else None,
         )
     except (KeyError, TypeError) as exc:
@@ -212,12 +225,13 @@ def bundle_from_training(
     ``data`` is what it was trained on: an open-set engine keeps its faces as
     the gallery that tells unknown people apart.
     """
-    features = getattr(engine, "feature_settings", FeatureSettings())
     return ModelBundle(
         estimator=result.estimator,
         classes=list(result.classes),
-        features=features,
+        features=getattr(engine, "feature_settings", FeatureSettings()),
+        detector=getattr(engine, "detector_settings", DetectorSettings()),
         engine=engine.name,
+        engine_settings=engine.settings(),
         gallery=make_gallery(data) if engine.open_set else None,
         metrics={
             "test_accuracy": result.test_accuracy,

@@ -23,7 +23,7 @@ import streamlit as st
 from celeb.classify import Classifier
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
 from celeb.dataset import DatasetStore
-from celeb.engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_LABELS, ENGINE_NAMES, engine_available
+from celeb.engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES, engine_available
 from celeb.errors import CelebError
 from celeb.limits import Slots, return_large_buffers_to_the_system, usable_cores
 from celeb.model import ModelBundle, load_bundle
@@ -105,16 +105,17 @@ def available_engines() -> tuple[str, ...]:
 
 def engine_picker() -> str:
     """The engine the Dataset and Train pages work with (shared, in the session): a picker when
-    the embeddings engine is installed, else a note on how to install it."""
+    more than one engine is installed, else a note on how to install the others."""
     available = available_engines()
     if st.session_state.get("engine") not in available:
-        st.session_state["engine"] = DEFAULT_ENGINE
+        st.session_state["engine"] = DEFAULT_ENGINE if DEFAULT_ENGINE in available else available[0]
     if len(available) == 1:
+        missing = ", ".join(ENGINE_LABELS[name] for name in ENGINE_NAMES if name not in available)
         st.caption(
-            f":material/extension: One engine here ({ENGINE_LABELS[DEFAULT_ENGINE]}). The embeddings engine "
-            f"(dlib, more faces found and named) needs `{ENABLE_EMBEDDINGS}`."
+            f":material/extension: One engine here ({ENGINE_LABELS[available[0]]}). {missing} "
+            f"(more faces found and named) needs `{ENABLE_ENGINES}`."
         )
-        return DEFAULT_ENGINE
+        return available[0]
     return st.segmented_control(
         "Engine",
         available,

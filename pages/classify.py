@@ -8,7 +8,7 @@ import streamlit as st
 from celeb.classify import FacePrediction
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
-from celeb.engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_LABELS
+from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS
 from celeb.errors import CelebError
 from celeb_app import access, common
 from celeb_app.charts import chart_height, probability_chart
@@ -146,12 +146,12 @@ if model is None:
 st.caption(
     f"Drop photos to find the faces in them and name each among: {common.names(model.bundle.classes)}."
 )
-if model.bundle.engine != DEFAULT_ENGINE and model.bundle.engine not in common.available_engines():
+if model.bundle.engine not in common.available_engines():
     engine_label = ENGINE_LABELS.get(model.bundle.engine, model.bundle.engine)
     st.error(
         f"The active model was trained with the {engine_label} "
-        f"engine, which is not installed here: run `{ENABLE_EMBEDDINGS}` and restart the app, or make a "
-        "classic model active on the Train page.",
+        f"engine, which is not installed here: run `{ENABLE_ENGINES}` and restart the app, or make a "
+        "model of an installed engine active on the Train page.",
         icon=":material/extension_off:",
     )
     st.stop()

@@ -683,7 +683,7 @@ def test_dataset_refuses_a_malformed_csv_with_its_row(env):
 
 needs_dlib = pytest.mark.skipif(
     not __import__("celeb.engines").engines.engine_available("embeddings"),
-    reason="embeddings engine not installed (pip install -r requirements-embeddings.txt)",
+    reason="embeddings engine not installed (pip install -r requirements.txt)",
 )
 
 
@@ -746,7 +746,7 @@ def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatc
     try:
         at = app()
         assert_clean(at)
-        assert any("requirements-embeddings.txt" in e.value for e in at.error)
+        assert any("requirements.txt" in e.value for e in at.error)
     finally:
         common.available_engines.clear()
 

@@ -1,7 +1,7 @@
 """Both engines behind one interface: classic (always) and embeddings (dlib, optional).
 
 CI installs the embeddings engine (requirements-dev.txt includes
-requirements-embeddings.txt); elsewhere its tests are skipped with that reason.
+requirements.txt); elsewhere its tests are skipped with that reason.
 Tests that need faces of different people use the shared photo set (skipped
 where it is absent): tinted copies of one astronaut are one person to a face
 embedding.
@@ -9,11 +9,13 @@ embedding.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -22,13 +24,13 @@ from celeb.classify import Classifier
 from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
 from celeb.errors import CelebError, TrainingError
-from celeb.faces import Box
+from celeb.faces import Box, Face
 from celeb.model import Gallery, ModelBundle, bundle_from_training, load_bundle, make_gallery, save_bundle
 from celeb.train import TrainingSet, held_out_photos, train_best_model
 
 HAS_DLIB = engines.engine_available("embeddings")
 needs_dlib = pytest.mark.skipif(
-    not HAS_DLIB, reason="embeddings engine not installed (pip install -r requirements-embeddings.txt)"
+    not HAS_DLIB, reason="embeddings engine not installed (pip install -r requirements.txt)"
 )
 
 
@@ -37,14 +39,14 @@ needs_dlib = pytest.mark.skipif(
 
 def test_engines_by_name():
     assert isinstance(get_engine("classic"), ClassicEngine)
-    with pytest.raises(CelebError, match="unknown engine 'deep'; choose one of: classic, embeddings"):
+    with pytest.raises(CelebError, match="unknown engine 'deep'; choose one of: embeddings, classic"):
         get_engine("deep")
 
 
 def test_a_missing_dlib_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(engines, "_POOL", None)
+    monkeypatch.setattr(engines.dlib_models, "_POOL", None)
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib now fails
-    with pytest.raises(EngineUnavailable, match=r"pip install -r requirements-embeddings\.txt"):
+    with pytest.raises(EngineUnavailable, match=r"pip install -r requirements\.txt"):
         get_engine("embeddings")
     assert not engines.engine_available("embeddings")
     assert engines.engine_available("classic")
@@ -98,9 +100,9 @@ def test_old_manifests_are_read_as_searched_by_the_classic_engine(tmp_path):
     }
     (root / "manifest.json").write_text(json.dumps(old))
     store = DatasetStore(root)
-    assert [(p.unprocessed, p.kept) for p in store.people()] == [(1, 1)]
+    assert [(p.unprocessed, p.kept) for p in store.people("classic")] == [(1, 1)]
     assert [(p.unprocessed, p.kept) for p in store.people("embeddings")] == [(2, 0)]
-    assert [c.record.engine for c in store.crops("Ann")] == ["classic"]
+    assert [c.record.engine for c in store.crops("Ann", engine="classic")] == ["classic"]
 
 
 @needs_dlib
@@ -109,7 +111,7 @@ def test_each_engine_has_its_own_crops_and_rejections(tmp_path, make_photo):
     store.add_person("Ann")
     for seed in range(2):
         store.add_photo("Ann", make_photo("red", seed), f"ann{seed}.jpg")
-    classic = store.find_faces()
+    classic = store.find_faces(engine="classic")
     assert classic.photos == 2 and classic.kept == 2
     assert store.people("embeddings")[0].unprocessed == 2
     embedded = store.find_faces(engine="embeddings")
@@ -279,9 +281,9 @@ class ColourEngine(engines.Engine):
 
     def detect(self, rgb):
         eyes = (Box(10, 10, 5, 5), Box(30, 10, 5, 5))
-        faces = [engines.Face(Box(0, 0, 100, 100), eyes)]
+        faces = [Face(Box(0, 0, 100, 100), eyes)]
         if rgb[170, 170].any():
-            faces.append(engines.Face(Box(140, 140, 60, 60), eyes))
+            faces.append(Face(Box(140, 140, 60, 60), eyes))
         return faces
 
     def crop(self, rgb, face):
@@ -349,3 +351,64 @@ def test_without_other_photos_the_largest_face_is_kept(tmp_path):
 
     # Without a look to compare with (no other photos), the largest face is kept.
     assert faces_most_like([np.zeros((2, 3))]) == [0]
+
+
+def test_model_files_are_found_without_importing_their_package(monkeypatch):
+    # The package's __init__ imports pkg_resources, which fresh virtual environments lack.
+    if importlib.util.find_spec("face_recognition_models") is None:
+        pytest.skip("face-recognition-models is not installed")
+    monkeypatch.delitem(sys.modules, "face_recognition_models", raising=False)
+    monkeypatch.setitem(sys.modules, "pkg_resources", None)  # importing the package now fails
+    path = engines.dlib_models.model_file(engines.dlib_models.EMBEDDING_MODEL)
+    assert path.name == "dlib_face_recognition_resnet_model_v1.dat" and path.stat().st_size > 20_000_000
+    assert "face_recognition_models" not in sys.modules
+
+
+def test_a_missing_model_file_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(engines.dlib_models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(EngineUnavailable, match=r"face-recognition-models.*pip install -r requirements\.txt"):
+        engines.dlib_models.model_file("shape_predictor_5_face_landmarks.dat")
+
+
+def test_every_registered_engine_is_rebuilt_from_its_stored_settings():
+    for name, engine_class in engines.ENGINES.items():
+        if not engines.engine_available(name):
+            continue
+        engine = engines.get_engine(name)
+        again = engines.get_engine(name, engine.settings())
+        assert type(again) is engine_class and again.settings() == engine.settings()
+    classic = engines.get_engine("classic", {"features": {"size": 16}})
+    assert classic.feature_length == 16 * 16 * 4
+
+
+@needs_dlib
+@pytest.mark.parametrize("detector", ["hog", "mtcnn", "hog+mtcnn"])
+def test_each_detector_finds_the_astronauts_face_for_alignment(astronaut, detector):
+    engine = engines.get_engine("embeddings", {"detector": detector})
+    faces = engine.detect(astronaut)
+    assert len(faces) == 1 and faces[0].clean
+    x, y, w, h = faces[0].box.as_list()
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200
+    hog = engines.get_engine("embeddings", {"detector": "hog"})
+    reference = hog.features(hog.crop(astronaut, hog.detect(astronaut)[0]))
+    # MTCNN's box, reshaped to HOG's, aligns to the same face: the embedding barely moves.
+    vector = engine.features(engine.crop(astronaut, faces[0]))
+    assert float(np.linalg.norm(vector - reference)) < 0.2
+
+
+@needs_dlib
+def test_mtcnn_finds_a_face_that_hog_misses(astronaut):
+    # Turned by 55 degrees, the face is beyond dlib's frontal HOG detector.
+    height, width = astronaut.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), 55, 1.0)
+    tilted = cv2.warpAffine(np.ascontiguousarray(astronaut), turn, (width, height))
+    assert engines.get_engine("embeddings", {"detector": "hog"}).detect(tilted) == []
+    assert len(engines.get_engine("embeddings").detect(tilted)) >= 1
+
+
+def test_an_unknown_detector_is_named():
+    if not engines.engine_available("embeddings"):
+        pytest.skip("embeddings engine not installed")
+    choices = r"choose one of: hog\+mtcnn, hog, mtcnn"
+    with pytest.raises(CelebError, match=rf"unknown face detector 'yunet'; {choices}"):
+        engines.get_engine("embeddings", {"detector": "yunet"})

@@ -1,0 +1,67 @@
+"""What every engine does: find faces, crop them, turn a crop into numbers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import CelebError
+from ..faces import Face
+
+
+class EngineUnavailable(CelebError):
+    """An engine's packages are not installed (the message says how to install them)."""
+
+
+class Engine(ABC):
+    """Finds faces, crops them, and turns a crop into a feature vector.
+
+    A subclass is registered in ``celeb/engines/__init__.py`` and rebuilt
+    from what :meth:`settings` returned (stored with every model) by
+    :meth:`from_settings`.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    #: Train on mirrored copies of every crop too (helps pixel features, not embeddings).
+    mirror: ClassVar[bool]
+    #: Answers "unknown person" by distance to the training faces (else by probability).
+    open_set: ClassVar[bool] = False
+    #: Parameter grids that replace train.CANDIDATES' defaults for this engine's features.
+    grids: ClassVar[dict[str, dict]] = {}
+    #: What makes a face "clean" for this engine, in the words the pages and the CLI use.
+    clean_rule: ClassVar[str] = "both eyes found"
+    #: What to tell a user when no face is found.
+    no_face_hint: ClassVar[str] = "use a photo with a clear, front-facing face"
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any] | None = None) -> Engine:
+        """The engine with stored ``settings`` (missing keys take their defaults)."""
+        return cls(**(settings or {}))
+
+    @abstractmethod
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Faces in an RGB photo, largest first, in the photo's coordinates."""
+
+    @abstractmethod
+    def crop(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+        """The stored crop of a face: what :meth:`features` is computed from."""
+
+    @abstractmethod
+    def features(self, crop: np.ndarray) -> np.ndarray:
+        """The feature vector (float32) of one crop."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides faces, crops and features, as plain values: stored with a
+        model, so that ``from_settings(settings())`` rebuilds this engine."""
+
+    def feature_key(self) -> dict[str, Any]:
+        """What decides a crop's features: cached features are kept per this key."""
+        return self.settings()
+
+    @property
+    @abstractmethod
+    def feature_length(self) -> int: ...

@@ -1,0 +1,61 @@
+"""The classic engine, the recipe this project grew from: haar cascades and the two-eye rule,
+eye-aligned crops, raw pixels stacked with a wavelet image (see faces.py and features.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..faces import DetectorSettings, Face, FaceDetector, crop_face
+from ..features import FeatureSettings, face_features
+from .base import Engine
+
+
+class ClassicEngine(Engine):
+    """Haar cascades + two-eye rule + raw pixels and wavelets.
+
+    >>> engine = ClassicEngine()
+    >>> engine.name, engine.feature_length
+    ('classic', 4096)
+    """
+
+    name = "classic"
+    label = "Classic (haar + wavelets, the recipe)"
+    mirror = True
+    clean_rule = "both eyes found"
+    no_face_hint = "the classic engine needs a front-facing face with both eyes visible"
+
+    def __init__(
+        self,
+        features: FeatureSettings | dict | None = None,
+        detector: DetectorSettings | dict | None = None,
+    ) -> None:
+        if isinstance(features, dict):
+            features = FeatureSettings.from_dict(features)
+        if isinstance(detector, dict):
+            detector = DetectorSettings(**detector)
+        self.feature_settings = features or FeatureSettings()
+        self.detector_settings = detector or DetectorSettings()
+        self._detector = FaceDetector(self.detector_settings)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        return self._detector.detect(rgb)
+
+    def crop(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+        settings = self.feature_settings
+        return crop_face(rgb, face, settings.crop_size, align=settings.align)
+
+    def features(self, crop: np.ndarray) -> np.ndarray:
+        return face_features(crop, self.feature_settings)
+
+    def settings(self) -> dict[str, Any]:
+        return {"features": self.feature_settings.as_dict(), "detector": vars(self.detector_settings).copy()}
+
+    def feature_key(self) -> dict[str, Any]:
+        # The feature settings alone, as before engines were registered: existing caches stay valid.
+        return self.feature_settings.as_dict()
+
+    @property
+    def feature_length(self) -> int:
+        return self.feature_settings.length
