@@ -17,6 +17,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: full (decompression bombs). 50 MP covers every phone camera we know.
 MAX_IMAGE_PIXELS = 50_000_000
 
+#: A progressive JPEG is decoded in one pass over the whole photo per scan,
+#: so a file that repeats a scan thousands of times costs minutes of CPU in a
+#: few hundred KB. Real encoders write 1 to about 10 scans (libjpeg's
+#: progressive script: 10; mozjpeg a few more); libjpeg-turbo's tools refuse
+#: such files with -maxscans for the same reason.
+MAX_JPEG_SCANS = 100
+
+#: Most JPEG segments (markers) looked at before decoding, so the check
+#: above is cheap even for a file of nothing but tiny segments. A 50 MB
+#: JPEG of full 64 KB segments has under 1,000.
+MAX_JPEG_SEGMENTS = 5_000
+
 #: Faces are looked for on a copy whose longest side is at most this many
 #: pixels; boxes are mapped back to the full photo. Keeps a 12 MP photo as
 #: cheap as a 1 MP one.

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .config import MAX_IMAGE_PIXELS
+from .config import MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS
 from .errors import (
     EmptyImageError,
     ImageError,
+    ImageTooComplexError,
     ImageTooLargeError,
     NotAnImageError,
     TruncatedImageError,
@@ -39,6 +41,13 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 
 Image.init()  # registers every plugin, so READABLE_FORMATS can be checked
 READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
+
+#: After a scan's header comes its entropy-coded data, where 0xFF is always
+#: followed by 0x00 (a stuffed byte) or a restart marker (0xD0-0xD7); any other
+#: byte after 0xFF (but another 0xFF, a fill byte) starts the next segment.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
+_FILL_BYTES = re.compile(rb"\xff+")
+_SOS, _EOI = 0xDA, 0xD9
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -85,6 +94,7 @@ def read_image(
         raise UnsupportedFormatError(
             "HEIC/HEIF photos (the iPhone default) are not supported: export the photo as JPEG or PNG"
         )
+    _refuse_costly_jpeg(data)
     image = _open(data)
     fmt = image.format or ""
     width, height = image.size
@@ -151,6 +161,64 @@ def _read_bytes(source: bytes | str | Path) -> bytes:
 
 def _is_heif(data: bytes) -> bool:
     return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _refuse_costly_jpeg(data: bytes) -> None:
+    """Refuse a JPEG with more scans than any encoder writes, before decoding it.
+
+    Every scan of a progressive JPEG is a pass over the whole photo, even at
+    draft scale, so the scan count bounds the decoding cost.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return
+    scans, segments = _jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageTooComplexError(
+            f"this JPEG is built from more than {MAX_JPEG_SCANS} scans (ordinary photos have at most "
+            "about 10) and would take far too long to decode; open it and save it again as a normal JPEG"
+        )
+    if segments > MAX_JPEG_SEGMENTS:
+        raise ImageTooComplexError(
+            f"this JPEG is made of more than {MAX_JPEG_SEGMENTS} pieces (markers), far more than any "
+            "camera or editor writes; open it and save it again as a normal JPEG"
+        )
+
+
+def _jpeg_scans(data: bytes) -> tuple[int, int]:
+    """(scans, segments) of the first JPEG in ``data``, counted up to just past the limits.
+
+    Walks the segments by their lengths and jumps over each scan's entropy-coded
+    data with one regular-expression search, so the work is bounded by the
+    limits and one pass over the bytes. A damaged file ends the walk: the
+    decoder then says what is wrong with it.
+    """
+    scans = segments = 0
+    position, end = 2, len(data)  # after SOI
+    while scans <= MAX_JPEG_SCANS and segments <= MAX_JPEG_SEGMENTS and position + 4 <= end:
+        fill = _FILL_BYTES.match(data, position)
+        if fill is None:
+            break  # not at a marker
+        position = fill.end() - 1  # the last 0xFF of a run of fill bytes starts the marker
+        if position + 4 > end:
+            break
+        marker = data[position + 1]
+        segments += 1
+        if marker == _EOI:
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers and TEM have no length
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if length < 2:
+            break
+        position += 2 + length
+        if marker == _SOS:
+            scans += 1
+            following = _MARKER_AFTER_SCAN.search(data, position)
+            if following is None:
+                break
+            position = following.start()
+    return scans, segments
 
 
 def _open(data: bytes) -> Image.Image:
