@@ -48,6 +48,12 @@ DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 #: probability than a clean face before it gets a name.
 UNCLEAN_EXTRA_CONFIDENCE = 0.2
 
+#: Largest file, in MB, that anyone may upload or the engine reads: every
+#: file picker says it and refuses bigger files in the browser, and
+#: ``server.maxUploadSize`` in .streamlit/config.toml must be the same
+#: (tests check), or the server cuts uploads the picker allowed.
+MAX_UPLOAD_MB = 50
+
 #: Most photos a visitor (not the owner) gets classified per page view.
 VISITOR_MAX_FILES = 10
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .config import MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS
+from .config import MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_UPLOAD_MB
 from .errors import (
     EmptyImageError,
     ImageError,
@@ -36,8 +36,9 @@ from .errors import (
 #: PSD, ICO ...) are named in a clear refusal instead.
 READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF")
 
-#: Files larger than this are refused before they are read.
-MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Files larger than this are refused before they are read: the upload limit,
+#: so a photo the app takes from a browser is also read from a folder or a zip.
+MAX_FILE_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 
 Image.init()  # registers every plugin, so READABLE_FORMATS can be checked
 READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN)

@@ -21,7 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from celeb.classify import Classifier
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, MAX_UPLOAD_MB, paths
 from celeb.dataset import DatasetStore
 from celeb.engines import DEFAULT_ENGINE, ENABLE_EMBEDDINGS, ENGINE_LABELS, ENGINE_NAMES, engine_available
 from celeb.errors import CelebError
@@ -34,10 +34,6 @@ from celeb_app.access import on_streamlit_cloud
 logger = logging.getLogger("celeb_app")
 
 return_large_buffers_to_the_system()
-
-#: Largest upload any page accepts (the Dataset page's pickers), in MB.
-MAX_UPLOAD_MB = 200
-
 
 def keep_uploads_in_memory() -> None:
     """Make Streamlit's upload route keep every uploaded file in memory.

@@ -189,6 +189,7 @@ uploads = st.file_uploader(
     type=common.UPLOAD_TYPES,
     accept_multiple_files=True,
     key="photos",
+    max_upload_size=common.MAX_UPLOAD_MB,
     help="JPEG, PNG, WebP, BMP, GIF or TIFF. iPhone HEIC photos must be exported as JPEG first.",
 )
 camera_on = st.toggle("Take a photo with the camera", key="camera_on")

@@ -182,6 +182,30 @@ def test_cloud_note_on_dataset_and_train(env, monkeypatch):
         assert any("Community Cloud" in i.value for i in at.info), page
 
 
+def test_every_file_picker_and_the_server_share_one_upload_limit(env, make_photo):
+    # A picker allowing more than the server takes let a 60 MB file through to a bare
+    # "AxiosError: Request failed with status code 413"; within the limit the browser itself
+    # says "File must be 50MB or smaller" before sending anything.
+    import tomllib
+
+    from celeb.config import MAX_UPLOAD_MB
+    from celeb.images import MAX_FILE_BYTES
+
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["maxUploadSize"] == MAX_UPLOAD_MB
+    assert MAX_FILE_BYTES == MAX_UPLOAD_MB * 1024 * 1024
+    dataset, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 1)}, process=False)
+    at = app()
+    limits = {u.label: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
+    at.switch_page(DATASET).run()
+    assert_clean(at)
+    limits |= {u.label: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
+    assert len(limits) == 4, limits  # Classify's photos; Dataset's CSV, photos and folder
+    assert set(limits.values()) == {MAX_UPLOAD_MB}, limits
+
+
 # ---------------------------------------------------------------- classify
 
 
