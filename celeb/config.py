@@ -57,6 +57,12 @@ MAX_UPLOAD_MB = 50
 #: Most photos a visitor (not the owner) gets classified per page view.
 VISITOR_MAX_FILES = 10
 
+#: A temporary file of an atomic write (``.name.random.tmp``) this many
+#: seconds old was left by an interrupted write (a crash, a killed process)
+#: and is removed when the folder is next opened for writing. A write takes
+#: seconds; younger ones may be another process's write in progress.
+STALE_TEMPORARY_SECONDS = 10 * 60
+
 #: Most files a zip may hold, and most bytes it may expand to.
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000
