@@ -583,7 +583,28 @@ def test_hostile_person_names_show_literally(env, local_browser, astronaut):
     assert any("<b>x</b>.jpg" in plain(h.value) for h in at.subheader)
 
 
-def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser):
+def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser, monkeypatch):
+    # Files over the cap are never read, and their bytes are let go at once, not at the session's end.
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    read, released = [], []
+    for method in ("getvalue", "read", "getbuffer"):
+        original = getattr(UploadedFile, method)
+
+        def recording(self, *args, _original=original, **kwargs):
+            if "streamlit/testing" not in sys._getframe(1).f_code.co_filename:  # AppTest re-sends every file
+                read.append(self.name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(UploadedFile, method, recording)
+    remove_file = MemoryUploadedFileManager.remove_file
+
+    def recording_remove(self, session_id, file_id):
+        released.append(file_id)
+        return remove_file(self, session_id, file_id)
+
+    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file", recording_remove)
     _, models = env
     ModelRegistry(models).activate(tiny_bundle())
     as_visitor(local_browser)
@@ -593,7 +614,15 @@ def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser):
     at.file_uploader(key="photos").set_value(files).run()
     assert_clean(at)
     assert any("Only the first 10 of your 12 photos" in w.value for w in at.warning)
+    assert any("the other 2 were not read" in w.value for w in at.warning)
     assert len(at.subheader) == 10
+    assert set(read) == {f"wall{i}.jpg" for i in range(10)}
+    assert len(released) == 2
+    at.run()  # a rerun (a slider moved) shows the same, and still reads nothing over the cap
+    assert_clean(at)
+    assert len(at.subheader) == 10
+    assert any("Only the first 10 of your 12 photos" in w.value for w in at.warning)
+    assert set(read) == {f"wall{i}.jpg" for i in range(10)}
 
 
 def test_with_login_configured_a_visitor_is_offered_the_owner_login(env, local_browser):
