@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .config import MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_UPLOAD_MB
 from .errors import (
@@ -49,6 +49,21 @@ READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN
 _MARKER_AFTER_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
 _FILL_BYTES = re.compile(rb"\xff+")
 _SOS, _EOI = 0xDA, 0xD9
+
+#: How to turn a photo upright for each EXIF orientation (as ImageOps.exif_transpose does).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+#: Modes whose pixels Image.reduce may average; a palette image's indices must not be averaged,
+#: so it (and 1-bit) is converted to one of these first.
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK")
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -83,7 +98,8 @@ def read_image(
     EXIF orientation is applied; grayscale, palette, alpha (composited on
     white), CMYK and 16-bit images become 8-bit RGB; an animation gives its
     first frame. With ``max_side``, JPEGs are decoded at a reduced scale
-    (much faster) and the result is at most about that long.
+    (much faster), other formats are reduced right after decoding (before any
+    full-size copy), and the result is at most about that long.
 
     Raises a subclass of :class:`celeb.errors.ImageError` with a message
     fit for the user.
@@ -111,8 +127,10 @@ def read_image(
             factor = 0.75 * max_side / max(width, height)
             image.draft("RGB", (round(width * factor), round(height * factor)))
         image.load()
-        turned = _exif_orientation(image) in (5, 6, 7, 8)
-        image = ImageOps.exif_transpose(image) or image
+        orientation = _exif_orientation(image)
+        if max_side:
+            image = _reduce(image, max_side)
+        image = _upright(image, orientation)
         rgb = _to_rgb8(image)
     except ImageError:
         raise
@@ -126,7 +144,7 @@ def read_image(
         raise NotAnImageError(f"the image is damaged and cannot be decoded ({exc})") from exc
     if max_side and max(rgb.shape[:2]) > max_side:
         rgb = _shrink(rgb, max_side)
-    original = (height, width) if turned else (width, height)
+    original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     return Photo(rgb=rgb, original_size=original, format=fmt)
 
 
@@ -243,6 +261,31 @@ def _open(data: bytes) -> Image.Image:
         )
 
 
+def _reduce(image: Image.Image, max_side: int) -> Image.Image:
+    """A decoded photo shrunk by a whole factor to more than ``max_side``, when that factor is 2 or more.
+
+    PNG and most other formats cannot be decoded at a reduced size as JPEG
+    can, so a 49-megapixel PNG of 157 KB decodes to 196 MB. Reducing it first
+    (one pass, box average) means every later step (turning it upright,
+    converting to RGB, the final resize) copies a small image, not that.
+    """
+    factor = (max(image.size) - 1) // max_side  # stays over max_side: the final resize sets the size
+    if factor < 2:
+        return image
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    if image.mode not in _REDUCIBLE:
+        return image  # 16-bit and float images: rare, kept on the full-size path
+    return image.reduce(factor)
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    method = _UPRIGHT.get(orientation)
+    return image.transpose(method) if method is not None else image  # no copy when already upright
+
+
 def _to_rgb8(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
@@ -263,7 +306,9 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    if image.mode != "RGB":  # converting an RGB image would only copy it
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
 def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:

@@ -359,6 +359,54 @@ def test_max_side_shrinks_a_png():
     assert photo.scale == 4.0
 
 
+def test_a_large_png_is_reduced_before_any_full_size_copy(monkeypatch):
+    # A PNG cannot be decoded at reduced size: a 49 MP one of 157 KB decodes to 196 MB, and every
+    # full-size copy after that (upright, RGB, array) cost as much again (+655 MB per photo).
+    copied = []
+    for method in ("copy", "convert", "transpose", "tobytes"):
+        original = getattr(Image.Image, method)
+
+        def recording(self, *args, _original=original, **kwargs):
+            copied.append(self.size)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Image.Image, method, recording)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = read_image(encode(Image.new("RGB", (3000, 2000), GREEN), "PNG", exif=exif), max_side=500)
+    assert all(max(size) < 1000 for size in copied), copied
+    rgb = assert_rgb8(photo, (500, 333, 3))  # still turned upright
+    assert (rgb == GREEN).all()
+    assert photo.original_size == (2000, 3000)
+
+
+@pytest.mark.parametrize("mode", ["P", "P with transparency", "1", "LA", "RGBA"])
+def test_a_large_image_of_any_mode_keeps_its_colours_when_reduced(mode):
+    # Palette indices must never be averaged; alpha is still composited on white.
+    image = Image.new("RGB", (1200, 900), RED)
+    image.paste(BLUE, (600, 0, 1200, 900))
+    if mode == "1":
+        image = Image.new("1", (1200, 900), 1)
+        image.paste(0, (600, 0, 1200, 900))
+        left, right = WHITE, (0, 0, 0)
+    elif mode in ("LA", "RGBA"):
+        image = image.convert(mode)
+        image.putalpha(255)
+        image.paste((0,) * len(mode), (600, 0, 1200, 900))  # transparent on the right
+        left = (76, 76, 76) if mode == "LA" else RED
+        right = WHITE
+    else:
+        image = image.quantize(4)
+        left, right = RED, BLUE
+        if mode != "P":
+            image.info["transparency"] = image.getpixel((900, 450))  # the blue half
+            right = WHITE
+    photo = read_image(encode(image, "PNG"), max_side=300)  # PNG saves image.info's transparency
+    rgb = assert_rgb8(photo, (225, 300, 3))
+    assert_close(rgb[100, 50], left, tolerance=2)
+    assert_close(rgb[100, 250], right, tolerance=2)
+
+
 def test_max_side_leaves_a_small_image_alone():
     pixels = noise(30, 40, seed=3)
     photo = read_image(encode(Image.fromarray(pixels), "PNG"), max_side=640)
