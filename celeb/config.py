@@ -21,6 +21,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: full (decompression bombs). 50 MP covers every phone camera we know.
 MAX_IMAGE_PIXELS = 50_000_000
 
+#: A progressive JPEG is decoded in one pass over the whole photo per scan,
+#: so a file that repeats a scan thousands of times costs minutes of CPU in a
+#: few hundred KB. Real encoders write 1 to about 10 scans (libjpeg's
+#: progressive script: 10; mozjpeg a few more); libjpeg-turbo's tools refuse
+#: such files with -maxscans for the same reason.
+MAX_JPEG_SCANS = 100
+
+#: Most JPEG segments (markers) looked at before decoding, so the check
+#: above is cheap even for a file of nothing but tiny segments. A 50 MB
+#: JPEG of full 64 KB segments has under 1,000.
+MAX_JPEG_SEGMENTS = 5_000
+
 #: Faces are looked for on a copy whose longest side is at most this many
 #: pixels; boxes are mapped back to the full photo. Keeps a 12 MP photo as
 #: cheap as a 1 MP one.
@@ -40,8 +52,20 @@ DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 #: probability than a clean face before it gets a name.
 UNCLEAN_EXTRA_CONFIDENCE = 0.2
 
+#: Largest file, in MB, that anyone may upload or the engine reads: every
+#: file picker says it and refuses bigger files in the browser, and
+#: ``server.maxUploadSize`` in .streamlit/config.toml must be the same
+#: (tests check), or the server cuts uploads the picker allowed.
+MAX_UPLOAD_MB = 50
+
 #: Most photos a visitor (not the owner) gets classified per page view.
 VISITOR_MAX_FILES = 10
+
+#: A temporary file of an atomic write (``.name.random.tmp``) this many
+#: seconds old was left by an interrupted write (a crash, a killed process)
+#: and is removed when the folder is next opened for writing. A write takes
+#: seconds; younger ones may be another process's write in progress.
+STALE_TEMPORARY_SECONDS = 10 * 60
 
 #: Most files a zip may hold, and most bytes it may expand to.
 MAX_ZIP_MEMBERS = 5_000

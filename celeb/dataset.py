@@ -43,7 +43,7 @@ from .engines import DEFAULT_ENGINE, LEGACY_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ManifestError, ReadOnlyError
 from .features import mirrored
 from .images import MAX_FILE_BYTES, read_image
-from .storage import FileTooLargeError, read_regular_file, write_atomic
+from .storage import FileTooLargeError, clean_up_once, read_regular_file, write_atomic
 from .train import TrainingSet
 
 MANIFEST_VERSION = 1
@@ -267,6 +267,7 @@ class DatasetStore:
         self.read_only = read_only
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
+            clean_up_once(self.root)
         self.manifest_path = self.root / "manifest.json"
         self._lock = FileLock(str(self.root / ".lock"), timeout=60)
         self._engines: dict[str, Engine] = {}

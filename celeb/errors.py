@@ -33,6 +33,11 @@ class ImageTooLargeError(ImageError):
     """The image has more pixels than the configured limit."""
 
 
+class ImageTooComplexError(ImageError):
+    """The image is built so that decoding it would cost far more than any real photo
+    (a JPEG with thousands of scans)."""
+
+
 class InvalidNameError(CelebError, ValueError):
     """A person name that cannot be used."""
 

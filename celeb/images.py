@@ -12,18 +12,20 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .config import MAX_IMAGE_PIXELS
+from .config import MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_UPLOAD_MB
 from .errors import (
     EmptyImageError,
     ImageError,
+    ImageTooComplexError,
     ImageTooLargeError,
     NotAnImageError,
     TruncatedImageError,
@@ -35,11 +37,34 @@ from .storage import FileTooLargeError, NotARegularFileError, read_regular_file
 #: PSD, ICO ...) are named in a clear refusal instead.
 READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF")
 
-#: Files larger than this are refused before they are read.
-MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Files larger than this are refused before they are read: the upload limit,
+#: so a photo the app takes from a browser is also read from a folder or a zip.
+MAX_FILE_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 
 Image.init()  # registers every plugin, so READABLE_FORMATS can be checked
 READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
+
+#: After a scan's header comes its entropy-coded data, where 0xFF is always
+#: followed by 0x00 (a stuffed byte) or a restart marker (0xD0-0xD7); any other
+#: byte after 0xFF (but another 0xFF, a fill byte) starts the next segment.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
+_FILL_BYTES = re.compile(rb"\xff+")
+_SOS, _EOI = 0xDA, 0xD9
+
+#: How to turn a photo upright for each EXIF orientation (as ImageOps.exif_transpose does).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+#: Modes whose pixels Image.reduce may average; a palette image's indices must not be averaged,
+#: so it (and 1-bit) is converted to one of these first.
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK")
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -74,7 +99,8 @@ def read_image(
     EXIF orientation is applied; grayscale, palette, alpha (composited on
     white), CMYK and 16-bit images become 8-bit RGB; an animation gives its
     first frame. With ``max_side``, JPEGs are decoded at a reduced scale
-    (much faster) and the result is at most about that long.
+    (much faster), other formats are reduced right after decoding (before any
+    full-size copy), and the result is at most about that long.
 
     Raises a subclass of :class:`celeb.errors.ImageError` with a message
     fit for the user.
@@ -86,6 +112,7 @@ def read_image(
         raise UnsupportedFormatError(
             "HEIC/HEIF photos (the iPhone default) are not supported: export the photo as JPEG or PNG"
         )
+    _refuse_costly_jpeg(data)
     image = _open(data)
     fmt = image.format or ""
     width, height = image.size
@@ -101,8 +128,10 @@ def read_image(
             factor = 0.75 * max_side / max(width, height)
             image.draft("RGB", (round(width * factor), round(height * factor)))
         image.load()
-        turned = _exif_orientation(image) in (5, 6, 7, 8)
-        image = ImageOps.exif_transpose(image) or image
+        orientation = _exif_orientation(image)
+        if max_side:
+            image = _reduce(image, max_side)
+        image = _upright(image, orientation)
         rgb = _to_rgb8(image)
     except ImageError:
         raise
@@ -116,7 +145,7 @@ def read_image(
         raise NotAnImageError(f"the image is damaged and cannot be decoded ({exc})") from exc
     if max_side and max(rgb.shape[:2]) > max_side:
         rgb = _shrink(rgb, max_side)
-    original = (height, width) if turned else (width, height)
+    original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     return Photo(rgb=rgb, original_size=original, format=fmt)
 
 
@@ -152,6 +181,64 @@ def _is_heif(data: bytes) -> bool:
     return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
+def _refuse_costly_jpeg(data: bytes) -> None:
+    """Refuse a JPEG with more scans than any encoder writes, before decoding it.
+
+    Every scan of a progressive JPEG is a pass over the whole photo, even at
+    draft scale, so the scan count bounds the decoding cost.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return
+    scans, segments = _jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageTooComplexError(
+            f"this JPEG is built from more than {MAX_JPEG_SCANS} scans (ordinary photos have at most "
+            "about 10) and would take far too long to decode; open it and save it again as a normal JPEG"
+        )
+    if segments > MAX_JPEG_SEGMENTS:
+        raise ImageTooComplexError(
+            f"this JPEG is made of more than {MAX_JPEG_SEGMENTS} pieces (markers), far more than any "
+            "camera or editor writes; open it and save it again as a normal JPEG"
+        )
+
+
+def _jpeg_scans(data: bytes) -> tuple[int, int]:
+    """(scans, segments) of the first JPEG in ``data``, counted up to just past the limits.
+
+    Walks the segments by their lengths and jumps over each scan's entropy-coded
+    data with one regular-expression search, so the work is bounded by the
+    limits and one pass over the bytes. A damaged file ends the walk: the
+    decoder then says what is wrong with it.
+    """
+    scans = segments = 0
+    position, end = 2, len(data)  # after SOI
+    while scans <= MAX_JPEG_SCANS and segments <= MAX_JPEG_SEGMENTS and position + 4 <= end:
+        fill = _FILL_BYTES.match(data, position)
+        if fill is None:
+            break  # not at a marker
+        position = fill.end() - 1  # the last 0xFF of a run of fill bytes starts the marker
+        if position + 4 > end:
+            break
+        marker = data[position + 1]
+        segments += 1
+        if marker == _EOI:
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers and TEM have no length
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if length < 2:
+            break
+        position += 2 + length
+        if marker == _SOS:
+            scans += 1
+            following = _MARKER_AFTER_SCAN.search(data, position)
+            if following is None:
+                break
+            position = following.start()
+    return scans, segments
+
+
 def _open(data: bytes) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -171,6 +258,31 @@ def _open(data: bytes) -> Image.Image:
         raise UnsupportedFormatError(
             f"{other.format} images are not supported; use JPEG, PNG, WebP, BMP, GIF or TIFF"
         )
+
+
+def _reduce(image: Image.Image, max_side: int) -> Image.Image:
+    """A decoded photo shrunk by a whole factor to more than ``max_side``, when that factor is 2 or more.
+
+    PNG and most other formats cannot be decoded at a reduced size as JPEG
+    can, so a 49-megapixel PNG of 157 KB decodes to 196 MB. Reducing it first
+    (one pass, box average) means every later step (turning it upright,
+    converting to RGB, the final resize) copies a small image, not that.
+    """
+    factor = (max(image.size) - 1) // max_side  # stays over max_side: the final resize sets the size
+    if factor < 2:
+        return image
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    if image.mode not in _REDUCIBLE:
+        return image  # 16-bit and float images: rare, kept on the full-size path
+    return image.reduce(factor)
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    method = _UPRIGHT.get(orientation)
+    return image.transpose(method) if method is not None else image  # no copy when already upright
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:
@@ -193,7 +305,9 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    if image.mode != "RGB":  # converting an RGB image would only copy it
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
 def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:

@@ -35,7 +35,7 @@ from filelock import FileLock, Timeout
 
 from .errors import ModelError, ReadOnlyError
 from .model import ModelBundle, load_bundle, save_bundle
-from .storage import write_atomic
+from .storage import clean_up_once, write_atomic
 
 #: How many replaced models are kept; the oldest beyond this are deleted.
 HISTORY_LIMIT = 5
@@ -83,6 +83,8 @@ class ModelRegistry:
         self.read_only = read_only
         self.active_path = self.root / "model.joblib"
         self.history_dir = self.root / "history"
+        if not read_only:
+            clean_up_once(self.root)
 
     # -- reading
 

@@ -6,13 +6,27 @@ import errno
 import os
 import stat
 import tempfile
+import threading
+import time
 from pathlib import Path
+
+from .config import STALE_TEMPORARY_SECONDS
+
+#: write_atomic's temporary files are ``.<name>.<random>.tmp`` next to their target.
+_TEMPORARY_PREFIX, _TEMPORARY_SUFFIX = ".", ".tmp"
+
+# Folders already cleaned by this process: opening a folder for writing happens on every
+# page run, walking it once per process is enough.
+_cleaned: set[Path] = set()
+_cleaned_lock = threading.Lock()
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{_TEMPORARY_PREFIX}{path.name}.", suffix=_TEMPORARY_SUFFIX
+    )
     try:
         os.chmod(temporary, 0o644)  # mkstemp makes 0600; others may read photos and models
         with os.fdopen(handle, "wb") as file:
@@ -71,3 +85,38 @@ class FileTooLargeError(OSError):
         what = "the file is over" if size is None else f"the file is {mb(size)}, over"
         super().__init__(errno.EFBIG, f"{what} the limit of {mb(limit)}")
         self.size, self.limit = size, limit
+
+
+def clean_up_once(root: Path) -> None:
+    """Remove what interrupted writes left under ``root``, the first time this process opens it."""
+    key = Path(os.path.abspath(root))
+    with _cleaned_lock:
+        if key in _cleaned:
+            return
+        _cleaned.add(key)
+    remove_stale_temporaries(key)
+
+
+def remove_stale_temporaries(root: Path, min_age: float = STALE_TEMPORARY_SECONDS) -> list[Path]:
+    """Delete write_atomic's temporary files under ``root`` older than ``min_age`` seconds.
+
+    A write killed between creating its temporary file and renaming it leaves
+    the file behind (the ``except`` in write_atomic never runs); younger files
+    may belong to a write still in progress in another process, and are kept.
+    Returns the files removed.
+    """
+    removed = []
+    oldest = time.time() - min_age
+    for folder, _, names in os.walk(root):  # never follows symbolic links to other folders
+        for name in names:
+            if not (name.startswith(_TEMPORARY_PREFIX) and name.endswith(_TEMPORARY_SUFFIX)):
+                continue
+            path = Path(folder, name)
+            try:
+                if path.is_symlink() or path.stat().st_mtime > oldest:
+                    continue
+                path.unlink()
+            except OSError:  # gone meanwhile, or not ours to remove: the next start tries again
+                continue
+            removed.append(path)
+    return removed

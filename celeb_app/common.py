@@ -13,15 +13,17 @@ import re
 import runpy
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from celeb.classify import Classifier
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, MAX_UPLOAD_MB, paths
 from celeb.dataset import DatasetStore
 from celeb.engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES, engine_available
 from celeb.errors import CelebError
@@ -34,9 +36,6 @@ from celeb_app.access import on_streamlit_cloud
 logger = logging.getLogger("celeb_app")
 
 return_large_buffers_to_the_system()
-
-#: Largest upload any page accepts (the Dataset page's pickers), in MB.
-MAX_UPLOAD_MB = 200
 
 
 def keep_uploads_in_memory() -> None:
@@ -55,6 +54,23 @@ def keep_uploads_in_memory() -> None:
 
 
 keep_uploads_in_memory()
+
+
+def release_uploads(uploads: Iterable[UploadedFile]) -> None:
+    """Free the bytes of uploads the page will never read, now instead of when the session ends.
+
+    Streamlit holds every uploaded file from two places until the session
+    ends: its upload manager, and the widget's value (an UploadedFile over the
+    same bytes). Closing the file and removing it from the manager drops both; the
+    picker still lists it, and the widget no longer returns it once the
+    visitor changes the selection.
+    """
+    context = get_script_run_ctx()
+    for upload in uploads:
+        if context is not None:
+            context.uploaded_file_mgr.remove_file(context.session_id, upload.file_id)
+        upload.close()
+
 
 #: Offered in the file pickers; HEIC/HEIF too, so that the app can say plainly it cannot read them.
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["heic", "heif"]

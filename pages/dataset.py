@@ -70,6 +70,7 @@ with right:
             "A CSV file with a person,url row per photo",
             type=["csv", "txt"],
             key=f"url_csv_{csv_round}",
+            max_upload_size=common.MAX_UPLOAD_MB,
             help="One row per photo: the person's name, then the photo's address. People are added as "
             "needed; only public http(s) addresses are downloaded; addresses imported before are skipped.",
         )

@@ -182,6 +182,30 @@ def test_cloud_note_on_dataset_and_train(env, monkeypatch):
         assert any("Community Cloud" in i.value for i in at.info), page
 
 
+def test_every_file_picker_and_the_server_share_one_upload_limit(env, make_photo):
+    # A picker allowing more than the server takes let a 60 MB file through to a bare
+    # "AxiosError: Request failed with status code 413"; within the limit the browser itself
+    # says "File must be 50MB or smaller" before sending anything.
+    import tomllib
+
+    from celeb.config import MAX_UPLOAD_MB
+    from celeb.images import MAX_FILE_BYTES
+
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["maxUploadSize"] == MAX_UPLOAD_MB
+    assert MAX_FILE_BYTES == MAX_UPLOAD_MB * 1024 * 1024
+    dataset, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 1)}, process=False)
+    at = app()
+    limits = {u.label: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
+    at.switch_page(DATASET).run()
+    assert_clean(at)
+    limits |= {u.label: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
+    assert len(limits) == 4, limits  # Classify's photos; Dataset's CSV, photos and folder
+    assert set(limits.values()) == {MAX_UPLOAD_MB}, limits
+
+
 # ---------------------------------------------------------------- classify
 
 
@@ -578,7 +602,28 @@ def test_hostile_person_names_show_literally(env, local_browser, astronaut):
     assert any("<b>x</b>.jpg" in plain(h.value) for h in at.subheader)
 
 
-def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser):
+def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser, monkeypatch):
+    # Files over the cap are never read, and their bytes are let go at once, not at the session's end.
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    read, released = [], []
+    for method in ("getvalue", "read", "getbuffer"):
+        original = getattr(UploadedFile, method)
+
+        def recording(self, *args, _original=original, **kwargs):
+            if "streamlit/testing" not in sys._getframe(1).f_code.co_filename:  # AppTest re-sends every file
+                read.append(self.name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(UploadedFile, method, recording)
+    remove_file = MemoryUploadedFileManager.remove_file
+
+    def recording_remove(self, session_id, file_id):
+        released.append(file_id)
+        return remove_file(self, session_id, file_id)
+
+    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file", recording_remove)
     _, models = env
     ModelRegistry(models).activate(tiny_bundle())
     as_visitor(local_browser)
@@ -588,7 +633,15 @@ def test_a_visitor_gets_at_most_the_visitor_cap_of_photos(env, local_browser):
     at.file_uploader(key="photos").set_value(files).run()
     assert_clean(at)
     assert any("Only the first 10 of your 12 photos" in w.value for w in at.warning)
+    assert any("the other 2 were not read" in w.value for w in at.warning)
     assert len(at.subheader) == 10
+    assert set(read) == {f"wall{i}.jpg" for i in range(10)}
+    assert len(released) == 2
+    at.run()  # a rerun (a slider moved) shows the same, and still reads nothing over the cap
+    assert_clean(at)
+    assert len(at.subheader) == 10
+    assert any("Only the first 10 of your 12 photos" in w.value for w in at.warning)
+    assert set(read) == {f"wall{i}.jpg" for i in range(10)}
 
 
 def test_with_login_configured_a_visitor_is_offered_the_owner_login(env, local_browser):

@@ -7,6 +7,7 @@ no fixture files, no network.
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,12 @@ import pytest
 from PIL import Image, ImageFile
 
 from celeb import errors
+from celeb.config import MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS
 from celeb.errors import (
     CelebError,
     EmptyImageError,
     ImageError,
+    ImageTooComplexError,
     ImageTooLargeError,
     NotAnImageError,
     TruncatedImageError,
@@ -99,6 +102,7 @@ def as_source(request, tmp_path: Path):
         UnsupportedFormatError,
         TruncatedImageError,
         ImageTooLargeError,
+        ImageTooComplexError,
     ],
 )
 def test_every_image_error_is_an_image_error_and_a_celeb_error(exc_type):
@@ -355,6 +359,54 @@ def test_max_side_shrinks_a_png():
     assert photo.scale == 4.0
 
 
+def test_a_large_png_is_reduced_before_any_full_size_copy(monkeypatch):
+    # A PNG cannot be decoded at reduced size: a 49 MP one of 157 KB decodes to 196 MB, and every
+    # full-size copy after that (upright, RGB, array) cost as much again (+655 MB per photo).
+    copied = []
+    for method in ("copy", "convert", "transpose", "tobytes"):
+        original = getattr(Image.Image, method)
+
+        def recording(self, *args, _original=original, **kwargs):
+            copied.append(self.size)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Image.Image, method, recording)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = read_image(encode(Image.new("RGB", (3000, 2000), GREEN), "PNG", exif=exif), max_side=500)
+    assert all(max(size) < 1000 for size in copied), copied
+    rgb = assert_rgb8(photo, (500, 333, 3))  # still turned upright
+    assert (rgb == GREEN).all()
+    assert photo.original_size == (2000, 3000)
+
+
+@pytest.mark.parametrize("mode", ["P", "P with transparency", "1", "LA", "RGBA"])
+def test_a_large_image_of_any_mode_keeps_its_colours_when_reduced(mode):
+    # Palette indices must never be averaged; alpha is still composited on white.
+    image = Image.new("RGB", (1200, 900), RED)
+    image.paste(BLUE, (600, 0, 1200, 900))
+    if mode == "1":
+        image = Image.new("1", (1200, 900), 1)
+        image.paste(0, (600, 0, 1200, 900))
+        left, right = WHITE, (0, 0, 0)
+    elif mode in ("LA", "RGBA"):
+        image = image.convert(mode)
+        image.putalpha(255)
+        image.paste((0,) * len(mode), (600, 0, 1200, 900))  # transparent on the right
+        left = (76, 76, 76) if mode == "LA" else RED
+        right = WHITE
+    else:
+        image = image.quantize(4)
+        left, right = RED, BLUE
+        if mode != "P":
+            image.info["transparency"] = image.getpixel((900, 450))  # the blue half
+            right = WHITE
+    photo = read_image(encode(image, "PNG"), max_side=300)  # PNG saves image.info's transparency
+    rgb = assert_rgb8(photo, (225, 300, 3))
+    assert_close(rgb[100, 50], left, tolerance=2)
+    assert_close(rgb[100, 250], right, tolerance=2)
+
+
 def test_max_side_leaves_a_small_image_alone():
     pixels = noise(30, 40, seed=3)
     photo = read_image(encode(Image.fromarray(pixels), "PNG"), max_side=640)
@@ -380,3 +432,61 @@ def test_max_side_decodes_a_jpeg_at_reduced_scale(monkeypatch):
     assert max(decoded_sizes[0]) < 3000
     assert max(photo.rgb.shape[:2]) <= 500
     assert photo.original_size == (3000, 2000)
+
+
+# --------------------------------------------------------------------------- costly JPEGs
+
+
+def progressive_jpeg(size: tuple[int, int] = (96, 64)) -> bytes:
+    """A real progressive JPEG (Pillow, libjpeg's default script: 10 scans)."""
+    data = encode(Image.fromarray(noise(size[1], size[0], seed=4)), "JPEG", progressive=True)
+    assert data.count(b"\xff\xda") == 10
+    return data
+
+
+def with_scans(data: bytes, scans: int) -> bytes:
+    """``data`` with its last scan (an AC refinement scan) repeated up to ``scans`` scans in all."""
+    last = data.rindex(b"\xff\xda")
+    extra = scans - data.count(b"\xff\xda")
+    return data[:last] + data[last:-2] * (1 + extra) + data[-2:]
+
+
+def test_a_normal_progressive_jpeg_decodes(as_source):
+    photo = read_image(as_source(progressive_jpeg()))
+    assert_rgb8(photo, (64, 96, 3))
+
+
+def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(monkeypatch, as_source):
+    # One AC scan repeated 10,000 times: each one is a pass over the photo (30-46 s at 49 MP).
+    from PIL import JpegImagePlugin
+
+    def no_decoding(self):
+        raise AssertionError("the file was decoded")
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", no_decoding)
+    bomb = with_scans(progressive_jpeg(), 10_000)
+    started = time.perf_counter()
+    expect_error(ImageTooComplexError, "scans", as_source(bomb))
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_scan_limit_is_exact():
+    data = progressive_jpeg()
+    assert_rgb8(read_image(with_scans(data, MAX_JPEG_SCANS)), (64, 96, 3))
+    expect_error(ImageTooComplexError, "scans", with_scans(data, MAX_JPEG_SCANS + 1))
+
+
+def test_scan_markers_inside_other_segments_are_not_counted():
+    # A comment (or an EXIF thumbnail) may hold the bytes of a scan marker; they are not scans.
+    data = progressive_jpeg()
+    comment = b"\xff\xda" * 200
+    segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+    assert_rgb8(read_image(data[:2] + segment + data[2:]), (64, 96, 3))
+
+
+def test_a_jpeg_of_countless_tiny_segments_is_refused():
+    # Counting scans walks every segment: a file of empty comments must not make that walk long.
+    data = progressive_jpeg()
+    empty_comment = b"\xff\xfe\x00\x02"
+    padded = data[:2] + empty_comment * (MAX_JPEG_SEGMENTS + 1) + data[2:]
+    expect_error(ImageTooComplexError, "markers", padded)
