@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,24 @@ def _stop_group(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=15)
+
+
+def _wait_until_healthy(
+    url: str, process: subprocess.Popen, timeout_s: float, what: str, log: Callable[[], str]
+) -> None:
+    """Wait until ``url`` answers Streamlit's health check; ServingError (and the process stopped)
+    when the process exits or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if healthy(url):
+            return
+        try:
+            process.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            continue
+        raise ServingError(f"{what} exited with {process.returncode}:\n{log()}")
+    _stop_group(process)
+    raise ServingError(f"{what} did not answer on {url} within {timeout_s:g} s:\n{log()}")
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -152,17 +171,8 @@ class AppServer:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if healthy(self.url()):
-                return self
-            try:
-                self.process.wait(timeout=0.25)
-            except subprocess.TimeoutExpired:
-                continue
-            raise ServingError(f"streamlit exited with {self.process.returncode}:\n{self.log_tail()}")
-        self.stop()
-        raise ServingError(f"streamlit did not answer on {self.url()} in {timeout_s:g} s:\n{self.log_tail()}")
+        _wait_until_healthy(self.url(), self.process, timeout_s, "streamlit", self.log_tail)
+        return self
 
     def stop(self) -> None:
         if self.process is not None:
@@ -254,18 +264,12 @@ class ReverseProxy:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if healthy(self.url):
-                return self
-            try:
-                self.process.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                continue
-            output = _tail(self.root / "nginx.out") + _tail(self.log)
-            raise ServingError(f"nginx exited with {self.process.returncode}:\n{output}")
-        self.stop()
-        raise ServingError(f"nginx did not forward to the app within {timeout_s:g} s:\n{_tail(self.log)}")
+
+        def output() -> str:
+            return _tail(self.root / "nginx.out") + _tail(self.log)
+
+        _wait_until_healthy(self.url, self.process, timeout_s, "nginx", output)
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

@@ -21,7 +21,9 @@ class FacePrediction:
     holds every person, most likely first; ``clean`` is False when two eyes
     were not found, which makes the answer less reliable. ``distance`` (open-set
     engines only) is how far the face is from the nearest training face:
-    beyond the model's threshold the person is None, an unknown person.
+    beyond the model's threshold the person is None, an unknown person; then
+    ``distances`` (every person's nearest training face, nearest first), not
+    the probabilities, is what decided the answer.
     """
 
     box: Box
@@ -31,9 +33,13 @@ class FacePrediction:
     clean: bool
     crop: np.ndarray
     distance: float | None = None
+    distances: dict[str, float] | None = None
 
     @property
     def best_guess(self) -> str:
+        """The most probable person; for an unknown person, the one with the nearest face."""
+        if self.unknown and self.distances:
+            return next(iter(self.distances))
         return next(iter(self.probabilities))
 
     @property
@@ -51,7 +57,20 @@ class FacePrediction:
         }
         if self.distance is not None:
             record["distance"] = round(self.distance, 4)
+        if self.distances is not None:
+            record["distances"] = {name: round(d, 4) for name, d in self.distances.items()}
         return record
+
+
+def needed_probability(threshold: float, clean: bool) -> float:
+    """The probability a face needs to be named: a face without two visible eyes needs more.
+
+    >>> needed_probability(0.4, True), round(needed_probability(0.4, False), 2)
+    (0.4, 0.6)
+    >>> needed_probability(0.9, False)
+    1.0
+    """
+    return threshold if clean else min(1.0, threshold + UNCLEAN_EXTRA_CONFIDENCE)
 
 
 @dataclass(frozen=True)
@@ -102,22 +121,27 @@ class Classifier:
         features = np.stack([self.engine.features(crop) for crop in crops])
         probabilities = self.bundle.predict_proba(features)
         gallery = self.bundle.gallery
-        distances = gallery.nearest(features)[0].tolist() if gallery is not None else [None] * len(faces)
+        per_person = gallery.nearest_per_person(features) if gallery is not None else [None] * len(faces)
         return [
-            self._prediction(face.box.scaled(photo.scale), face.clean, crop, row, distance)
-            for face, crop, row, distance in zip(faces, crops, probabilities, distances, strict=True)
+            self._prediction(face.box.scaled(photo.scale), face.clean, crop, row, distances)
+            for face, crop, row, distances in zip(faces, crops, probabilities, per_person, strict=True)
         ]
 
     def _prediction(
-        self, box: Box, clean: bool, crop: np.ndarray, row: np.ndarray, distance: float | None = None
+        self,
+        box: Box,
+        clean: bool,
+        crop: np.ndarray,
+        row: np.ndarray,
+        distances: dict[str, float] | None = None,
     ) -> FacePrediction:
+        distance = min(distances.values()) if distances else None
         order = np.argsort(row)[::-1]
         ranked = {self.bundle.classes[i]: float(row[i]) for i in order}
         best = float(row[order[0]])
         if distance is not None and self.distance_threshold is not None:
             known = distance <= self.distance_threshold
         else:
-            needed = self.threshold if clean else min(1.0, self.threshold + UNCLEAN_EXTRA_CONFIDENCE)
-            known = best >= needed
+            known = best >= needed_probability(self.threshold, clean)
         person = self.bundle.classes[order[0]] if known else None
-        return FacePrediction(box, person, best, ranked, clean, crop, distance)
+        return FacePrediction(box, person, best, ranked, clean, crop, distance, distances)

@@ -24,6 +24,7 @@ from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, printable_path
 from .model import bundle_from_training, load_bundle, save_bundle
+from .registry import ModelRegistry
 from .storage import FileTooLargeError, read_regular_file
 from .train import CANDIDATES, train_best_model
 from .web import import_urls, read_url_csv
@@ -185,7 +186,7 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
     engine = store.engine(args.engine)
     cropped = store.find_faces(engine=engine.name, progress=_progress("finding faces"))
     print(
-        f"faces: {cropped.faces} with two eyes in {cropped.photos} new photos, {cropped.kept} kept",
+        f"faces: {cropped.faces}{engine.faces_kept_as} in {cropped.photos} new photos, {cropped.kept} kept",
         file=sys.stderr,
     )
     data, _ = store.training_set(engine, on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr))
@@ -202,8 +203,15 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
     )
     print(result.report_text)
-    save_bundle(bundle_from_training(result, engine, data, store.fingerprint(engine.name)), out)
-    print(f"model saved to {out}")
+    bundle = bundle_from_training(result, engine, data, store.fingerprint(engine.name))
+    registry = ModelRegistry(out.parent)
+    if out.name == registry.active_path.name:
+        # A folder's active model: the one it replaces is kept in history, as the app keeps it.
+        registry.activate(bundle)
+        print(f"model saved to {out}; the model it replaced, if any, is kept in {registry.history_dir}")
+    else:
+        save_bundle(bundle, out)
+        print(f"model saved to {out}")
     return 0
 
 

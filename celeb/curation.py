@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dataset import KEPT, Crop, decode_png
+from .dataset import KEPT, Crop, decode_png, same_person
 from .engines import EngineUnavailable
 from .errors import DatasetError
 from .model import ModelBundle
@@ -104,7 +104,7 @@ def flag_crops(
 
 def model_knows(bundle: ModelBundle | None, person: str) -> bool:
     """Whether the model can name ``person`` (so that its disagreement means something)."""
-    return bundle is not None and person in bundle.classes
+    return bundle is not None and any(same_person(person, known) for known in bundle.classes)
 
 
 def flagged_first(crops: Sequence[Crop], flags: dict[str, list[Flag]]) -> list[Crop]:
@@ -164,6 +164,6 @@ def _disagreements(
     for crop, row in zip(crops, probabilities, strict=True):
         best = int(np.argmax(row))
         predicted, probability = bundle.classes[best], float(row[best])
-        if predicted != crop.person and probability >= level:
+        if not same_person(predicted, crop.person) and probability >= level:
             found[crop.record.id] = Flag(MODEL, f"the model says {predicted} ({probability:.0%})")
     return found

@@ -169,6 +169,36 @@ def validate_name(name: str) -> str:
     return name
 
 
+def display_name(folder_name: str) -> str:
+    """A person's name from a folder name written as an identifier; other names stay as they are.
+
+    >>> display_name("lionel_messi"), display_name("serena-williams"), display_name("Virat Kohli")
+    ('Lionel Messi', 'Serena Williams', 'Virat Kohli')
+    >>> display_name("McEnroe_John"), display_name("li_na_2")
+    ('McEnroe_John', 'Li Na 2')
+    """
+    if " " in folder_name or folder_name != folder_name.lower() or not re.search(r"[_-]", folder_name):
+        return folder_name
+    return " ".join(word.capitalize() for word in re.split(r"[_-]+", folder_name) if word) or folder_name
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two names name the same person: case, underscores and spacing aside.
+
+    A model trained on folders named ``lionel_messi`` knows the person a user adds as
+    "Lionel Messi".
+
+    >>> same_person("lionel_messi", "Lionel  Messi"), same_person("Ann", "Anna")
+    (True, False)
+    """
+    return person_key(a) == person_key(b)
+
+
+def person_key(name: str) -> str:
+    """What :func:`same_person` compares."""
+    return " ".join(re.split(r"[\s_-]+", unicodedata.normalize("NFC", name).casefold())).strip()
+
+
 def slugify(name: str) -> str:
     """A folder name made of ``[a-z0-9_]`` for a person name.
 
@@ -446,7 +476,7 @@ class DatasetStore:
         report = AddReport()
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             try:
-                name = validate_name(folder.name)
+                name = validate_name(display_name(folder.name))
             except InvalidNameError as exc:
                 report.skipped.append((folder.name, str(exc)))
                 continue
@@ -674,7 +704,10 @@ class DatasetStore:
         rows, labels, groups, copies, ids = [], [], [], [], []
         for name, slug, crop in crops:
             vectors = cache.get(crop.id)
-            if vectors is None:
+            # A cached crop must still be on disk: training on a face the dataset no longer holds
+            # would make a model nobody can rebuild (identity engines cache while cropping).
+            missing = vectors is not None and not self._crop_file(slug, crop.id).is_file()
+            if vectors is None or missing:
                 try:
                     image = decode_png(self._crop_file(slug, crop.id))
                 except DatasetError as exc:
@@ -806,8 +839,7 @@ class DatasetStore:
         return people
 
     def _find(self, people: dict[str, PersonRecord], name: str) -> PersonRecord | None:
-        wanted = unicodedata.normalize("NFC", name).strip().casefold()
-        return next((p for p in people.values() if p.name.casefold() == wanted), None)
+        return next((p for p in people.values() if same_person(p.name, name)), None)
 
     def _person(self, people: dict[str, PersonRecord], name: str) -> PersonRecord:
         person = self._find(people, name)

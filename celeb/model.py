@@ -51,6 +51,22 @@ class Gallery:
         index = distances.argmin(axis=1)
         return distances[np.arange(len(vectors)), index], [self.labels[i] for i in index]
 
+    def nearest_per_person(self, vectors: np.ndarray) -> list[dict[str, float]]:
+        """For each row of ``vectors``: every person's nearest training face distance, nearest first.
+
+        >>> gallery = Gallery(np.eye(3, dtype=np.float32), np.asarray(["a", "b", "b"]), 0.5)
+        >>> {name: round(d, 3) for name, d in gallery.nearest_per_person(np.eye(3)[1:2])[0].items()}
+        {'b': 0.0, 'a': 1.414}
+        """
+        distances = euclidean_distances(vectors, self.vectors)
+        labels = np.asarray(self.labels)
+        columns = {person: labels == person for person in sorted(set(labels.tolist()))}
+        rows = []
+        for row in distances:
+            nearest = {person: float(row[mask].min()) for person, mask in columns.items()}
+            rows.append(dict(sorted(nearest.items(), key=lambda item: item[1])))
+        return rows
+
 
 def make_gallery(data: TrainingSet, quantile: float = 0.99) -> Gallery:
     """A gallery of ``data``'s original faces with a calibrated distance threshold.

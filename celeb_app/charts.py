@@ -46,6 +46,34 @@ def probability_chart(probabilities: Mapping[str, float], chosen: str | None) ->
     )
 
 
+def distance_chart(distances: Mapping[str, float], limit: float) -> alt.Chart:
+    """Horizontal bars of every person's nearest training face distance, nearest on top, with the
+    distance within which the model names someone as a line."""
+    frame = pd.DataFrame({"person": list(distances), "distance": [float(d) for d in distances.values()]})
+    frame["answer"] = ["nearest" if i == 0 else "other" for i in range(len(frame))]
+    top = max(1.0, float(frame["distance"].max()) if len(frame) else 1.0)
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("distance:Q", scale=alt.Scale(domain=[0, top]), axis=alt.Axis(title=None)),
+            y=alt.Y("person:N", sort="x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+            color=alt.Color(
+                "answer:N",
+                scale=alt.Scale(domain=["nearest", "other"], range=[DOUBT_COLOR, OTHER_COLOR]),
+                legend=None,
+            ),
+            tooltip=[alt.Tooltip("person:N"), alt.Tooltip("distance:Q", format=".2f")],
+        )
+    )
+    line = (
+        alt.Chart(pd.DataFrame({"limit": [float(limit)]}))
+        .mark_rule(color=SURE_COLOR, strokeWidth=2)
+        .encode(x="limit:Q", tooltip=[alt.Tooltip("limit:Q", title="named within", format=".2f")])
+    )
+    return (bars + line).properties(height=chart_height(len(frame)))
+
+
 def chart_height(bars: int) -> int:
     """Pixels for a bar chart of ``bars`` people, so that every name shows."""
     return 40 + 26 * max(bars, 2)

@@ -11,6 +11,7 @@ import streamlit as st
 from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, Flag, FlagSettings, flag_crops
 from celeb.dataset import KEPT, REJECTED, AddReport, Crop, CropReport, DatasetStore, PersonSummary
 from celeb.draw import PLAIN, Label, draw_boxes
+from celeb.engines import ENGINES
 from celeb.errors import CelebError
 from celeb.faces import Box
 from celeb.images import read_image
@@ -51,20 +52,20 @@ def people_table(people: Sequence[PersonSummary]) -> pd.DataFrame:
     )
 
 
-def crop_summary(report: CropReport) -> str:
+def crop_summary(report: CropReport, engine: str) -> str:
     if not report.photos:
         return "Every photo has been searched already."
     set_aside = report.faces - report.kept
     text = (
         f"Searched {common.plural(report.photos, 'photo')}: found "
-        f"{common.plural(report.faces, 'face')} with both eyes, kept {report.kept}"
+        f"{common.plural(report.faces, 'face')}{ENGINES[engine].faces_kept_as}, kept {report.kept}"
     )
     if set_aside:
         text += f" ({set_aside} smaller faces in group photos set aside as rejected)"
     return text + "."
 
 
-def no_crops_hint(summary: PersonSummary) -> str:
+def no_crops_hint(summary: PersonSummary, engine: str) -> str:
     if summary.unprocessed:
         return (
             f"{common.plural(summary.unprocessed, 'photo')} of {common.md(summary.name)} "
@@ -72,8 +73,8 @@ def no_crops_hint(summary: PersonSummary) -> str:
         )
     if summary.photos:
         return (
-            f"No face with both eyes was found in the photos of {common.md(summary.name)}. Add clearer, "
-            "frontal photos where the face is not too small."
+            f"No face was found in the photos of {common.md(summary.name)}. The "
+            f"{ENGINES[engine].label} engine needs {ENGINES[engine].needs}: add clearer photos."
         )
     return f"No photos of {common.md(summary.name)} yet: add some in the **Add photos** tab."
 

@@ -5,13 +5,13 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from celeb.classify import FacePrediction
+from celeb.classify import FacePrediction, needed_probability
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
-from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS
+from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
 from celeb_app import access, common
-from celeb_app.charts import chart_height, probability_chart
+from celeb_app.charts import chart_height, distance_chart, probability_chart
 
 common.require_app()
 
@@ -84,15 +84,24 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
         else:
             st.markdown(
                 f"**Face {number}: not sure.** Best guess: {common.md(face.best_guess)} "
-                f"({face.probability:.0%}), "
-                f"below the {threshold:.0%} needed to name someone."
+                f"({face.probability:.0%}), below the "
+                f"{needed_probability(threshold, face.clean):.0%} needed to name someone"
+                + ("." if face.clean else " whose eyes were not both found.")
             )
         if not face.clean:
             st.caption(
                 ":material/visibility_off: Both eyes were not found in this face "
                 "(turned, covered or blurred), so this answer is less reliable."
             )
-        chart = probability_chart(face.probabilities, face.person)
+        if face.unknown and face.distances and distance is not None:
+            # The distance decided, not the probabilities: show the distances, never a confident bar.
+            st.caption(
+                "Distance from this face to each person's nearest training face; the model names someone "
+                f"only within {distance:.2f} (the green line). The probabilities do not apply here."
+            )
+            chart = distance_chart(face.distances, distance)
+        else:
+            chart = probability_chart(face.probabilities, face.person)
         st.altair_chart(chart, width="stretch", height=chart_height(len(face.probabilities)))
 
 
@@ -114,8 +123,8 @@ def show_photo(
     if not faces:
         with faces_column:
             st.warning(
-                "No face found. The app needs a clear, frontal face with both eyes visible, "
-                "not too small in the photo: try a closer or sharper photo.",
+                f"No face found. This model's engine needs {ENGINES[model.bundle.engine].needs}: "
+                "try a closer or sharper photo.",
                 icon=":material/face_retouching_off:",
             )
         photo_column.image(shown, width="stretch")

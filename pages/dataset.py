@@ -52,7 +52,7 @@ with right:
         type="primary" if waiting else "secondary",
         disabled=not waiting,
         icon=":material/center_focus_strong:",
-        help="Looks for faces with both eyes in every photo not searched yet. Photos already "
+        help="Looks for faces in every photo not searched yet by this engine. Photos already "
         "searched are not redone, so the crops you rejected stay rejected.",
     ):
         bar = st.progress(0.0, text="Finding faces…")
@@ -62,7 +62,7 @@ with right:
                 done / total, text=f"Finding faces: {done}/{total} photos"
             )
         )
-        common.flash(curate.crop_summary(report))
+        common.flash(curate.crop_summary(report, engine))
         st.rerun()
     with st.expander("Import image addresses for many people (CSV)", icon=":material/link:"):
         csv_round = st.session_state.setdefault("csv_round", 0)
@@ -200,7 +200,7 @@ with manage_tab:
 with crops_tab:
     crops = store.crops(person, engine=engine)
     if not crops:
-        st.info(curate.no_crops_hint(summary), icon=":material/info:")
+        st.info(curate.no_crops_hint(summary, engine), icon=":material/info:")
         st.stop()
     bar_left, bar_mid, bar_right = st.columns([2, 2, 1], vertical_alignment="bottom")
     shown_filter = bar_left.segmented_control(

@@ -98,12 +98,12 @@ with st.form("train_form"):
         help="Fewer folds when some person has few photos.",
     )
     compare = st.checkbox(
-        f"Also train {ENGINE_LABELS[others[0]]} on the same photos, and compare"
+        f"Also train {', '.join(ENGINE_LABELS[name] for name in others)} on the same photos, and compare"
         if others
         else "Compare engines (only one is installed)",
         key="train_compare",
         disabled=not others,
-        help="Both engines are scored on the same held-out photos; their figures are shown side by side.",
+        help="Every engine is scored on the same held-out photos; their figures are shown side by side.",
     )
     submitted = st.form_submit_button(
         "Train", type="primary", icon=":material/model_training:", disabled=not usable
@@ -119,14 +119,14 @@ if submitted:
             st.session_state["trained"] = [trained]
     elif not chosen:
         st.error("Choose at least one model to compare.")
-    elif compare and others and not any(p.kept for p in store.people(others[0])):
+    elif compare and (empty := [n for n in others if not any(p.kept for p in store.people(n))]):
         st.warning(
-            f"{ENGINE_LABELS[others[0]]} has no kept crops yet: on the **Dataset** page, pick that engine "
-            "and press **Find faces**, then train again to compare.",
+            f"{', '.join(ENGINE_LABELS[name] for name in empty)}: no kept crops yet. On the **Dataset** "
+            "page, pick that engine and press **Find faces**, then train again to compare.",
             icon=":material/warning:",
         )
     elif compare and others:
-        engines = [engine, store.engine(others[0])]
+        engines = [engine, *(store.engine(name) for name in others)]
         held_out = models.common_test_photos(store, engines, test_size)
         results = [
             models.train(store, chosen, test_size, folds, engine=other, test_photos=held_out)

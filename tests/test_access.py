@@ -243,11 +243,12 @@ def test_a_try_given_up_while_queued_does_not_block_the_ones_behind_it():
 
 @pytest.fixture
 def store_with_a_crop(tmp_path, make_photo) -> DatasetStore:
+    """Ann with one crop of the classic engine, whose features are computed at training, not cropping."""
     store = DatasetStore(tmp_path / "dataset")
     store.add_person("Ann")
     store.add_photo("Ann", make_photo("red", 1), "ann.jpg")
-    store.find_faces()
-    assert store.crops("Ann")
+    store.find_faces(engine="classic")
+    assert store.crops("Ann", engine="classic")
     return store
 
 
@@ -255,7 +256,7 @@ def test_a_read_only_store_refuses_every_change_and_writes_nothing(store_with_a_
     root = store_with_a_crop.root
     before = {path: path.stat().st_mtime_ns for path in root.rglob("*")}
     manifest = (root / "manifest.json").read_bytes()
-    crop_id = store_with_a_crop.crops("Ann")[0].record.id
+    crop_id = store_with_a_crop.crops("Ann", engine="classic")[0].record.id
     visitor = DatasetStore(root, read_only=True)
     changes = [
         lambda: visitor.add_person("Bob"),
@@ -263,7 +264,7 @@ def test_a_read_only_store_refuses_every_change_and_writes_nothing(store_with_a_
         lambda: visitor.delete_person("Ann"),
         lambda: visitor.add_photo("Ann", make_photo("red", 2), "more.jpg"),
         lambda: visitor.add_zip("Ann", b"PK\x05\x06" + bytes(18)),
-        lambda: visitor.find_faces(),
+        lambda: visitor.find_faces(engine="classic"),
         lambda: visitor.set_status([crop_id], REJECTED),
     ]
     for change in changes:
@@ -274,8 +275,8 @@ def test_a_read_only_store_refuses_every_change_and_writes_nothing(store_with_a_
     # Reading, exporting and computing training features still work.
     assert [p.name for p in visitor.people()] == ["Ann"]
     assert visitor.export_zip()
-    data, ids = visitor.training_set()
-    assert ids == [crop_id] and len(data.features) == 2
+    data, ids = visitor.training_set(visitor.engine("classic"))
+    assert ids == [crop_id] and len(data.features) == 2  # the crop and its mirrored copy
 
 
 def test_a_read_only_store_does_not_create_its_folder(tmp_path):

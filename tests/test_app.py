@@ -782,10 +782,17 @@ def test_classify_with_an_embeddings_model_answers_unknown_by_distance(env, astr
     assert face.startswith("**Face 1: unknown person.**")
     assert re.search(r"\(Ann\) is at distance 0\.6\d, beyond the 0\.50", face), face
     assert any("Embeddings" in c.value for c in at.sidebar.caption)
+    # The distances decided, so they are shown and the probabilities are marked as not applying,
+    # for every unknown face and no other.
+    unknown = sum(": unknown person." in m.value for m in at.markdown)
+    notes = [c.value for c in at.caption if "The probabilities do not apply here" in c.value]
+    assert len(notes) == unknown >= 1 and all("within 0.50" in note for note in notes)
     # A lenient distance names the nearest person instead.
     next(s for s in at.sidebar.slider if s.label.startswith("Unknown")).set_value(0.8).run()
     face = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
     assert face.startswith("**Face 1: Ann**") and re.search(r"distance 0\.6\d", face), face
+    unknown = sum(": unknown person." in m.value for m in at.markdown)
+    assert sum("The probabilities do not apply here" in c.value for c in at.caption) == unknown
 
 
 def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatch):
@@ -808,7 +815,7 @@ def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatc
 def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
     dataset, _ = env
     store = store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
-    store.find_faces(engine="embeddings")
+    store.find_faces(engine="classic")
     at = app(TRAIN, timeout=120)
     at.multiselect(key="train_models").set_value(["logistic_regression"])
     at.slider(key="train_folds").set_value(2)
@@ -824,7 +831,8 @@ def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
 @needs_dlib
 def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
     dataset, _ = env
-    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 2)})  # classic crops only
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 2)}, process=False)
+    store.find_faces(engine="classic")  # classic crops only
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["engine"] = "embeddings"
     at.run()
@@ -836,7 +844,7 @@ def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
     assert any("Searched 2 photos" in s.value for s in at.success)
     crops = store.crops("Ann", engine="embeddings")
     assert len(crops) == 2 and {c.record.engine for c in crops} == {"embeddings"}
-    assert [c.record.id for c in store.crops("Ann")] != [c.record.id for c in crops]
+    assert [c.record.id for c in store.crops("Ann", engine="classic")] != [c.record.id for c in crops]
     shown = {b.key for b in at.button if b.key and b.key.startswith("reject_") and b.key != "reject_selected"}
     assert shown == {f"reject_{c.record.id}" for c in crops}  # the grid shows this engine's crops
 
@@ -844,9 +852,9 @@ def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
 @needs_dlib
 def test_comparing_with_an_engine_that_has_no_crops_says_what_to_do(env, make_photo):
     dataset, _ = env
-    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})  # classic crops only
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})  # embeddings crops only
     at = app(TRAIN, timeout=60)
     at.checkbox(key="train_compare").check()
     next(b for b in at.button if b.label == "Train").click().run()
     assert_clean(at)
-    assert any("has no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)
+    assert any("no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)

@@ -447,15 +447,18 @@ def test_evaluation_figures():
 def test_train_end_to_end(capsys, tmp_path: Path, make_person_folders, photos: dict[str, Path]):
     source = make_person_folders(tmp_path / "people", {"Ada": ("red", 5), "Bo": ("blue", 5)})
     before = sorted(source.rglob("*"))
-    code, out, err = run(
-        capsys, "train", source, "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5"
-    )
+    # The classic engine: only its features tell the tinted people apart.
+    options = ("--engine", "classic", "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5")
+    code, out, err = run(capsys, "train", source, *options)
     assert code == 0, err
     default = tmp_path / "env-models" / "model.joblib"  # CELEB_MODELS_DIR
-    assert out.rstrip().endswith(f"model saved to {default}")
+    history = tmp_path / "env-models" / "history"
+    assert out.rstrip().endswith(
+        f"model saved to {default}; the model it replaced, if any, is kept in {history}"
+    )
     assert "winner: logistic_regression, test accuracy " in out
     assert "imported 10 added, 0 skipped" in err
-    assert "faces: 10 with two eyes in 10 new photos, 10 kept" in err
+    assert "faces: 10 with both eyes in 10 new photos, 10 kept" in err
     assert sorted(source.rglob("*")) == before  # the source folder is only read
     bundle = load_bundle(default)
     assert bundle.classes == ["Ada", "Bo"]
@@ -480,6 +483,8 @@ def test_train_on_a_dataset_store(capsys, tmp_path: Path, make_photo):
         capsys,
         "train",
         store.root,
+        "--engine",
+        "classic",
         "--out",
         out_path,
         "--models",
@@ -490,12 +495,13 @@ def test_train_on_a_dataset_store(capsys, tmp_path: Path, make_photo):
         "0.5",
     )
     assert code == 0, err
-    assert "faces: 8 with two eyes in 8 new photos, 8 kept" in err
+    assert "faces: 8 with both eyes in 8 new photos, 8 kept" in err
     assert "winner: svm_linear, test accuracy " in out
-    assert [(p.name, p.unprocessed, p.kept) for p in store.people()] == [("Ada", 0, 4), ("Bo", 0, 4)]
+    people = store.people("classic")
+    assert [(p.name, p.unprocessed, p.kept) for p in people] == [("Ada", 0, 4), ("Bo", 0, 4)]
     bundle = load_bundle(out_path)
     assert bundle.classes == ["Ada", "Bo"]
-    assert bundle.dataset_fingerprint == store.fingerprint()
+    assert bundle.dataset_fingerprint == store.fingerprint("classic")
     assert bundle.metrics["winner"] == "svm_linear"
 
 
@@ -503,12 +509,14 @@ def test_train_with_one_person(capsys, tmp_path: Path, make_photo):
     (tmp_path / "people" / "Ada").mkdir(parents=True)
     (tmp_path / "people" / "Ada" / "one.jpg").write_bytes(make_photo("red", 1))
     (tmp_path / "people" / "Ada" / "notes.txt").write_text("x")
-    code, out, err = run(capsys, "train", tmp_path / "people", "--out", tmp_path / "m.joblib")
+    code, out, err = run(
+        capsys, "train", tmp_path / "people", "--engine", "classic", "--out", tmp_path / "m.joblib"
+    )
     assert code == 1
     assert out == ""
     assert "imported 1 added, 1 skipped" in err
     assert "  skipped notes.txt: " in err
-    assert "faces: 1 with two eyes in 1 new photos, 1 kept" in err
+    assert "faces: 1 with both eyes in 1 new photos, 1 kept" in err
     assert err.endswith("error: training needs at least two people with faces\n")
     assert not (tmp_path / "m.joblib").exists()
 
@@ -539,3 +547,31 @@ def test_a_face_without_two_eyes_needs_more_confidence():
     unsure = classifier._prediction(Box(0, 0, 8, 8), False, crop, row)
     assert unsure.person is None
     assert unsure.best_guess == "Ada"
+
+
+def test_train_keeps_the_model_it_replaces_in_history(capsys, tmp_path: Path, make_person_folders):
+    from celeb.registry import ModelRegistry
+
+    source = make_person_folders(tmp_path / "people", {"Ada": ("red", 4), "Bo": ("blue", 4)})
+    options = ("--engine", "classic", "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5")
+    models = tmp_path / "env-models"  # CELEB_MODELS_DIR
+    assert run(capsys, "train", source, *options)[0] == 0
+    first = (models / "model.joblib").read_bytes()
+    assert ModelRegistry(models).history() == []
+    code, out, err = run(capsys, "train", source, "--test-size", "0.4", *options[:-2])
+    assert code == 0, err
+    assert f"is kept in {models / 'history'}" in out
+    [earlier] = ModelRegistry(models).history()
+    assert ModelRegistry(models).history_path(earlier.id).read_bytes() == first
+    # An --out that is not a folder's active model is written alone, with no history beside it.
+    other = tmp_path / "elsewhere" / "m.joblib"
+    assert run(capsys, "train", source, "--out", other, *options)[0] == 0
+    assert other.is_file() and not (other.parent / "history").exists()
+
+
+def test_train_names_people_after_identifier_like_folders(capsys, tmp_path: Path, make_person_folders):
+    source = make_person_folders(tmp_path / "people", {"ada_lovelace": ("red", 4), "Bo": ("blue", 4)})
+    options = ("--engine", "classic", "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5")
+    code, _, err = run(capsys, "train", source, "--out", tmp_path / "m.joblib", *options)
+    assert code == 0, err
+    assert load_bundle(tmp_path / "m.joblib").classes == ["Ada Lovelace", "Bo"]

@@ -175,24 +175,59 @@ def test_a_bundle_keeps_its_engine_and_gallery(tmp_path):
     assert loaded.gallery.vectors.shape == (18, 128) and loaded.gallery.labels[:1] == ["Ann"]
 
 
-def test_a_face_far_from_every_known_face_is_unknown():
+def cluster_classifier() -> Classifier:
+    """A classifier of the three clusters' people, with their gallery."""
     data = clusters()
     bundle = ModelBundle(
         estimator=train_best_model(data, models=["logistic_regression"], folds=2, test_size=0.34).estimator,
         classes=["Ann", "Bob", "Cid"],
         gallery=make_gallery(data),
     )
-    classifier = Classifier(bundle)
+    return Classifier(bundle)
+
+
+def test_a_face_far_from_every_known_face_is_unknown():
+    classifier = cluster_classifier()
+    bundle = classifier.bundle
     crop = np.zeros((8, 8, 3), np.uint8)
     row = np.array([0.9, 0.05, 0.05])
     box = Box(0, 0, 8, 8)
-    near = classifier._prediction(box, True, crop, row, distance=bundle.gallery.threshold - 0.01)
-    far = classifier._prediction(box, True, crop, row, distance=bundle.gallery.threshold + 0.01)
+    threshold = bundle.gallery.threshold
+
+    def distances(ann: float) -> dict[str, float]:
+        return {"Ann": ann, "Bob": ann + 0.3, "Cid": ann + 0.5}
+
+    near = classifier._prediction(box, True, crop, row, distances(threshold - 0.01))
+    far = classifier._prediction(box, True, crop, row, distances(threshold + 0.01))
     assert near.person == "Ann" and not near.unknown
     assert far.person is None and far.unknown and far.best_guess == "Ann"
-    assert far.as_json()["distance"] == pytest.approx(bundle.gallery.threshold + 0.01, abs=1e-4)
+    assert far.as_json()["distance"] == pytest.approx(threshold + 0.01, abs=1e-4)
+    assert list(far.as_json()["distances"]) == ["Ann", "Bob", "Cid"]
     lenient = Classifier(bundle, distance_threshold=1.0)
-    assert lenient._prediction(box, True, crop, row, distance=0.9).person == "Ann"
+    assert lenient._prediction(box, True, crop, row, distances(0.9)).person == "Ann"
+
+
+def test_an_unknown_persons_nearest_face_not_the_probabilities_is_the_best_guess():
+    # A stranger may get 97% for one person from the classifier, which must then not be shown as
+    # the answer: the distance decided, and the nearest known face is another person's.
+    classifier = cluster_classifier()
+    far = {"Cid": 0.9, "Ann": 1.1, "Bob": 1.3}
+    face = classifier._prediction(
+        Box(0, 0, 8, 8), True, np.zeros((8, 8, 3), np.uint8), np.array([0.97, 0.02, 0.01]), far
+    )
+    assert face.unknown and face.best_guess == "Cid" and face.distance == 0.9
+    assert next(iter(face.probabilities)) == "Ann"  # what the probabilities alone would have said
+
+
+def test_the_gallery_gives_every_persons_nearest_face():
+    data = clusters()
+    gallery = make_gallery(data)
+    rows = gallery.nearest_per_person(data.features[:2])
+    assert all(list(row) == sorted(row, key=row.get) for row in rows)
+    assert all(set(row) == {"Ann", "Bob", "Cid"} for row in rows)
+    nearest, people = gallery.nearest(data.features[:2])
+    assert [next(iter(row)) for row in rows] == people
+    assert [min(row.values()) for row in rows] == pytest.approx(nearest.tolist())
 
 
 def test_two_engines_can_be_scored_on_the_same_photos():

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from celeb.cli import main
 from celeb.config import MAX_CSV_BYTES
 from celeb.dataset import DatasetStore, validate_name
+from celeb.engines import engine_available
 from celeb.errors import DatasetError, ImageError, InvalidNameError, ManifestError
 from celeb.features import FeatureSettings
 from celeb.images import MAX_FILE_BYTES, read_image
@@ -68,6 +69,10 @@ def model_file(tmp_path: Path) -> Path:
     return save_bundle(ModelBundle(estimator=estimator, classes=["Ann", "Bob"]), tmp_path / "m.joblib")
 
 
+#: How the refusal of a file over the limit (MAX_UPLOAD_MB, one limit for every file) ends.
+OVER_THE_LIMIT = f"over the limit of {MAX_FILE_BYTES // 2**20} MB"
+
+
 def sparse(path: Path, size: int) -> Path:
     """A file that claims ``size`` bytes and takes no disk space."""
     path.write_bytes(b"\xff\xd8\xff")
@@ -111,7 +116,7 @@ def test_a_sparse_giant_is_refused_without_reading_it(tmp_path: Path, monkeypatc
         return real_read(fd, n)
 
     monkeypatch.setattr(os, "read", counting_read)
-    with pytest.raises(ImageError, match=r"3072 MB, over the limit of 200 MB"):
+    with pytest.raises(ImageError, match=re.escape(f"3072 MB, {OVER_THE_LIMIT}")):
         read_image(giant)
     assert sum(read) <= MAX_FILE_BYTES + 1
 
@@ -134,7 +139,7 @@ def test_cli_classify_a_fifo_and_dev_zero_are_errors_not_hangs(capsys, tmp_path:
     assert code == 1
     errors = [json.loads(line)["error"] for line in out.splitlines()]
     assert [bool(re.search("not a regular file", e)) for e in errors] == [True, True, False]
-    assert "over the limit of 200 MB" in errors[2]
+    assert OVER_THE_LIMIT in errors[2]
 
 
 @needs_fifo
@@ -147,7 +152,7 @@ def test_cli_train_skips_a_fifo_a_dev_zero_link_and_a_sparse_giant(capsys, tmp_p
     code, _, err = promptly(run, capsys, "train", tmp_path / "people", "--out", tmp_path / "m.joblib")
     assert code == 1  # nothing to train on; what matters is that it said why, promptly
     assert "imported 0 added, 3 skipped" in err
-    assert "skipped big.jpg: the file is 3072 MB, over the limit of 200 MB" in err
+    assert f"skipped big.jpg: the file is 3072 MB, {OVER_THE_LIMIT}" in err
     assert "skipped fifo.jpg: cannot be read (this is not a regular file" in err
     assert "skipped zero.jpg: cannot be read (this is not a regular file" in err
 
@@ -236,19 +241,22 @@ def test_a_missing_file_keeps_its_old_message(tmp_path: Path):
         read_image(tmp_path)
 
 
-
 # ---------------------------------------------------------------- crafted and damaged manifests
 
 
 @pytest.fixture
 def store(tmp_path: Path, make_photo) -> DatasetStore:
-    """A dataset with Ann (two photos, cropped) and Bob (one photo), and a victim folder beside it."""
+    """A dataset with Ann (two photos, cropped) and Bob (one photo), and a victim folder beside it.
+
+    Cropped by the classic engine, which (unlike embeddings) computes no features while
+    cropping: training reads every crop file, so a missing one is noticed there.
+    """
     store = DatasetStore(tmp_path / "dataset")
     for name, tint, seeds in (("Ann", "red", (1, 2)), ("Bob", "blue", (3,))):
         store.add_person(name)
         for seed in seeds:
             store.add_photo(name, make_photo(tint, seed), f"{seed}.jpg")
-    store.find_faces(workers=1)
+    store.find_faces(engine="classic", workers=1)
     (tmp_path / "victim").mkdir()
     (tmp_path / "victim" / "precious.txt").write_text("keep me")
     return store
@@ -331,22 +339,23 @@ def test_deleting_a_person_whose_folder_is_a_link_keeps_what_it_points_at(store:
 
 
 def test_a_missing_crop_file_at_training(store: DatasetStore, capsys):
-    crop = store.crops("Ann")[0]
+    crop = store.crops("Ann", engine="classic")[0]
     crop.path.unlink()
     message = f"the crop file {crop.record.id}.png is missing (a kept crop of Ann)"
     with pytest.raises(DatasetError, match=re.escape(message)):
-        store.training_set()
+        store.training_set(store.engine("classic"))
     said: list[str] = []
-    data, ids = store.training_set(on_unreadable=said.append)
+    data, ids = store.training_set(store.engine("classic"), on_unreadable=said.append)
     assert crop.record.id not in ids and len(ids) == 2
     assert said == [f"the crop file {crop.record.id}.png is missing: a kept crop of Ann left out"]
     assert len(data.labels) == 2 * len(ids)  # mirrored copies of what is left
 
 
 def test_cli_train_leaves_out_a_missing_crop_with_a_warning(store: DatasetStore, capsys):
-    crop = store.crops("Ann")[0]
+    crop = store.crops("Ann", engine="classic")[0]
     crop.path.unlink()
-    code, _, err = run(capsys, "train", store.root, "--out", store.root.parent / "m.joblib")
+    out = store.root.parent / "m.joblib"
+    code, _, err = run(capsys, "train", store.root, "--engine", "classic", "--out", out)
     assert f"warning: the crop file {crop.record.id}.png is missing: a kept crop of Ann left out" in err
     assert "Traceback" not in err
     assert code == 1  # two photos left cannot be split for testing; a clear error, not a traceback
@@ -381,3 +390,22 @@ def test_shortcodes_in_user_text_are_shown_as_typed(name):
 def test_the_frontend_model_sees_the_icon_in_the_old_escaping():
     # The reason for the word joiner: backslash escapes alone still gave an icon.
     assert as_streamlit_shows(r"\:material/home\:") == [":material_home:"]
+
+
+@pytest.mark.skipif(not engine_available("embeddings"), reason="embeddings engine not installed")
+def test_a_missing_crop_file_is_noticed_even_when_its_features_are_cached(tmp_path, make_photo):
+    # The embeddings engine describes each face while cropping, so its features are cached
+    # before training ever opens the crop file.
+    store = DatasetStore(tmp_path / "dataset")
+    store.add_person("Ann")
+    for seed in range(2):
+        store.add_photo("Ann", make_photo("red", seed), f"{seed}.jpg")
+    store.find_faces(engine="embeddings")
+    engine = store.engine("embeddings")
+    crop = store.crops("Ann", engine="embeddings")[0]
+    crop.path.unlink()
+    with pytest.raises(DatasetError, match=re.escape(f"the crop file {crop.record.id}.png is missing")):
+        store.training_set(engine)
+    said: list[str] = []
+    _, ids = store.training_set(engine, on_unreadable=said.append)
+    assert crop.record.id not in ids and len(ids) == 1 and len(said) == 1

@@ -117,7 +117,12 @@ def test_shipped_model_knows_the_five_people(shipped_model: Path, shared_photos:
 
 
 def test_shipped_model_classifies_raw_photos(shipped_model: Path, shared_photos: Path, capsys):
-    classes = set(load_bundle(shipped_model).classes)
+    bundle = load_bundle(shipped_model)
+    classes = set(bundle.classes)
+    # An open-set model also says how far each face is from the people it knows.
+    keys = {"box", "person", "probability", "probabilities", "clean"}
+    if bundle.gallery is not None:
+        keys |= {"distance", "distances"}
     sampled = sample(shared_photos, 2)
     code = main(["classify", "--json", "--model", str(shipped_model), *map(str, sampled)])
     out = capsys.readouterr().out
@@ -129,7 +134,10 @@ def test_shipped_model_classifies_raw_photos(shipped_model: Path, shared_photos:
         assert set(record) == {"file", "error", "faces"}
         assert record["error"] is None
         for face in record["faces"]:
-            assert set(face) == {"box", "person", "probability", "probabilities", "clean"}
+            assert set(face) == keys
+            if bundle.gallery is not None:
+                assert set(face["distances"]) == classes
+                assert face["distance"] == min(face["distances"].values())
             assert face["person"] is None or face["person"] in classes
             assert set(face["probabilities"]) == classes
             assert face["probability"] == max(face["probabilities"].values())

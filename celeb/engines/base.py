@@ -31,10 +31,10 @@ class Engine(ABC):
     open_set: ClassVar[bool] = False
     #: Parameter grids that replace train.CANDIDATES' defaults for this engine's features.
     grids: ClassVar[dict[str, dict]] = {}
-    #: What makes a face "clean" for this engine, in the words the pages and the CLI use.
-    clean_rule: ClassVar[str] = "both eyes found"
-    #: What to tell a user when no face is found.
-    no_face_hint: ClassVar[str] = "use a photo with a clear, front-facing face"
+    #: What the faces it keeps have, in the words the pages and the CLI use after "faces".
+    faces_kept_as: ClassVar[str] = ""
+    #: What it needs to find a face, for a user whose photo gave none.
+    needs: ClassVar[str] = "a face that is not tiny, covered or turned fully away"
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None = None) -> Engine:

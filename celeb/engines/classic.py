@@ -23,8 +23,8 @@ class ClassicEngine(Engine):
     name = "classic"
     label = "Classic (haar + wavelets, the recipe)"
     mirror = True
-    clean_rule = "both eyes found"
-    no_face_hint = "the classic engine needs a front-facing face with both eyes visible"
+    faces_kept_as = " with both eyes"
+    needs = "a clear, frontal face with both eyes visible, not too small in the photo"
 
     def __init__(
         self,

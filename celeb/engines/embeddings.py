@@ -22,8 +22,7 @@ class EmbeddingsEngine(Engine):
     label = "Embeddings (dlib ResNet)"
     mirror = False
     open_set = True
-    clean_rule = "eyes, nose and mouth located"
-    no_face_hint = "use a photo in which the face is not tiny, covered or turned fully away"
+    needs = "a face at least about 20 pixels tall that is not covered or turned fully away"
     # 128 standardised numbers, a few hundred faces: stronger regularisation ranges than for pixels.
     grids: ClassVar[dict[str, dict]] = {
         "svm_rbf": {"model__C": [1, 10], "model__gamma": ["scale"]},
