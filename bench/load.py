@@ -48,6 +48,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,10 @@ VISITOR_TEXT = "You are a visitor"
 SOMETHING_WRONG = "Something went wrong"
 TARGET_P95_S = 4.0
 TARGET_MEMORY_MB = 600.0
+#: One visitor drops this many files of this size at once (issue "Safe under attack").
+FLOOD_FILES, FLOOD_MB = 24, 40
+TARGET_FLOOD_MB = 700.0
+CAPPED = re.compile(r"^Only the first \d+ of your \d+ photos")
 
 # A MutationObserver, not polling: a page may be queued for less time than one poll takes.
 WATCH_QUEUED = """(text) => {
@@ -102,6 +107,20 @@ class Figures:
     browser_cpu_s: float
     tmp_files: int = 0
     log_problems: list[str] = field(default_factory=list)
+    flood: Flood | None = None
+
+
+@dataclass
+class Flood:
+    """What one visitor's flood of large files did to the server."""
+
+    files: int
+    capped: bool  # the page said it read only the first few
+    before_mb: float
+    peak_mb: float
+    held_mb: float  # with the visitor's page still open
+    after_mb: float  # some seconds after the visitor left
+    server_cpu_s: float
 
 
 def process_tree(pid: int) -> list[int]:
@@ -343,6 +362,46 @@ async def measure(url: str, direct_url: str, photo: Path, sessions: int, pid: in
             await browser.close()
 
 
+# ---------------------------------------------------------------- one visitor's flood
+
+
+def flood_files(folder: Path) -> list[Path]:
+    """FLOOD_FILES files of FLOOD_MB each, named .jpg: a JPEG's first bytes, then noise."""
+    rng = np.random.default_rng(0)
+    files = []
+    for number in range(FLOOD_FILES):
+        path = folder / f"flood-{number:02d}.jpg"
+        path.write_bytes(b"\xff\xd8\xff\xe0" + rng.bytes(FLOOD_MB * 1024 * 1024 - 4))
+        files.append(path)
+    return files
+
+
+async def flood(url: str, files: list[Path], pid: int, linger_s: float = 20.0) -> Flood:
+    """One visitor (through the proxy) drops every file at once; memory while it runs, while the
+    page stays open, and ``linger_s`` seconds after it closed."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context, page = await open_session(browser, url)
+            before = rss_mb(pid)
+            with PeakMemory(pid) as memory, CpuUse(pid) as cpu:
+                await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+                    [str(f) for f in files]
+                )
+                capped = True
+                try:
+                    await expect(page.get_by_text(CAPPED)).to_be_visible(timeout=TIMEOUT_MS)
+                    await expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+                except AssertionError:
+                    capped = False
+            held = rss_mb(pid)
+            await context.close()
+            await asyncio.sleep(linger_s)
+            return Flood(len(files), capped, before, memory.peak_mb, held, rss_mb(pid), cpu.server_s)
+        finally:
+            await browser.close()
+
+
 # ---------------------------------------------------------------- figures
 
 
@@ -385,6 +444,27 @@ def report(figures: Figures) -> bool:
         ("files left in the server's TMPDIR", f"{figures.tmp_files}", "", None),
         ("server log lines telling of problems", f"{len(figures.log_problems)}", "", None),
     ]  # fmt: skip
+    answers = len(answered) or 1
+    rows.insert(
+        rows.index(("  CPU used by the browser in it (s)", show_s(figures.browser_cpu_s), "", None)) + 1,
+        ("  server CPU per answer (s)", show_s(figures.server_cpu_s / answers), "", None),
+    )
+    if figures.flood is not None:
+        f = figures.flood
+        rows += [
+            (f"one visitor drops {f.files} x {FLOOD_MB} MB", "", "", None),
+            ("  the page read only the first few", "yes" if f.capped else "no", "yes", f.capped),
+            ("  server memory before (MB)", f"{f.before_mb:.0f}", "", None),
+            (
+                "  server peak memory (MB)",
+                f"{f.peak_mb:.0f}",
+                f"< {TARGET_FLOOD_MB:g}",
+                f.peak_mb < TARGET_FLOOD_MB,
+            ),
+            ("  with the page still open (MB)", f"{f.held_mb:.0f}", "", None),
+            ("  20 s after the visitor left (MB)", f"{f.after_mb:.0f}", "", None),
+            ("  server CPU (s)", show_s(f.server_cpu_s), "", None),
+        ]
     for name, value, target, ok in rows:
         verdict = "" if ok is None else ("PASS" if ok else "FAIL")
         print(f"{name:<42} {value:>8}  {target:>6}  {verdict}")
@@ -411,6 +491,7 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10, help="browser sessions dropping at once")
     parser.add_argument("--photo", type=Path, help="the photo they drop (default: a generated 12 MP JPEG)")
+    parser.add_argument("--no-flood", action="store_true", help="skip one visitor's flood of large files")
     args = parser.parse_args()
     if args.sessions < 1:
         parser.error("--sessions must be at least 1")
@@ -436,6 +517,10 @@ def main() -> int:
         try:
             with ReverseProxy(scratch / "nginx", app.port) as proxy:
                 figures = asyncio.run(measure(proxy.url, app.url(), photo, args.sessions, app.process.pid))
+                if not args.no_flood:
+                    files = flood_files(scratch)
+                    flooded = asyncio.run(flood(proxy.url, files, app.process.pid))
+                    figures = replace(figures, flood=flooded)
                 # Counted while the server runs: a clean shutdown could hide files a crash would leave.
                 tmp_files = sum(1 for p in app.tmp.rglob("*") if p.is_file())
         except BaseException:

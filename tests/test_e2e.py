@@ -462,6 +462,13 @@ VIEWPORT = {"width": 1400, "height": 1000}
 HOSTILE = ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))")
 
 
+def as_shown(text: str) -> re.Pattern:
+    """User text as the app shows it: as typed, but for an invisible word joiner after a colon that
+    would start a shortcode (celeb_app.common.md)."""
+    # Escapes only, no literal joiner or "/": Playwright passes the pattern on inside a selector.
+    return re.compile(re.escape(text).replace(":", r":\u2060?").replace("/", r"\/"))
+
+
 def _hostile_model(path: Path) -> None:
     """A model whose two people have names that would be markup if shown as anything but text."""
     from test_app import tiny_bundle
@@ -533,17 +540,19 @@ def test_visitor_classifies_without_editing_and_leaves_no_file_behind(
     # The model card shows the people's names as text, never as markup or links.
     sidebar = visitor.get_by_test_id("stSidebar")
     for name in HOSTILE:
-        expect(sidebar.get_by_text(name, exact=False)).to_be_visible()
+        expect(sidebar.get_by_text(as_shown(name))).to_be_visible()
     expect(visitor.locator("img[src='x']")).to_have_count(0)
     expect(visitor.locator("a[href^='javascript']")).to_have_count(0)
 
-    name = "holiday <img src=y onerror=alert(2)>.jpg"
+    name = "holiday :material/home: <img src=y onerror=alert(2)>.jpg"
     photo = {"name": name, "mimeType": "image/jpeg", "buffer": encode_image(astronaut)}
     visitor.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([photo])
     answer = visitor.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^Face 1: "))
     expect(answer).to_have_count(1, timeout=SLOW)
-    expect(answer).to_contain_text(re.compile("|".join(re.escape(n) for n in [*HOSTILE, "not sure"])))
-    expect(visitor.get_by_role("heading", name=name)).to_be_visible()
+    expect(answer).to_contain_text(re.compile("|".join(as_shown(n).pattern for n in [*HOSTILE, "not sure"])))
+    heading = visitor.get_by_role("heading", name=as_shown(name))
+    expect(heading).to_be_visible()
+    expect(heading.get_by_test_id("stIconMaterial")).to_have_count(0)  # a name, never an icon
     expect(visitor.locator("img[src='y']")).to_have_count(0)
     assert_no_failure(visitor, public_app)
 

@@ -25,6 +25,7 @@ from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
 from celeb.errors import CelebError, TrainingError
 from celeb.faces import Box, Face
+from celeb.images import read_image
 from celeb.model import Gallery, ModelBundle, bundle_from_training, load_bundle, make_gallery, save_bundle
 from celeb.train import TrainingSet, held_out_photos, train_best_model
 
@@ -447,3 +448,17 @@ def test_an_unknown_detector_is_named():
     choices = r"choose one of: hog\+mtcnn, hog, mtcnn"
     with pytest.raises(CelebError, match=rf"unknown face detector 'yunet'; {choices}"):
         engines.get_engine("embeddings", {"detector": "yunet"})
+
+
+@needs_dlib
+def test_a_weak_hog_detection_needs_mtcnn_to_agree(astronaut, encode_image):
+    # Saved as a JPEG, the astronaut's mission patch scores just above 0 for dlib's HOG
+    # detector, and its embedding lies near a person's: only a face MTCNN confirms is kept.
+    photo = read_image(encode_image(astronaut)).rgb
+    hog = engines.detectors.HogDetector()
+    scored = hog.scored_boxes(photo)
+    assert len(scored) == 2 and min(score for _, score in scored) < engines.detectors.HogThenMtcnn.WEAK_SCORE
+    faces = engines.get_engine("embeddings").detect(photo)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box.as_list()
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # the face, not the patch
