@@ -203,8 +203,12 @@ def _request_target(url: str) -> tuple[str, str, int, str]:
     try:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
+        if not scheme:
+            raise FetchError(
+                f"{_shown(url)!r} is not a web address (it should start with http:// or https://)"
+            )
         if scheme not in ("http", "https"):
-            raise FetchError(f"only http and https addresses can be downloaded, not {scheme or 'this'!r}")
+            raise FetchError(f"only http and https addresses can be downloaded, not {scheme!r}")
         host = (parts.hostname or "").lower()
         if not host:
             raise FetchError("the address has no host")
@@ -217,6 +221,12 @@ def _request_target(url: str) -> tuple[str, str, int, str]:
     if parts.query:
         path += "?" + quote(parts.query, safe=_URL_SAFE + "?")
     return scheme, host, port, path
+
+
+def _shown(url: str, limit: int = 80) -> str:
+    """The address as typed, cut to ``limit`` characters: a message must stay one readable line."""
+    url = url.strip()
+    return url if len(url) <= limit else url[: limit - 1] + "…"
 
 
 def _get(

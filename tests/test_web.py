@@ -82,6 +82,15 @@ def test_other_schemes_and_broken_addresses_are_refused(url, message):
         fetch_image(url, FetchSettings())
 
 
+@pytest.mark.parametrize("url", ["not a url", "example.org/ann.jpg", "  "])
+def test_an_address_without_a_scheme_is_called_no_web_address(url):
+    with pytest.raises(FetchError) as info:
+        fetch_image(url, FetchSettings())
+    assert (
+        str(info.value) == f"{url.strip()!r} is not a web address (it should start with http:// or https://)"
+    )
+
+
 def test_a_redirect_is_followed_and_checked_again(site, photos):
     served, base = site
     served.routes["/old.jpg"] = (302, {"Location": "/new.jpg"}, b"", 0.0)
@@ -187,7 +196,9 @@ def test_import_reports_added_skipped_and_failed_and_a_rerun_adds_nothing(site, 
 
 
 def test_csv_rows_are_read_and_bad_rows_named():
-    jobs = read_url_csv(b"\xef\xbb\xbfperson,url\nSerena Williams, https://e.org/a.jpg\n\n# note\nNovak,https://e.org/b.jpg\n")
+    jobs = read_url_csv(
+        b"\xef\xbb\xbfperson,url\nSerena Williams, https://e.org/a.jpg\n\n# note\nNovak,https://e.org/b.jpg\n"
+    )
     assert jobs == [UrlJob("Serena Williams", "https://e.org/a.jpg"), UrlJob("Novak", "https://e.org/b.jpg")]
     with pytest.raises(UrlListError, match="row 2 of the CSV should be 'person,url'"):
         read_url_csv("person,url\njust-a-url\n")
