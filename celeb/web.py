@@ -424,7 +424,8 @@ def import_urls(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> UrlReport:
-    """Download every address into its person's photos (people are added as needed).
+    """Download every address into its person's photos (people are added with their first photo:
+    a person none of whose addresses gives a new photo is not added).
 
     Downloads run concurrently; photos are added one by one, so the dataset
     stays consistent. An address already imported is not downloaded again,
@@ -452,17 +453,34 @@ def import_urls(
             why = f"the download failed ({exc.__class__.__name__})"
             report.failed.append((job.person, job.url, why))
         else:
-            person = people.get(job.person.casefold())
-            if person is None:
-                person = people[job.person.casefold()] = store.add_person(job.person).name
-            added = store.add_photo(person, data, _file_name(job.url), source=job.url)
-            if added.added:
-                report.added.append((person, job.url))
-            else:
-                report.skipped.extend((person, job.url, why) for _, why in added.skipped)
+            _add_download(store, people, job, data, report)
         if progress:
             progress(done, len(todo))
     return report
+
+
+def _add_download(
+    store: DatasetStore, people: dict[str, str], job: UrlJob, data: bytes, report: UrlReport
+) -> None:
+    """Add one downloaded photo to its person, adding the person with it; ``people`` maps casefolded
+    names to the dataset's names and gains the person added.
+
+    A person this adds is removed again when the photo is not added (the same photo is already in
+    the dataset, say): an import must not leave people with no photos behind.
+    """
+    key = job.person.casefold()
+    person = people.get(key)
+    new = person is None
+    if new:
+        person = store.add_person(job.person).name
+    added = store.add_photo(person, data, _file_name(job.url), source=job.url)
+    if added.added:
+        report.added.append((person, job.url))
+        people[key] = person
+        return
+    report.skipped.extend((person, job.url, why) for _, why in added.skipped)
+    if new:
+        store.delete_person(person)
 
 
 def _downloads(jobs: list[UrlJob], settings: FetchSettings) -> Iterator[tuple[UrlJob, Future[bytes]]]:

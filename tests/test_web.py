@@ -195,6 +195,25 @@ def test_import_reports_added_skipped_and_failed_and_a_rerun_adds_nothing(site, 
     assert {p.name: p.photos for p in store.people()} == {"Ann": 2, "Bob": 1}
 
 
+def test_a_person_is_added_only_with_a_photo(site, photos, tmp_path):
+    served, base = site
+    served.routes["/ann.jpg"] = served.routes["/ann-copy.jpg"] = jpeg_route(photos["ann"])
+    store = DatasetStore(tmp_path / "dataset")
+    store.add_person("Eve")  # there before, with no photos: an import that adds nothing leaves her
+    jobs = [
+        UrlJob("Ann", f"{base}/ann.jpg"),
+        UrlJob("Cy", f"{base}/missing.jpg"),  # every row of Cy's fails
+        UrlJob("Cy", "not a url"),
+        UrlJob("Dee", f"{base}/ann-copy.jpg"),  # Dee's only photo is Ann's
+        UrlJob("Eve", f"{base}/missing.jpg"),
+    ]
+    report = import_urls(store, jobs, allow_local(base))
+    assert report.added == [("Ann", f"{base}/ann.jpg")]
+    assert report.skipped == [("Dee", f"{base}/ann-copy.jpg", "the same photo is already added to Ann")]
+    assert {p.name: p.photos for p in store.people()} == {"Ann": 1, "Eve": 0}
+    assert sorted(path.name for path in store.root.iterdir() if path.is_dir()) == ["ann"]
+
+
 def test_csv_rows_are_read_and_bad_rows_named():
     jobs = read_url_csv(
         b"\xef\xbb\xbfperson,url\nSerena Williams, https://e.org/a.jpg\n\n# note\nNovak,https://e.org/b.jpg\n"
