@@ -10,6 +10,7 @@ import argparse
 import getpass
 import json
 import math
+import os
 import sys
 import tempfile
 import warnings
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .auth import hash_password
 from .classify import Classifier
-from .config import DEFAULT_CONFIDENCE_THRESHOLD, MAX_CSV_BYTES, paths
+from .config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, MAX_CSV_BYTES, paths
 from .dataset import DatasetStore
 from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
@@ -69,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(run=_train)
 
-    classify = commands.add_parser("classify", help="name the people in photos")
+    classify = commands.add_parser(
+        "classify",
+        help="name the people in photos",
+        description="Each PATH is a photo, or a folder: its image files and those of its sub-folders "
+        "(hidden ones left out), in the order of their path inside it.",
+    )
     classify.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     _model_options(classify)
     classify.add_argument("--json", action="store_true", help="one JSON object per input file, per line")
@@ -216,9 +222,20 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
 
 
 def _classify(args: argparse.Namespace) -> int:
+    inputs = []
+    for path in args.paths:
+        found = image_files(path) if path.is_dir() else [path]
+        if not found:
+            # Nothing to classify is a mistake in the command, not a photo that failed.
+            print(
+                f"error: {terminal_text(path)} holds no image files ({' '.join(IMAGE_SUFFIXES)})",
+                file=sys.stderr,
+            )
+            return 2
+        inputs += found
     classifier = _classifier(args)
     failed = False
-    for path in args.paths:
+    for path in inputs:
         try:
             faces = classifier.classify(path).faces
             error = None
@@ -234,6 +251,33 @@ def _classify(args: argparse.Namespace) -> int:
         else:
             _print_faces(path, error, faces)
     return 1 if failed else 0
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files in ``folder`` and its sub-folders, by their path inside it.
+
+    Images are known by their name's suffix (any case); hidden files and
+    folders (a name starting with ".") are left out, as are links to folders
+    (a link back up would never end). A sub-folder that cannot be read is
+    named in a warning.
+    """
+    found = []
+    for where, folders, files in os.walk(folder, onerror=_unreadable_folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [
+            Path(where, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+        ]
+    # By path parts, so that a folder's photos stay together ("a/x.jpg" before "a b/x.jpg").
+    return sorted(found, key=lambda path: path.relative_to(folder).parts)
+
+
+def _unreadable_folder(exc: OSError) -> None:
+    print(
+        f"warning: {terminal_text(Path(exc.filename))} cannot be read ({exc.strerror or exc})",
+        file=sys.stderr,
+    )
 
 
 def terminal_text(value: object) -> str:

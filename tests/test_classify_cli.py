@@ -196,10 +196,42 @@ def test_classify_exit_code_0_when_all_is_well(capsys, model_path: Path, photos:
     assert err == ""
 
 
-def test_classify_missing_file_and_folder(capsys, model_path: Path, tmp_path: Path):
-    code, out, _ = run(capsys, "classify", "--json", "--model", model_path, tmp_path / "gone.jpg", tmp_path)
+def test_classify_missing_file(capsys, model_path: Path, tmp_path: Path):
+    code, out, _ = run(capsys, "classify", "--json", "--model", model_path, tmp_path / "gone.jpg")
     assert code == 1
-    assert [r["error"] for r in json_lines(out)] == ["no such file", "this is a folder, not an image file"]
+    assert [r["error"] for r in json_lines(out)] == ["no such file"]
+
+
+def test_classify_a_folder_reads_its_images_in_path_order(capsys, model_path: Path, photos, tmp_path: Path):
+    folder = tmp_path / "album"
+    wanted = {"b.jpg": "Bo", "a/x.JPG": "Ada", "a/deeper/w.jpeg": "Zoë", "a b/y.png": "Ada"}
+    left_out = [".hidden.jpg", ".cache/z.jpg", "notes.txt", "a/readme.md"]
+    for name in [*wanted, *left_out]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        person = wanted.get(name, "Ada")
+        (folder / name).write_bytes(photos[person].read_bytes())
+    named = photos["Bo"]  # a file named on its own is read as before, before or after a folder
+    code, out, err = run(capsys, "classify", "--json", "--model", model_path, named, folder, photos["text"])
+    assert code == 1, err  # the text file named explicitly is still an error
+    records = json_lines(out)
+    order = ["a/deeper/w.jpeg", "a/x.JPG", "a b/y.png", "b.jpg"]
+    assert [r["file"] for r in records] == [
+        str(named),
+        *(str(folder / name) for name in order),
+        str(photos["text"]),
+    ]
+    assert [r["faces"][0]["person"] for r in records[:-1]] == ["Bo", *(wanted[name] for name in order)]
+    assert records[-1]["error"] == image_error(b"not a photo")
+
+
+def test_classify_an_empty_folder_is_a_usage_error(capsys, model_path: Path, photos, tmp_path: Path):
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("no photo here")
+    (tmp_path / "empty" / ".hidden" / "a.jpg").write_bytes(photos["Ada"].read_bytes())
+    code, out, err = run(capsys, "classify", "--model", model_path, photos["Ada"], tmp_path / "empty")
+    assert code == 2
+    assert out == ""  # nothing is classified
+    assert err.startswith(f"error: {tmp_path / 'empty'} holds no image files (.jpg .jpeg ")
 
 
 def test_classify_threshold_one_says_not_sure(capsys, model_path: Path, photos: dict[str, Path]):
