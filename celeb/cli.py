@@ -23,7 +23,7 @@ from .config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, MAX_CSV_BYTES,
 from .dataset import DatasetStore
 from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
-from .evaluate import evaluate_folder, printable_path
+from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .model import bundle_from_training, load_bundle, save_bundle
 from .registry import ModelRegistry
 from .storage import FileTooLargeError, read_regular_file
@@ -309,15 +309,31 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not args.dataset.is_dir():
         print(f"error: {args.dataset} is not a folder", file=sys.stderr)
         return 2
+    if not labelled_photos(args.dataset):
+        # Figures over no photos would read as a model that gets everything wrong.
+        print(
+            f"error: {terminal_text(args.dataset)} holds no photos to evaluate on: it needs one sub-folder "
+            f"of photos per person ({' '.join(IMAGE_SUFFIXES)})",
+            file=sys.stderr,
+        )
+        return 2
     evaluation = evaluate_folder(args.dataset, _classifier(args), progress=_progress("classifying"))
     figures = evaluation.as_json()
     for failure in figures["errors"]:
         print(f"error: {failure['file']}: {failure['error']}", file=sys.stderr)
+    if evaluation.photos_in_training:
+        print(
+            f"warning: {evaluation.photos_in_training} of {figures['photos']} photos were used to train this "
+            "model: these figures overstate how it does on new photos",
+            file=sys.stderr,
+        )
     status = 1 if figures["errors"] else 0
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
         return status
     print(f"photos: {figures['photos']}")
+    if evaluation.photos_in_training:
+        print(f"photos this model was trained on: {evaluation.photos_in_training} (the figures overstate it)")
     print(f"coverage (a confident answer): {figures['coverage']:.3f}")
     print(f"accuracy over confident answers: {figures['confident_accuracy']:.3f}")
     print(f"end-to-end accuracy (all photos): {figures['end_to_end_accuracy']:.3f}\n")

@@ -11,7 +11,9 @@ import numpy as np
 
 from .classify import Classifier, FacePrediction
 from .config import IMAGE_SUFFIXES
+from .dataset import content_hash
 from .errors import ImageError
+from .images import photo_file_bytes
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class PhotoOutcome:
     truth: str
     answer: str | None  # the person named for the photo, None when not sure or no face
     error: str | None = None
+    in_training: bool = False  # the model was trained on this very photo (by its bytes' hash)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Evaluation:
     @property
     def end_to_end_accuracy(self) -> float:
         return _share(o.answer == o.truth for o in self.outcomes)
+
+    @property
+    def photos_in_training(self) -> int:
+        """How many of the photos the model was trained on: figures on them overstate it."""
+        return sum(o.in_training for o in self.outcomes)
 
     def per_person(self) -> dict[str, dict[str, float]]:
         figures = {}
@@ -70,6 +78,7 @@ class Evaluation:
             "coverage": round(self.coverage, 4),
             "confident_accuracy": round(self.confident_accuracy, 4),
             "end_to_end_accuracy": round(self.end_to_end_accuracy, 4),
+            "photos_in_training": self.photos_in_training,
             "per_person": self.per_person(),
             "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()},
             "errors": [{"file": printable_path(o.file), "error": o.error} for o in self.outcomes if o.error],
@@ -88,25 +97,39 @@ def photo_answer(faces: list[FacePrediction]) -> str | None:
     return (clean or faces)[0].person
 
 
-def evaluate_folder(
-    root: Path, classifier: Classifier, progress: Callable[[int, int], None] | None = None
-) -> Evaluation:
-    files = [
+def labelled_photos(root: Path) -> list[tuple[str, Path]]:
+    """(person, photo) for every image file of ``root``'s sub-folders, the folder name being the person."""
+    return [
         (folder.name, path)
         for folder in sorted(p for p in Path(root).iterdir() if p.is_dir())
         for path in sorted(folder.iterdir())
         if path.suffix.lower() in IMAGE_SUFFIXES
     ]
+
+
+def evaluate_folder(
+    root: Path, classifier: Classifier, progress: Callable[[int, int], None] | None = None
+) -> Evaluation:
+    files = labelled_photos(root)
     outcomes = []
     for done, (truth, path) in enumerate(files, start=1):
-        try:
-            faces = classifier.classify(path).faces
-            outcomes.append(PhotoOutcome(path, truth, photo_answer(faces)))
-        except ImageError as exc:
-            outcomes.append(PhotoOutcome(path, truth, None, str(exc)))
+        outcomes.append(photo_outcome(classifier, truth, path))
         if progress:
             progress(done, len(files))
     return Evaluation(list(classifier.bundle.classes), outcomes)
+
+
+def photo_outcome(classifier: Classifier, truth: str, path: Path) -> PhotoOutcome:
+    """What ``classifier`` answers for one photo of ``truth``, and whether it was trained on it."""
+    try:
+        data = photo_file_bytes(
+            path
+        )  # read once: classified, and hashed to find it among the training photos
+        faces = classifier.classify(data).faces
+    except ImageError as exc:
+        return PhotoOutcome(path, truth, None, str(exc))
+    in_training = content_hash(data) in classifier.bundle.training_photos
+    return PhotoOutcome(path, truth, photo_answer(faces), in_training=in_training)
 
 
 def printable_path(path: Path) -> str:

@@ -156,6 +156,12 @@ def _exif_orientation(image: Image.Image) -> int:
         return 1
 
 
+def photo_file_bytes(source: bytes | str | Path) -> bytes:
+    """The bytes of a photo file as :func:`read_image` reads them (regular files only, up to the
+    size limit), for whoever needs the bytes too; :class:`ImageError` saying why they cannot be read."""
+    return _read_bytes(source)
+
+
 def _read_bytes(source: bytes | str | Path) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)

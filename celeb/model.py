@@ -108,6 +108,9 @@ class ModelBundle:
     #: The engine's own settings (``Engine.settings()``), whatever the engine; empty in files made
     #: before engines stored them (then ``features`` and ``detector`` are the classic engine's).
     engine_settings: dict = field(default_factory=dict)
+    #: The sha256 (``celeb.dataset.content_hash``) of every photo its training faces came from, so
+    #: that an evaluation can tell when it is shown photos it learnt from; empty in older files.
+    training_photos: frozenset[str] = frozenset()
 
     def make_engine(self) -> Engine:
         """The engine this model was trained with, with its settings; EngineUnavailable when its
@@ -204,6 +207,7 @@ def _as_dict(bundle: ModelBundle) -> dict:
         "versions": bundle.versions,
         "engine": bundle.engine,
         "engine_settings": bundle.engine_settings,
+        "training_photos": sorted(bundle.training_photos),
         "gallery": None
         if bundle.gallery is None
         else {
@@ -227,6 +231,7 @@ def _from_dict(values: dict) -> ModelBundle:
             versions=values.get("versions", {}),
             engine=values.get("engine", LEGACY_ENGINE),
             engine_settings=dict(values.get("engine_settings") or {}),
+            training_photos=frozenset(values.get("training_photos") or ()),
             gallery=Gallery(**values["gallery"]) if values.get("gallery") else None,
         )
     except (KeyError, TypeError) as exc:
@@ -239,7 +244,9 @@ def bundle_from_training(
     """A bundle of a training result's winner, with the figures to judge it.
 
     ``data`` is what it was trained on: an open-set engine keeps its faces as
-    the gallery that tells unknown people apart.
+    the gallery that tells unknown people apart, and every bundle keeps the
+    hashes of its photos (``data.groups``), held-out ones too: the gallery,
+    and an estimator refit on all faces, know them as well.
     """
     return ModelBundle(
         estimator=result.estimator,
@@ -260,4 +267,5 @@ def bundle_from_training(
             "settings": result.settings,
         },
         dataset_fingerprint=dataset_fingerprint,
+        training_photos=frozenset(str(photo) for photo in data.groups),
     )

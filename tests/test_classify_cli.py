@@ -428,6 +428,60 @@ def test_evaluate_text_output_names_failed_photos(capsys, model_path: Path, labe
     assert "broken.jpg" in out + err
 
 
+@pytest.mark.parametrize("layout", [[], ["Ada/"], ["Ada/notes.txt", "loose.jpg"]])
+def test_evaluate_without_photos_is_a_usage_error(capsys, model_path: Path, tmp_path: Path, layout):
+    root = tmp_path / "labelled"
+    root.mkdir()
+    for name in layout:
+        (root / name).parent.mkdir(exist_ok=True)
+        if not name.endswith("/"):
+            (root / name).write_bytes(b"photos of nobody")  # a loose file names no person
+    code, out, err = run(capsys, "evaluate", root, "--model", model_path, "--json")
+    assert code == 2
+    assert out == ""
+    assert err.startswith(
+        f"error: {root} holds no photos to evaluate on: it needs one sub-folder of photos per"
+    )
+
+
+def test_evaluate_says_when_the_model_was_trained_on_the_photos(capsys, tmp_path: Path, make_person_folders):
+    people = make_person_folders(tmp_path / "people", {"Ada": ("red", 4), "Bo": ("blue", 4)})
+    model = tmp_path / "trained.joblib"
+    options = ("--engine", "classic", "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5")
+    code, _, err = run(capsys, "train", people, "--out", model, *options)
+    assert code == 0, err
+    assert len(load_bundle(model).training_photos) == 8  # the photos' sha256, held-out ones too
+    (people / "Bo" / "new.jpg").write_bytes(make_photo_like(people / "Bo" / "bo 0.jpg"))
+
+    code, out, err = run(capsys, "evaluate", people, "--model", model, "--json")
+    assert code == 0
+    assert json.loads(out)["photos_in_training"] == 8
+    warning = (
+        "warning: 8 of 9 photos were used to train this model: "
+        "these figures overstate how it does on new photos"
+    )
+    assert warning in err.splitlines()
+    code, out, err = run(capsys, "evaluate", people, "--model", model)
+    assert out.splitlines()[:2] == [
+        "photos: 9",
+        "photos this model was trained on: 8 (the figures overstate it)",
+    ]
+    assert warning in err.splitlines()
+
+    for photo in people.glob("*/* ?.jpg"):
+        photo.unlink()  # only the new photo is left: nothing to warn about
+    code, out, err = run(capsys, "evaluate", people, "--model", model, "--json")
+    assert json.loads(out)["photos_in_training"] == 0
+    assert "warning" not in err
+
+
+def make_photo_like(photo: Path) -> bytes:
+    """The same picture with other bytes: one pixel changed, saved again."""
+    rgb = cv2.imread(str(photo))
+    rgb[0, 0] = 255 - rgb[0, 0]
+    return cv2.imencode(".jpg", rgb)[1].tobytes()
+
+
 def test_evaluate_a_file_is_a_usage_error(capsys, model_path: Path, tmp_path: Path):
     code, out, err = run(capsys, "evaluate", tmp_path / "nowhere", "--model", model_path)
     assert code == 2

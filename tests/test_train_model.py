@@ -287,6 +287,7 @@ def test_bundle_from_training(bundle: ModelBundle, trained):
     assert bundle.metrics["confusion"] == result.confusion.tolist()
     assert [c["name"] for c in bundle.metrics["candidates"]] == ["logistic_regression", "svm_linear"]
     assert bundle.dataset_fingerprint == "abc123"
+    assert bundle.training_photos == frozenset(synthetic().groups)  # every photo, held-out ones too
     assert bundle.engine == "classic"
     assert bundle.versions == library_versions()
     assert bundle.versions["scikit-learn"] == sklearn.__version__
@@ -304,6 +305,7 @@ def test_save_and_load_round_trip(bundle: ModelBundle, tmp_path: Path):
     assert loaded.detector == bundle.detector
     assert loaded.metrics == bundle.metrics
     assert loaded.dataset_fingerprint == "abc123"
+    assert loaded.training_photos == bundle.training_photos and loaded.training_photos
     assert loaded.trained_at == bundle.trained_at
     assert loaded.versions == bundle.versions
     assert loaded.engine == "classic"
