@@ -1,7 +1,7 @@
 """The command line: ``python -m celeb train|classify|evaluate|import-urls|hash-password``.
 
 Exit codes: 0 when all went well, 1 when some input failed (every record is
-still printed), 2 on usage errors.
+still printed), 2 on usage errors (a folder with no photo to work on is one).
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ def _parser() -> argparse.ArgumentParser:
         "import-urls",
         help="download photos from a CSV of person,url rows into the dataset",
         description="Download every address of FILE.csv (rows 'person,url'; a header row is allowed) into "
-        "that person's photos in the dataset, adding people as needed. Only public http(s) addresses are "
-        "downloaded (CELEB_ALLOWED_HOSTS lists host:port exceptions); addresses imported before and photos "
-        "already in the dataset are skipped. Then run the app's Find faces, or `train` on the dataset.",
+        "that person's photos in the dataset, adding a person with their first photo. Only public http(s) "
+        "addresses are downloaded (CELEB_ALLOWED_HOSTS lists host:port exceptions); addresses imported "
+        "before and photos already in the dataset are skipped. Then run the app's Find faces, or `train` "
+        "on the dataset.",
     )
     urls.add_argument("csv", type=Path, metavar="FILE.csv")
     urls.add_argument("--dataset", type=Path, help="dataset folder (default: dataset/)")
