@@ -1,4 +1,4 @@
-"""The command line: ``python -m celeb train|classify|evaluate|import-urls|hash-password``.
+"""The command line: ``python -m celeb train|classify|sort|evaluate|import-urls|hash-password``.
 
 Exit codes: 0 when all went well, 1 when some input failed (every record is
 still printed), 2 on usage errors (a folder with no photo to work on is one).
@@ -10,7 +10,6 @@ import argparse
 import getpass
 import json
 import math
-import os
 import sys
 import tempfile
 import warnings
@@ -24,8 +23,10 @@ from .dataset import DatasetStore
 from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
+from .images import image_files
 from .model import bundle_from_training, load_bundle, save_bundle
 from .registry import ModelRegistry
+from .sort import REPORT_FILE, sort_photos
 from .storage import FileTooLargeError, read_regular_file
 from .train import CANDIDATES, train_best_model
 from .web import import_urls, read_url_csv
@@ -80,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
     _model_options(classify)
     classify.add_argument("--json", action="store_true", help="one JSON object per input file, per line")
     classify.set_defaults(run=_classify)
+
+    sort = commands.add_parser(
+        "sort",
+        help="file an album's photos by who is in them",
+        description="Copy every photo of SRC (sub-folders too) into DEST/<person>/ for each known person "
+        "in it (a photo of two people goes in both), DEST/unknown/ when a face is nobody the model "
+        f"knows, DEST/no face/ when there is no face. DEST/{REPORT_FILE} lists every photo. A second run "
+        "skips the photos done already. SRC is only read.",
+    )
+    sort.add_argument("album", type=Path, metavar="SRC")
+    sort.add_argument("dest", type=Path, metavar="DEST")
+    _model_options(sort)
+    sort.set_defaults(run=_sort)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -225,7 +239,7 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
 def _classify(args: argparse.Namespace) -> int:
     inputs = []
     for path in args.paths:
-        found = image_files(path) if path.is_dir() else [path]
+        found = image_files(path, on_error=_unreadable_folder) if path.is_dir() else [path]
         if not found:
             # Nothing to classify is a mistake in the command, not a photo that failed.
             print(
@@ -252,26 +266,6 @@ def _classify(args: argparse.Namespace) -> int:
         else:
             _print_faces(path, error, faces)
     return 1 if failed else 0
-
-
-def image_files(folder: Path) -> list[Path]:
-    """The image files in ``folder`` and its sub-folders, by their path inside it.
-
-    Images are known by their name's suffix (any case); hidden files and
-    folders (a name starting with ".") are left out, as are links to folders
-    (a link back up would never end). A sub-folder that cannot be read is
-    named in a warning.
-    """
-    found = []
-    for where, folders, files in os.walk(folder, onerror=_unreadable_folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        found += [
-            Path(where, name)
-            for name in files
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
-        ]
-    # By path parts, so that a folder's photos stay together ("a/x.jpg" before "a b/x.jpg").
-    return sorted(found, key=lambda path: path.relative_to(folder).parts)
 
 
 def _unreadable_folder(exc: OSError) -> None:
@@ -304,6 +298,22 @@ def _print_faces(path: Path, error: str | None, faces: list) -> None:
             who = face.person or f"not sure (maybe {face.best_guess})"
         note = "" if face.clean else ", eyes not both visible: less reliable"
         print(f"{shown}: {terminal_text(who)} {face.probability:.0%} at {face.box.as_list()}{note}")
+
+
+def _sort(args: argparse.Namespace) -> int:
+    classifier = _classifier(args)
+    report = sort_photos(args.album, args.dest, classifier, progress=_progress("sorting photos"))
+    done_before = len(report.photos) - report.classified_now
+    print(
+        f"{len(report.photos)} photos: {report.classified_now} sorted now"
+        + (f", {done_before} done in an earlier run" if done_before else "")
+    )
+    for folder, count in report.folder_counts().most_common():
+        print(f"  {terminal_text(folder)}: {count} photos")
+    for photo in report.unreadable:
+        print(f"  cannot be read: {terminal_text(photo.path)}: {photo.error}")
+    print(f"list of every photo: {terminal_text(args.dest / REPORT_FILE)}")
+    return 1 if report.unreadable else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

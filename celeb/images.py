@@ -12,16 +12,18 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .config import MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_UPLOAD_MB
+from .config import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_UPLOAD_MB
 from .errors import (
     EmptyImageError,
     ImageError,
@@ -323,3 +325,23 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
     factor = max_side / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def image_files(folder: Path, on_error: Callable[[OSError], None] | None = None) -> list[Path]:
+    """The image files in ``folder`` and its sub-folders, by their path inside it.
+
+    Images are known by their name's suffix (any case); hidden files and
+    folders (a name starting with ".") are left out, as are links to folders
+    (a link back up would never end). A sub-folder that cannot be read goes
+    to ``on_error``.
+    """
+    found = []
+    for where, folders, files in os.walk(folder, onerror=on_error):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [
+            Path(where, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+        ]
+    # By path parts, so that a folder's photos stay together ("a/x.jpg" before "a b/x.jpg").
+    return sorted(found, key=lambda path: path.relative_to(folder).parts)

@@ -1,0 +1,239 @@
+"""Sort an album: file every photo under the people found in it.
+
+``DEST/<person>/`` for each known person in a photo (a photo of two known
+people goes in both), ``DEST/unknown/`` for a photo with a face the model
+cannot name, ``DEST/no face/`` for a photo without a face. Photos are copied,
+never moved: the album stays as it was.
+
+A run is resumable: what each photo gave is recorded in
+``DEST/.celeb-sort.json`` (written atomically every few photos and at the
+end), and a photo whose path, size and modification time are recorded already
+is not classified again. ``DEST/sorted.csv`` lists every photo with the
+folders it went to.
+
+>>> folder_name("Lionel Messi"), folder_name('a:b?"c'), folder_name("unknown")
+('Lionel Messi', 'a_b__c', 'unknown (person)')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .classify import Classifier, FacePrediction
+from .errors import CelebError, ImageError
+from .images import image_files, photo_file_bytes
+from .limits import usable_cores
+from .storage import write_atomic
+
+UNKNOWN = "unknown"
+NO_FACE = "no face"
+STATE_FILE = ".celeb-sort.json"
+REPORT_FILE = "sorted.csv"
+#: The state is saved after this many photos, so an interrupted run loses at most these.
+SAVE_EVERY = 25
+
+Progress = Callable[[int, int], None]
+
+
+class SortError(CelebError):
+    """The album or the destination cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True)
+class SortedPhoto:
+    """What one photo of the album gave, and the folders it went to."""
+
+    path: str  # inside the album, with "/" between folders
+    size: int
+    mtime_ns: int
+    people: tuple[str, ...] = ()  # known people found, largest face first, each once
+    unknown_faces: int = 0  # faces the model could not name (unknown person, or not sure)
+    error: str | None = None  # why it could not be read
+    folders: tuple[str, ...] = ()  # where it was copied, inside the destination
+
+    @property
+    def faces(self) -> int:
+        return len(self.people) + self.unknown_faces
+
+
+@dataclass
+class SortReport:
+    """Every photo of the album (in album order), and how many were classified in this run."""
+
+    photos: list[SortedPhoto] = field(default_factory=list)
+    classified_now: int = 0
+
+    def folder_counts(self) -> Counter:
+        """Photos per destination folder."""
+        return Counter(folder for photo in self.photos for folder in photo.folders)
+
+    def people_found(self) -> dict[str, list[str]]:
+        """Each known person, with the photos they were found in."""
+        found: dict[str, list[str]] = {}
+        for photo in self.photos:
+            for person in photo.people:
+                found.setdefault(person, []).append(photo.path)
+        return found
+
+    @property
+    def unreadable(self) -> list[SortedPhoto]:
+        return [photo for photo in self.photos if photo.error]
+
+
+def folders_for(people: Iterable[str], unknown_faces: int) -> tuple[str, ...]:
+    """Where a photo goes: each known person's folder, ``unknown`` when a face is nobody known,
+    ``no face`` when there is none.
+
+    >>> folders_for(["Ann", "Bob"], 1), folders_for([], 0), folders_for([], 2)
+    (('Ann', 'Bob', 'unknown'), ('no face',), ('unknown',))
+    """
+    folders = [folder_name(person) for person in people]
+    if unknown_faces:
+        folders.append(UNKNOWN)
+    return tuple(folders) or (NO_FACE,)
+
+
+def folder_name(person: str) -> str:
+    """A person's folder: their name, with characters no file system allows replaced; never the
+    name of the ``unknown`` or ``no face`` folders."""
+    name = re.sub(r'[<>:"/\\|?*\x00-\x1f]', "_", person).strip(" .") or "person"
+    return f"{name} (person)" if name.casefold() in (UNKNOWN, NO_FACE) else name
+
+
+def people_in(faces: list[FacePrediction]) -> tuple[tuple[str, ...], int]:
+    """The known people among a photo's faces (largest face first, each once), and how many faces
+    are nobody known."""
+    people = tuple(dict.fromkeys(face.person for face in faces if face.person))
+    return people, sum(face.person is None for face in faces)
+
+
+def sort_photos(
+    album: Path,
+    dest: Path,
+    classifier: Classifier,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> SortReport:
+    """Classify every photo of ``album`` not done in an earlier run and copy it into ``dest``.
+
+    Raises :class:`SortError` when ``album`` is not a folder or ``dest`` lies inside it (a second
+    run would sort its own output).
+    """
+    album, dest = Path(album), Path(dest)
+    if not album.is_dir():
+        raise SortError(f"{album} is not a folder")
+    if dest.resolve().is_relative_to(album.resolve()):
+        raise SortError("the destination must not be inside the album (it would be sorted again next time)")
+    dest.mkdir(parents=True, exist_ok=True)
+    files = image_files(album)
+    done = _load_state(dest / STATE_FILE)
+    report = SortReport()
+    todo = []
+    for path in files:
+        key, status = _relative(album, path), path.stat()
+        earlier = done.get(key)
+        if earlier and (earlier.size, earlier.mtime_ns) == (status.st_size, status.st_mtime_ns):
+            report.photos.append(earlier)
+        else:
+            todo.append((path, key, status))
+    results: dict[str, SortedPhoto] = {photo.path: photo for photo in report.photos}
+
+    def sort_one(job: tuple[Path, str, os.stat_result]) -> SortedPhoto:
+        path, key, status = job
+        return _file(album, dest, path, key, status, classifier)
+
+    total, finished = len(todo), 0
+    if progress:
+        progress(0, total)
+    with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
+        for photo in pool.map(sort_one, todo):
+            results[photo.path] = photo
+            finished += 1
+            if finished % SAVE_EVERY == 0:
+                _save_state(dest / STATE_FILE, results.values())
+            if progress:
+                progress(finished, total)
+    report.photos = [results[_relative(album, path)] for path in files]
+    report.classified_now = total
+    _save_state(dest / STATE_FILE, report.photos)
+    write_atomic(dest / REPORT_FILE, report_csv(report).encode())
+    return report
+
+
+def report_csv(report: SortReport) -> str:
+    """One row per photo: its path in the album, the people found, unknown faces, folders, error."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["photo", "people", "unknown faces", "folders", "error"])
+    for photo in report.photos:
+        writer.writerow(
+            [
+                photo.path,
+                "; ".join(photo.people),
+                photo.unknown_faces,
+                "; ".join(photo.folders),
+                photo.error or "",
+            ]
+        )
+    return out.getvalue()
+
+
+def _file(
+    album: Path, dest: Path, path: Path, key: str, status: os.stat_result, classifier: Classifier
+) -> SortedPhoto:
+    try:
+        data = photo_file_bytes(path)
+        faces = classifier.classify(data).faces
+    except ImageError as exc:
+        return SortedPhoto(key, status.st_size, status.st_mtime_ns, error=str(exc))
+    people, unknown = people_in(faces)
+    folders = folders_for(people, unknown)
+    for folder in folders:
+        _copy(data, dest / folder, path.name)
+    return SortedPhoto(key, status.st_size, status.st_mtime_ns, people, unknown, None, folders)
+
+
+def _copy(data: bytes, folder: Path, name: str) -> None:
+    """Write the photo into ``folder`` as ``name``; the same photo there already is kept, another
+    photo of that name gets a numbered name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for number in range(1, 10_000):
+        target = folder / (name if number == 1 else f"{stem} ({number}){suffix}")
+        if not target.exists():
+            write_atomic(target, data)
+            return
+        if target.stat().st_size == len(data) and target.read_bytes() == data:
+            return  # filed by an earlier, interrupted run
+    raise SortError(f"too many photos named {name} in {folder}")
+
+
+def _relative(album: Path, path: Path) -> str:
+    return path.relative_to(album).as_posix()
+
+
+def _load_state(path: Path) -> dict[str, SortedPhoto]:
+    """What an earlier run recorded (nothing when there is no record or it is damaged)."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))["photos"]
+        photos = [
+            SortedPhoto(**{**r, "people": tuple(r["people"]), "folders": tuple(r["folders"])})
+            for r in records
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {photo.path: photo for photo in photos}
+
+
+def _save_state(path: Path, photos: Iterable[SortedPhoto]) -> None:
+    state = {"version": 1, "photos": [asdict(photo) for photo in photos]}
+    write_atomic(path, json.dumps(state, ensure_ascii=False, indent=0).encode())
