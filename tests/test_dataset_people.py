@@ -201,3 +201,16 @@ def test_review_image_reads_the_photo_reduced_and_falls_back_to_the_crop(tmp_pat
     crop.unlink()
     with pytest.raises(DatasetError, match="missing"):
         review_image(photo, box, crop)
+
+
+def test_a_read_only_store_refuses_people_imports(store: DatasetStore):
+    from celeb.errors import ReadOnlyError
+
+    store.add_person("Ann")
+    manifest = store.manifest_path.read_bytes()
+    visitor = DatasetStore(store.root, read_only=True)
+    with pytest.raises(ReadOnlyError):
+        visitor.import_zip_folders(people_zip({"bob/1.png": tiny_png(1)}))
+    with pytest.raises(ReadOnlyError):
+        visitor.import_named_files([("all/bob/1.png", tiny_png(1))])
+    assert store.manifest_path.read_bytes() == manifest
