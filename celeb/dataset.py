@@ -28,7 +28,7 @@ import stat
 import time
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -238,6 +238,56 @@ def decode_png(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+# ---------------------------------------------------------------- review images
+
+#: Side of the square image of a face shown for review, and the margin around the face box
+#: (a share of its width and height, each side): the whole face with some hair and chin.
+REVIEW_SIZE = 160
+REVIEW_MARGIN = 0.4
+
+
+def face_view(
+    rgb: np.ndarray, box: Sequence[float], size: int = REVIEW_SIZE, margin: float = REVIEW_MARGIN
+) -> np.ndarray:
+    """A ``size`` x ``size`` image of the face at ``box`` (x, y, w, h in ``rgb``) with ``margin``.
+
+    The square around the face is moved, not cut, where it would leave the
+    photo; only a photo smaller than the square cuts it (then it is stretched
+    to a square no more than the photo allows: the face stays whole).
+
+    >>> view = face_view(np.zeros((400, 300, 3), np.uint8), (0, 10, 50, 60), size=96)
+    >>> view.shape
+    (96, 96, 3)
+    """
+    height, width = rgb.shape[:2]
+    x, y, w, h = (float(v) for v in box)
+    side = max(w, h) * (1 + 2 * margin)
+    side_x, side_y = min(side, width), min(side, height)
+    left = min(max(x + w / 2 - side_x / 2, 0.0), width - side_x)
+    top = min(max(y + h / 2 - side_y / 2, 0.0), height - side_y)
+    x0, y0 = round(left), round(top)
+    x1, y1 = max(x0 + 1, min(width, round(left + side_x))), max(y0 + 1, min(height, round(top + side_y)))
+    region = rgb[y0:y1, x0:x1]
+    shrink = max(region.shape[:2]) > size
+    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def review_image(
+    photo_path: Path, box: Sequence[float], crop_path: Path, size: int = REVIEW_SIZE
+) -> np.ndarray:
+    """What a person reviews a crop by: its whole face (:func:`face_view`) from the source photo,
+    read at a reduced size; the crop file itself when the photo is gone or unreadable.
+
+    The crop file stays what the engine computes features from; this is only for eyes.
+    DatasetError when neither can be read.
+    """
+    try:
+        photo = read_image(photo_path, max_side=DECODE_MAX_SIDE)
+    except ImageError:
+        return decode_png(crop_path)
+    return face_view(photo.rgb, [v / photo.scale for v in box], size)
+
+
 # ---------------------------------------------------------------- the store
 
 
@@ -440,32 +490,83 @@ class DatasetStore:
         """Add every photo in a zip; hostile or non-image entries are reported."""
         self._require_writable()
         report = AddReport()
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise DatasetError(f"this is not a readable zip file ({exc})") from exc
-        with archive:
-            entries = [e for e in archive.infolist() if not e.is_dir()]
-            if len(entries) > MAX_ZIP_MEMBERS:
-                raise DatasetError(
-                    f"the zip holds {len(entries)} files; at most {MAX_ZIP_MEMBERS} are accepted"
-                )
-            if sum(e.file_size for e in entries) > MAX_ZIP_BYTES:
-                raise DatasetError("the zip expands to more than 2 GB; split it into smaller zips")
-            for entry in entries:
-                why = _zip_entry_problem(entry)
-                if not why and entry.file_size > MAX_FILE_BYTES:
-                    why = f"it expands to {entry.file_size / 2**20:.0f} MB, over the limit for one photo"
-                if why:
+        with _open_zip(source) as archive:
+            for entry in _zip_files(archive):
+                data, why = _read_zip_entry(archive, entry)
+                if data is None:
                     report.skipped.append((entry.filename, why))
-                    continue
-                try:
-                    data = archive.read(entry)
-                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as exc:
-                    report.skipped.append((entry.filename, f"cannot be extracted ({exc})"))
-                    continue
-                report.merge(self.add_photo(name, data, entry.filename))
+                else:
+                    report.merge(self.add_photo(name, data, entry.filename))
         return report
+
+    def import_zip_folders(
+        self, source: bytes | Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, AddReport]:
+        """Add a zip that holds one folder of photos per person (see :func:`people_in_paths`).
+
+        People are added as needed (``lionel_messi`` becomes "Lionel Messi"; a
+        person already there, whatever the case, gets the photos). Returns what
+        happened per person; entries that are in no person's folder, or refused
+        (see ``add_zip``), are reported under "".
+        """
+        self._require_writable()
+        reports: dict[str, AddReport] = {}
+        with _open_zip(source) as archive:
+            entries = _zip_files(archive)
+            usable = [entry for entry in entries if not _zip_read_problem(entry)]
+            groups, outside = people_in_paths([entry.filename for entry in usable])
+            refused = [(e.filename, _zip_read_problem(e)) for e in entries if _zip_read_problem(e)]
+            if refused or outside:
+                reports[""] = AddReport(skipped=refused + outside)
+            total, done = sum(len(indices) for indices in groups.values()), 0
+            for folder_name, indices in groups.items():
+                name = self._person_for_folder(folder_name)
+                report = reports.setdefault(name, AddReport())
+                for index in indices:
+                    entry = usable[index]
+                    data, why = _read_zip_entry(archive, entry)
+                    if data is None:
+                        report.skipped.append((entry.filename, why))
+                    else:
+                        report.merge(self.add_photo(name, data, entry.filename))
+                    done += 1
+                    if progress:
+                        progress(done, total)
+        return reports
+
+    def import_named_files(
+        self, files: Sequence[tuple[str, bytes]], progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, AddReport]:
+        """Add files named by their path in a folder of people folders (a browser's folder upload).
+
+        Like :meth:`import_zip_folders`, with (relative path, bytes) pairs.
+        """
+        self._require_writable()
+        reports: dict[str, AddReport] = {}
+        refused = [(path, _path_problem(path)) for path, _ in files if _path_problem(path)]
+        usable = [(path, data) for path, data in files if not _path_problem(path)]
+        groups, outside = people_in_paths([path for path, _ in usable])
+        if refused or outside:
+            reports[""] = AddReport(skipped=refused + outside)
+        total, done = sum(len(indices) for indices in groups.values()), 0
+        for folder_name, indices in groups.items():
+            name = self._person_for_folder(folder_name)
+            report = reports.setdefault(name, AddReport())
+            for index in indices:
+                path, data = usable[index]
+                if len(data) > MAX_FILE_BYTES:
+                    report.skipped.append((path, f"{len(data) / 2**20:.0f} MB, over the limit for one photo"))
+                else:
+                    report.merge(self.add_photo(name, data, path))
+                done += 1
+                if progress:
+                    progress(done, total)
+        return reports
+
+    def _person_for_folder(self, name: str) -> str:
+        """The person a folder's photos go to: one already there (same_person), or a new one."""
+        existing = self._find(self._load(), name)
+        return existing.name if existing else self.add_person(name).name
 
     def import_folders(self, root: Path) -> AddReport:
         """Add a folder that holds one sub-folder of photos per person."""
@@ -480,8 +581,7 @@ class DatasetStore:
             except InvalidNameError as exc:
                 report.skipped.append((folder.name, str(exc)))
                 continue
-            existing = self._find(self._load(), name)
-            name = existing.name if existing else self.add_person(name).name
+            name = self._person_for_folder(name)
             report.merge(self.add_files(name, sorted(folder.iterdir())))
         return report
 
@@ -894,19 +994,113 @@ class FeatureCache:
 
 def _zip_entry_problem(entry: zipfile.ZipInfo) -> str:
     """Why a zip entry is refused, or "" when it may be read."""
-    name = entry.filename.replace("\\", "/")
-    parts = PurePosixPath(name).parts
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        return "its path leads outside the folder"
     if stat.S_ISLNK(entry.external_attr >> 16):
         return "it is a symbolic link"
     if entry.flag_bits & 0x1:
         return "it is encrypted"
+    return _path_problem(entry.filename)
+
+
+def _path_problem(name: str) -> str:
+    """Why a file named ``name`` (a path in a zip or an uploaded folder) is refused, or ""."""
+    name = name.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        return "its path leads outside the folder"
     if any(part.startswith(".") for part in parts) or "__MACOSX" in parts:
         return "hidden or system file"
     if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
         return "not an image file (by its name)"
     return ""
+
+
+def _zip_read_problem(entry: zipfile.ZipInfo) -> str:
+    """:func:`_zip_entry_problem`, or that the entry expands beyond the limit for one photo."""
+    why = _zip_entry_problem(entry)
+    if not why and entry.file_size > MAX_FILE_BYTES:
+        why = f"it expands to {entry.file_size / 2**20:.0f} MB, over the limit for one photo"
+    return why
+
+
+def _open_zip(source: bytes | Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(f"this is not a readable zip file ({exc})") from exc
+
+
+def _zip_files(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The zip's files (not folders), or DatasetError when there are too many or they expand too much."""
+    entries = [e for e in archive.infolist() if not e.is_dir()]
+    if len(entries) > MAX_ZIP_MEMBERS:
+        raise DatasetError(f"the zip holds {len(entries)} files; at most {MAX_ZIP_MEMBERS} are accepted")
+    if sum(e.file_size for e in entries) > MAX_ZIP_BYTES:
+        raise DatasetError("the zip expands to more than 2 GB; split it into smaller zips")
+    return entries
+
+
+def _read_zip_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> tuple[bytes | None, str]:
+    """The entry's bytes and "", or None and why it is not read."""
+    why = _zip_read_problem(entry)
+    if why:
+        return None, why
+    try:
+        return archive.read(entry), ""
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as exc:
+        return None, f"cannot be extracted ({exc})"
+
+
+def people_in_paths(paths: Sequence[str]) -> tuple[dict[str, list[int]], list[tuple[str, str]]]:
+    """Group file paths by the person folder they are in: ``({name: [index in paths]}, [(path, why)])``.
+
+    A file's person is its first folder, named as :func:`display_name` reads
+    it; a folder that holds every file and sub-folders (the zipped folder
+    itself) is passed over. A file in no sub-folder, or in a folder whose name cannot be a
+    person's, is left out with why. Folders naming the same person
+    (:func:`same_person`) are one person, named as the first one.
+
+    >>> people_in_paths(["all/lionel_messi/1.jpg", "all/Serena Williams/a/2.jpg", "all/lionel_messi/3.jpg"])
+    ({'Lionel Messi': [0, 2], 'Serena Williams': [1]}, [])
+    >>> people_in_paths(["ann/1.jpg", "top.jpg"])
+    ({'ann': [0]}, [('top.jpg', 'not in a folder named after a person')])
+    """
+    split = [PurePosixPath(path.replace("\\", "/")).parts for path in paths]
+    while (
+        split
+        and all(len(parts) >= 2 and parts[0] == split[0][0] for parts in split)
+        and any(len(parts) >= 3 for parts in split)
+    ):
+        split = [parts[1:] for parts in split]
+    groups: dict[str, list[int]] = {}
+    names: dict[str, str] = {}  # person_key -> the name first seen
+    outside: list[tuple[str, str]] = []
+    for index, parts in enumerate(split):
+        if len(parts) < 2:
+            outside.append((paths[index], "not in a folder named after a person"))
+            continue
+        try:
+            name = validate_name(display_name(parts[0]))
+        except InvalidNameError as exc:
+            outside.append((paths[index], f"the folder {parts[0]!r} cannot name a person: {exc}"))
+            continue
+        name = names.setdefault(person_key(name), name)
+        groups.setdefault(name, []).append(index)
+    return groups, outside
+
+
+def preview_zip_people(source: bytes | Path) -> dict[str, int]:
+    """{person: photos} that :meth:`DatasetStore.import_zip_folders` would try, read from the
+    zip's directory alone (nothing is extracted); DatasetError as there for a zip it refuses."""
+    with _open_zip(source) as archive:
+        usable = [entry.filename for entry in _zip_files(archive) if not _zip_read_problem(entry)]
+    return preview_paths(usable)
+
+
+def preview_paths(paths: Sequence[str]) -> dict[str, int]:
+    """{person: files} for files named by their path (a folder upload), as imported."""
+    usable = [path for path in paths if not _path_problem(path)]
+    groups, _ = people_in_paths(usable)
+    return {name: len(indices) for name, indices in groups.items()}
 
 
 def _now() -> str:

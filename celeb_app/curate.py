@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, Flag, FlagSettings, flag_crops
-from celeb.dataset import KEPT, REJECTED, AddReport, Crop, CropReport, DatasetStore, PersonSummary
+from celeb.dataset import (
+    KEPT,
+    REJECTED,
+    AddReport,
+    Crop,
+    CropReport,
+    DatasetStore,
+    PersonSummary,
+    review_image,
+    same_person,
+)
 from celeb.draw import PLAIN, Label, draw_boxes
 from celeb.engines import ENGINES
 from celeb.errors import CelebError
@@ -19,6 +31,11 @@ from celeb.web import FetchSettings, UrlJob, UrlReport, import_urls
 from celeb_app import common
 
 FLAG_NAMES = {MODEL: "model disagrees", TINY: "tiny", DUPLICATE: "near-duplicate", DAMAGED: "damaged"}
+#: The person's tabs (st.tabs key "person_tabs"), the first is open by default.
+PERSON_TABS = ["Crops", "Add photos", "Rename or delete"]
+#: Width of a face in the crop grid, in CSS pixels: fixed, so that a narrow screen (one column)
+#: never blows a face up to the screen's width.
+GRID_IMAGE_WIDTH = 128
 
 
 # ---------------------------------------------------------------- messages across a rerun
@@ -29,9 +46,16 @@ def select_person(name: str) -> None:
     st.session_state["pending_person"] = name
 
 
+def open_tab(label: str) -> None:
+    """Open the person's tab ``label`` on the next run."""
+    st.session_state["pending_tab"] = label
+
+
 def apply_pending_selection() -> None:
     if "pending_person" in st.session_state:
         st.session_state["person"] = st.session_state.pop("pending_person")
+    if "pending_tab" in st.session_state:
+        st.session_state["person_tabs"] = st.session_state.pop("pending_tab")
 
 
 # ---------------------------------------------------------------- tables and summaries
@@ -109,6 +133,56 @@ def show_add_report(person: str) -> None:
         st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True, width="stretch")
     if not added and not skipped:
         st.info("The files held no photos.")
+
+
+def people_preview_table(preview: dict[str, int], people: Sequence[PersonSummary]) -> pd.DataFrame:
+    """Who gets how many photos from a zip (or folder) of people folders, new or already there."""
+    rows = []
+    for name, count in preview.items():
+        known = next((p.name for p in people if same_person(p.name, name)), None)
+        rows.append({"person": known or name, "photos": count, "": "adds to them" if known else "new person"})
+    return pd.DataFrame(rows, columns=["person", "photos", ""])
+
+
+def merge_people_reports(*reports: dict[str, AddReport]) -> dict[str, AddReport]:
+    merged: dict[str, AddReport] = {}
+    for report in reports:
+        for name, part in report.items():
+            merged.setdefault(name, AddReport()).merge(part)
+    return merged
+
+
+def show_people_report() -> None:
+    """What the last import of people folders did (kept in the session across the rerun)."""
+    reports: dict[str, AddReport] | None = st.session_state.get("people_report")
+    if reports is None:
+        return
+    people = {name: report for name, report in reports.items() if name}
+    added = sum(len(report.added) for report in people.values())
+    if added:
+        st.success(
+            f"Added {common.plural(added, 'photo')} to {common.names(sorted(people))}. "
+            "Press **Find faces** to crop them.",
+            icon=":material/check_circle:",
+        )
+    if people:
+        frame = pd.DataFrame(
+            [
+                {"person": name, "added": len(report.added), "skipped": len(report.skipped)}
+                for name, report in people.items()
+            ]
+        )
+        st.dataframe(frame, hide_index=True, width="stretch")
+    skipped = [
+        (name or "(no person)", file, why) for name, report in reports.items() for file, why in report.skipped
+    ]
+    if skipped:
+        st.warning(f"Skipped {common.plural(len(skipped), 'file')}:", icon=":material/warning:")
+        st.dataframe(
+            pd.DataFrame(skipped, columns=["person", "file", "why"]), hide_index=True, width="stretch"
+        )
+    if not added and not skipped:
+        st.info("There were no photos in folders named after people.")
 
 
 def download_urls(store: DatasetStore, jobs: list[UrlJob]) -> UrlReport:
@@ -191,23 +265,27 @@ def show_flag_summary(
     model_checks: bool,
     model: common.ActiveModel | None,
     model_problem: str = "",
+    status: str | None = KEPT,
 ) -> None:
-    """How many kept crops are flagged, and whether the active model could check them.
+    """How many of the crops the filter shows (``status``: kept, rejected, None for all) are
+    flagged, and whether the active model could check them.
 
     ``model_problem`` (markdown) says why the active model could not be loaded.
     """
-    kept = {c.record.id for c in crops if c.record.status == KEPT}
+    shown = {c.record.id for c in crops if status is None or c.record.status == status}
     counts: dict[str, int] = {}
     for crop_id, found in flags.items():
-        if crop_id in kept:
+        if crop_id in shown:
             for flag in found:
                 counts[flag.kind] = counts.get(flag.kind, 0) + 1
-    flagged = sum(1 for crop_id in flags if crop_id in kept)
+    flagged = sum(1 for crop_id in flags if crop_id in shown)
+    which = {KEPT: "kept ", REJECTED: "rejected ", None: ""}[status]
     if flagged:
         parts = ", ".join(f"{n} {FLAG_NAMES[kind]}" for kind, n in counts.items())
-        st.markdown(f":orange[:material/flag:] **{flagged} kept crops flagged** ({parts}): worth a look.")
+        worth = ": worth a look" if status == KEPT else ""
+        st.markdown(f":orange[:material/flag:] **{flagged} {which}crops flagged** ({parts}){worth}.")
     else:
-        st.markdown(":green[:material/check:] No kept crop is flagged.")
+        st.markdown(f":green[:material/check:] No {which}crop is flagged.")
     if model_problem:
         st.warning(
             f"The active model cannot be used ({model_problem}), so it does not check these crops. "
@@ -279,7 +357,10 @@ def crop_grid(page_crops: Sequence[Crop], flags: dict[str, list[Flag]], min_widt
 def _crop_card(crop: Crop, found: list[Flag]) -> None:
     record = crop.record
     rejected = record.status == REJECTED
-    st.image(str(crop.path), width="stretch")
+    try:
+        st.image(_review_image(crop), width=GRID_IMAGE_WIDTH)
+    except CelebError as exc:
+        st.caption(f":red[:material/broken_image:] {common.message(exc)}")
     if rejected:
         st.caption(f":red[Rejected]: {common.md(record.reason or 'by you')}")
     for flag in found:
@@ -303,6 +384,30 @@ def _crop_card(crop: Crop, found: list[Flag]) -> None:
         with photo:
             if photo.open:
                 _source_photo(crop)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return -1.0
+
+
+def _review_image(crop: Crop) -> np.ndarray:
+    """The crop's whole face for review (see celeb.dataset.review_image), cached per crop."""
+    return _cached_review(
+        str(crop.photo_path),
+        _mtime(crop.photo_path),
+        tuple(crop.record.box),
+        str(crop.path),
+        _mtime(crop.path),
+    )
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_review(photo: str, photo_mtime: float, box: tuple, path: str, crop_mtime: float) -> np.ndarray:
+    del photo_mtime, crop_mtime  # in the cache key: a replaced file is read again
+    return review_image(Path(photo), box, Path(path))
 
 
 def _source_photo(crop: Crop) -> None:

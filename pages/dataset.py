@@ -3,7 +3,7 @@
 import streamlit as st
 
 from celeb.curation import FlagSettings, flagged_first, model_knows
-from celeb.dataset import KEPT, REJECTED, AddReport
+from celeb.dataset import KEPT, REJECTED, AddReport, preview_paths, preview_zip_people
 from celeb.errors import CelebError
 from celeb.web import UrlJob, read_url_csv, read_url_lines
 from celeb_app import common, curate
@@ -45,6 +45,7 @@ with right:
             else:
                 common.flash(f"Added {common.md(added.name)}. Now add photos of them below.")
                 curate.select_person(added.name)
+                curate.open_tab("Add photos")
                 st.rerun()
     waiting = sum(p.unprocessed for p in people)
     if st.button(
@@ -60,10 +61,75 @@ with right:
             engine=engine,
             progress=lambda done, total: bar.progress(
                 done / total, text=f"Finding faces: {done}/{total} photos"
-            )
+            ),
         )
         common.flash(curate.crop_summary(report, engine))
         st.rerun()
+    with st.expander("Import many people (a zip or a folder of folders)", icon=":material/folder_zip:"):
+        people_round = st.session_state.setdefault("people_round", 0)
+        zipped = st.file_uploader(
+            "A zip of folders, one per person",
+            type=["zip"],
+            key=f"people_zip_{people_round}",
+            max_upload_size=common.MAX_UPLOAD_MB,
+            help="Each folder's name is the person's (lionel_messi becomes Lionel Messi); people are added "
+            "as needed, and a person already here gets the photos of their folder.",
+        )
+        folders = st.file_uploader(
+            "…or a folder of folders, one per person",
+            type=common.UPLOAD_TYPES,
+            accept_multiple_files="directory",
+            key=f"people_folder_{people_round}",
+            max_upload_size=common.MAX_UPLOAD_MB,
+            help="Choose the folder that holds one folder per person (with Browse: a folder dropped on "
+            "the box may come without its sub-folders' names in some browsers; a zip always keeps them).",
+        )
+        preview: dict[str, int] = {}
+        try:
+            if zipped is not None:
+                preview = preview_zip_people(zipped.getvalue())
+        except CelebError as exc:
+            st.error(common.message(exc))
+            zipped = None
+        for name, count in preview_paths([f.name for f in folders or []]).items():
+            preview[name] = preview.get(name, 0) + count
+        if preview:
+            st.dataframe(curate.people_preview_table(preview, people), hide_index=True, width="stretch")
+        elif zipped is not None or folders:
+            st.warning(
+                "No photos in folders named after people: put each person's photos in a folder named "
+                "after them (a zip of those folders, or the folder that holds them).",
+                icon=":material/warning:",
+            )
+        total = sum(preview.values())
+        if st.button(
+            f"Import {common.plural(total, 'photo')} of {common.plural(len(preview), 'person', 'people')}"
+            if preview
+            else "Import",
+            disabled=not preview,
+            key="import_people",
+            type="primary",
+        ):
+            bar = st.progress(0.0, text="Adding photos…")
+
+            def progress(done: int, count: int) -> None:
+                bar.progress(done / max(count, 1), text=f"Adding photos: {done}/{count}")
+
+            try:
+                reports = curate.merge_people_reports(
+                    store.import_zip_folders(zipped.getvalue(), progress) if zipped is not None else {},
+                    store.import_named_files([(f.name, f.getvalue()) for f in folders or []], progress),
+                )
+            except CelebError as exc:
+                st.error(common.message(exc))
+            else:
+                st.session_state["people_report"] = reports
+                st.session_state["people_round"] = people_round + 1  # empties the pickers
+                first = next((name for name in reports if name), None)
+                if first:
+                    curate.select_person(first)
+                st.rerun()
+        curate.show_people_report()
     with st.expander("Import image addresses for many people (CSV)", icon=":material/link:"):
         csv_round = st.session_state.setdefault("csv_round", 0)
         listing = st.file_uploader(
@@ -113,7 +179,8 @@ st.caption(
     f" · {summary.unprocessed} not searched yet"
 )
 
-crops_tab, add_tab, manage_tab = st.tabs(["Crops", "Add photos", "Rename or delete"], key="person_tabs")
+# Tabs that keep their state (a rerun), so that a new person opens on Add photos (curate.open_tab).
+crops_tab, add_tab, manage_tab = st.tabs(curate.PERSON_TABS, key="person_tabs", on_change="rerun")
 
 with add_tab:
     round_ = st.session_state.setdefault("upload_round", 0)
@@ -221,11 +288,11 @@ with crops_tab:
     # A damaged model only costs its check of the crops: curating is how a better one gets made.
     model, model_problem = common.active_model_or_problem()
     flags = curate.person_flags(store, person, crops, model, settings)
+    status = FILTERS[shown_filter or "Kept"]
     curate.show_flag_summary(
-        crops, flags, model is not None and model_knows(model.bundle, person), model, model_problem
+        crops, flags, model is not None and model_knows(model.bundle, person), model, model_problem, status
     )
 
-    status = FILTERS[shown_filter or "Kept"]
     visible = [crop for crop in crops if status is None or crop.record.status == status]
     if first:
         visible = flagged_first(visible, flags)

@@ -202,7 +202,7 @@ def test_every_file_picker_and_the_server_share_one_upload_limit(env, make_photo
     at.switch_page(DATASET).run()
     assert_clean(at)
     limits |= {u.label: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
-    assert len(limits) == 4, limits  # Classify's photos; Dataset's CSV, photos and folder
+    assert len(limits) == 6, limits  # Classify's photos; Dataset's people zip, folder, CSV, photos, folder
     assert set(limits.values()) == {MAX_UPLOAD_MB}, limits
 
 
