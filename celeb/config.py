@@ -61,6 +61,10 @@ MAX_UPLOAD_MB = 50
 #: Most photos a visitor (not the owner) gets classified per page view.
 VISITOR_MAX_FILES = 10
 
+#: Above this many photos at once, the Classify page sorts them into a table (who is where)
+#: with a progress bar instead of showing every photo's faces and charts.
+CLASSIFY_DETAILS_MAX_PHOTOS = 10
+
 #: A temporary file of an atomic write (``.name.random.tmp``) this many
 #: seconds old was left by an interrupted write (a crash, a killed process)
 #: and is removed when the folder is next opened for writing. A write takes

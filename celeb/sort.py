@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -114,6 +115,36 @@ def people_in(faces: list[FacePrediction]) -> tuple[tuple[str, ...], int]:
     are nobody known."""
     people = tuple(dict.fromkeys(face.person for face in faces if face.person))
     return people, sum(face.person is None for face in faces)
+
+
+def sorted_photo(name: str, data: bytes, faces: list[FacePrediction]) -> SortedPhoto:
+    """A photo classified elsewhere (the app's), with the folders it goes to."""
+    people, unknown = people_in(faces)
+    return SortedPhoto(name, len(data), 0, people, unknown, None, folders_for(people, unknown))
+
+
+def sorted_zip(photos: Iterable[tuple[SortedPhoto, bytes]]) -> bytes:
+    """A zip of the photos in the folders they go to, with sorted.csv: what ``sort`` writes to
+    its destination, for a download. A name taken twice in a folder gets a number."""
+    photos = list(photos)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # photos are compressed already
+        taken: set[str] = set()
+        for photo, data in photos:
+            for folder in photo.folders:
+                archive.writestr(_free_name(taken, folder, Path(photo.path).name), data)
+        archive.writestr(REPORT_FILE, report_csv(SortReport([photo for photo, _ in photos])))
+    return buffer.getvalue()
+
+
+def _free_name(taken: set[str], folder: str, name: str) -> str:
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for number in range(1, len(taken) + 2):
+        candidate = f"{folder}/{name}" if number == 1 else f"{folder}/{stem} ({number}){suffix}"
+        if candidate not in taken:
+            taken.add(candidate)
+            return candidate
+    raise AssertionError("unreachable: there is always a free number")
 
 
 def sort_photos(

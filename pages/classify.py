@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 
 from celeb.classify import FacePrediction, needed_probability
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
+from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS, DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
+from celeb.sort import SortedPhoto, SortReport, report_csv, sorted_photo, sorted_zip
 from celeb_app import access, common
 from celeb_app.charts import chart_height, distance_chart, probability_chart
 
@@ -105,20 +106,30 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
         st.altair_chart(chart, width="stretch", height=chart_height(len(face.probabilities)))
 
 
-def show_photo(
+def classify_or_say_why(
     name: str, data: bytes, model: common.ActiveModel, threshold: float, distance: float | None
-) -> None:
-    st.subheader(common.md(name), divider="gray")
+) -> tuple[np.ndarray, tuple[int, int], list] | None:
+    """:func:`classify`, or None after an error message naming the photo."""
     try:
-        shown, original_size, faces = classify(data, model.key, threshold, distance)
+        return classify(data, model.key, threshold, distance)
     except CelebError as exc:
         st.error(f"**{common.md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
-        return
     except Exception as exc:  # one odd photo must not stop the others
         # Logged without the file name or bytes: a visitor's photo stays out of the log.
         common.logger.error("classifying an uploaded photo failed: %s", exc.__class__.__name__)
         st.error(f"**{common.md(name)}** could not be processed. Try another photo.", icon=":material/error:")
-        return
+    return None
+
+
+def show_photo(
+    name: str, data: bytes, model: common.ActiveModel, threshold: float, distance: float | None
+) -> list | None:
+    """The photo with its faces boxed and each face's answer; its faces (None when unreadable)."""
+    st.subheader(common.md(name), divider="gray")
+    result = classify_or_say_why(name, data, model, threshold, distance)
+    if result is None:
+        return None
+    shown, original_size, faces = result
     photo_column, faces_column = st.columns([3, 2], gap="medium")
     if not faces:
         with faces_column:
@@ -128,7 +139,7 @@ def show_photo(
                 icon=":material/face_retouching_off:",
             )
         photo_column.image(shown, width="stretch")
-        return
+        return faces
     labels = [face_label(number, face) for number, face in enumerate(faces, start=1)]
     photo_column.image(draw_boxes(shown, labels, original_size), width="stretch")
     with faces_column:
@@ -136,6 +147,47 @@ def show_photo(
         st.markdown(f"{common.plural(len(faces), 'face')}: " + common.names(named))
         for number, face in enumerate(faces, start=1):
             show_face(number, face, threshold, distance)
+    return faces
+
+
+def sort_quietly(
+    photos: list[tuple[str, bytes]], model: common.ActiveModel, threshold: float, distance: float | None
+) -> list[tuple[SortedPhoto, bytes]]:
+    """Classify many photos with a progress bar and no details; the readable ones, sorted."""
+    bar = st.progress(0.0, text="Sorting photos…")
+    sorted_photos = []
+    for done, (name, data) in enumerate(photos, start=1):
+        result = classify_or_say_why(name, data, model, threshold, distance)
+        if result is not None:
+            sorted_photos.append((sorted_photo(name, data, result[2]), data))
+        bar.progress(done / len(photos), text=f"Sorting photos: {done}/{len(photos)}")
+    bar.empty()
+    return sorted_photos
+
+
+def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]]) -> None:
+    """Which photos each person is in, and the photos to take away sorted into folders."""
+    report = SortReport([photo for photo, _ in sorted_photos])
+    st.subheader("Who is where", divider="gray")
+    counts = report.folder_counts().most_common()
+    st.markdown(" · ".join(f"**{common.md(folder)}**: {common.plural(n, 'photo')}" for folder, n in counts))
+    rows = [
+        {"photo": photo.path, "people": ", ".join(photo.people), "folders": ", ".join(photo.folders)}
+        for photo in report.photos
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    left.download_button(
+        "Download the table (CSV)", report_csv(report), "sorted.csv", "text/csv", icon=":material/table:"
+    )
+    right.download_button(
+        "Download the photos in folders (zip)",
+        lambda: sorted_zip(sorted_photos),  # made only when asked for
+        "sorted-photos.zip",
+        "application/zip",
+        icon=":material/folder_zip:",
+        help="One folder per person (a photo of two people is in both), 'unknown' and 'no face'.",
+    )
 
 
 st.title("Who is this?")
@@ -222,7 +274,20 @@ if len(chosen) > VISITOR_MAX_FILES and not access.is_owner():
     )
     common.release_uploads(upload for _, upload in ignored)
     chosen = chosen[:VISITOR_MAX_FILES]
-for name, upload in chosen:
-    if not upload.closed:  # released over the cap while this session was a visitor's
-        show_photo(name, upload.getvalue(), model, threshold, distance)
+photos = [(name, upload.getvalue()) for name, upload in chosen if not upload.closed]  # closed: over the cap
+if len(photos) > CLASSIFY_DETAILS_MAX_PHOTOS:
+    st.info(
+        f"{len(photos)} photos: sorted by who is in them, without each photo's details (those are shown "
+        f"for at most {CLASSIFY_DETAILS_MAX_PHOTOS} photos at a time).",
+        icon=":material/sort:",
+    )
+    sorted_photos = sort_quietly(photos, model, threshold, distance)
+else:
+    sorted_photos = []
+    for name, data in photos:
+        faces = show_photo(name, data, model, threshold, distance)
+        if faces is not None:
+            sorted_photos.append((sorted_photo(name, data, faces), data))
+if len(sorted_photos) >= 2:
+    show_who_is_where(sorted_photos)
 forget_photos_not_shown()
