@@ -6,11 +6,17 @@ Dataset and Train are the owner's (see celeb_app/access.py): a visitor's
 navigation has Classify only.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from celeb_app import access, common
 
-st.set_page_config(page_title="Who is this? · celeb", page_icon=":material/sports_tennis:", layout="wide")
+# The tab's icon is a file shipped here, served by the app itself: a ":material/...:" icon makes the
+# browser fetch it from a font CDN, which fails offline (a tennis ball in the theme's blue, 64 px).
+ICON = Path(__file__).resolve().parent / "celeb_app" / "static" / "icon.png"
+
+st.set_page_config(page_title="Who is this? · celeb", page_icon=str(ICON), layout="wide")
 
 pages = [st.Page(common.CLASSIFY_PAGE, title="Classify", icon=":material/face:", default=True)]
 if access.is_owner():

@@ -36,36 +36,146 @@ class Label:
     color: tuple[int, int, int] = SURE
 
 
+#: A label rectangle: left, top, right, bottom (right and bottom excluded), in pixels of the array.
+Rect = tuple[int, int, int, int]
+
+
 def draw_boxes(
     rgb: np.ndarray, labels: Sequence[Label], original_size: tuple[int, int] | None = None
 ) -> np.ndarray:
     """A copy of ``rgb`` with every label's box and text drawn on it.
 
     ``original_size`` (width, height) is the size the boxes are measured in;
-    by default the array's own size.
+    by default the array's own size. Names never cover each other: see
+    :func:`label_rectangles`.
     """
     height, width = rgb.shape[:2]
-    factor = width / original_size[0] if original_size else 1.0
     image = Image.fromarray(np.ascontiguousarray(rgb[..., :3]).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
-    line = max(2, round(max(width, height) / 300))
-    font = _font(max(12, round(max(width, height) / 45)))
+    line = _line_width(width, height)
+    boxes = _scaled_boxes(labels, width, original_size)
+    for label, (left, top, right, bottom) in zip(labels, boxes, strict=True):
+        draw.rectangle(
+            (left, top, min(width - 1, right), min(height - 1, bottom)), outline=label.color, width=line
+        )
+    size, rects = _layout(labels, boxes, width, height)
+    font = _font(size)
+    pad = _pad(size, line)
+    for label, rect in zip(labels, rects, strict=True):
+        if rect is None:
+            continue
+        text_left, text_top, _, _ = font.getbbox(label.text)
+        draw.rectangle((rect[0], rect[1], rect[2] - 1, rect[3] - 1), fill=label.color)
+        draw.text(
+            (rect[0] + pad - text_left, rect[1] + pad - text_top), label.text, fill=(255, 255, 255), font=font
+        )
+    return np.asarray(image)
+
+
+def label_rectangles(
+    labels: Sequence[Label], size: tuple[int, int], original_size: tuple[int, int] | None = None
+) -> list[Rect | None]:
+    """Where :func:`draw_boxes` writes each label's text on an array of ``size`` (width, height).
+
+    None for a label without text. In a group photo the first labels (the
+    largest faces) get the best spots; no rectangle covers another one's.
+    """
+    width, height = size
+    boxes = _scaled_boxes(labels, width, original_size)
+    return _layout(labels, boxes, width, height)[1]
+
+
+def _line_width(width: int, height: int) -> int:
+    return max(2, round(max(width, height) / 300))
+
+
+def _pad(size: int, line: int) -> int:
+    return max(2, line, size // 8)
+
+
+def _scaled_boxes(labels: Sequence[Label], width: int, original_size: tuple[int, int] | None) -> list[Rect]:
+    """Each label's box in the array's pixels, as (left, top, right, bottom)."""
+    factor = width / original_size[0] if original_size else 1.0
+    boxes = []
     for label in labels:
         box = label.box.scaled(factor)
-        left, top = box.x, box.y
-        right, bottom = min(width - 1, box.x + box.w), min(height - 1, box.y + box.h)
-        draw.rectangle((left, top, right, bottom), outline=label.color, width=line)
+        boxes.append((box.x, box.y, box.x + box.w, box.y + box.h))
+    return boxes
+
+
+def _layout(
+    labels: Sequence[Label], boxes: list[Rect], width: int, height: int
+) -> tuple[int, list[Rect | None]]:
+    """The font size and each label's rectangle.
+
+    The font is sized to the photo (readable once the photo is shrunk to the
+    page); in a crowded photo where the names cannot all be placed apart at
+    that size, it is made smaller, down to a floor that stays readable, and at
+    the floor the least-covering spot is taken.
+    """
+    largest = max(12, round(max(width, height) / 45))
+    smallest = max(10, round(max(width, height) / 90))
+    size = largest
+    while True:
+        rects, clear = _place(labels, boxes, width, height, size)
+        if clear or size <= smallest:
+            return size, rects
+        size = max(smallest, round(size * 0.85))
+
+
+def _place(
+    labels: Sequence[Label], boxes: list[Rect], width: int, height: int, size: int
+) -> tuple[list[Rect | None], bool]:
+    """Each label's rectangle at font ``size``, and whether none covers another."""
+    font = _font(size)
+    pad = _pad(size, _line_width(width, height))
+    placed: list[Rect] = []
+    rects: list[Rect | None] = []
+    clear = True
+    for label, box in zip(labels, boxes, strict=True):
         if not label.text:
+            rects.append(None)
             continue
-        text_left, text_top, text_right, text_bottom = draw.textbbox((0, 0), label.text, font=font)
-        text_w, text_h = text_right - text_left, text_bottom - text_top
-        pad = max(2, line)
-        # Above the box when there is room, else inside its top edge.
-        y = top - text_h - 2 * pad if top - text_h - 2 * pad >= 0 else top
-        x = min(max(0, left), max(0, width - text_w - 2 * pad))
-        draw.rectangle((x, y, x + text_w + 2 * pad, y + text_h + 2 * pad), fill=label.color)
-        draw.text((x + pad - text_left, y + pad - text_top), label.text, fill=(255, 255, 255), font=font)
-    return np.asarray(image)
+        text_left, text_top, text_right, text_bottom = font.getbbox(label.text)
+        w, h = text_right - text_left + 2 * pad, text_bottom - text_top + 2 * pad
+        others = [other for other in boxes if other != box]
+        best = min(
+            _candidates(box, w, h, width, height),
+            key=lambda rect: (
+                # Covering another name makes both unreadable: worst. Covering another face
+                # is bad too; then the nearer to the preferred spot (above the box) the better.
+                sum(_overlap(rect, other) for other in placed),
+                sum(_overlap(rect, other) for other in others),
+                abs(rect[1] - (box[1] - h)) + abs(rect[0] - box[0]) / 4,
+            ),
+        )
+        clear = clear and not any(_overlap(best, other) for other in placed)
+        placed.append(best)
+        rects.append(best)
+    return rects, clear
+
+
+def _candidates(box: Rect, w: int, h: int, width: int, height: int) -> list[Rect]:
+    """Spots for a w x h label near ``box``: above, below, inside, then further up and down.
+
+    Every spot is inside the photo (a label wider than the photo starts at its left edge).
+    """
+    left, top, right, bottom = box
+    xs = {left, right - w, left - w // 2 + (right - left) // 2}
+    ys = [top - h, bottom, top, bottom - h]
+    ys += [top - h - step * h for step in range(1, 6)] + [bottom + step * h for step in range(1, 6)]
+    spots = []
+    for y in ys:
+        for x in xs:
+            x = min(max(0, x), max(0, width - w))
+            y_in = min(max(0, y), max(0, height - h))
+            spots.append((x, y_in, x + w, y_in + h))
+    return list(dict.fromkeys(spots))
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    """The area two rectangles share (0 when they only touch)."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def thumbnail(rgb: np.ndarray, max_side: int) -> np.ndarray:

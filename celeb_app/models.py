@@ -10,11 +10,19 @@ import pandas as pd
 import streamlit as st
 
 from celeb.dataset import DatasetStore
-from celeb.engines import Engine
+from celeb.engines import ENGINE_LABELS, Engine
 from celeb.errors import TrainingError
 from celeb.model import ModelBundle, bundle_from_training
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, TrainingResult, TrainingSet, held_out_photos, train_best_model
+from celeb.train import (
+    CANDIDATES,
+    PhotoScore,
+    TrainingResult,
+    TrainingSet,
+    held_out_photos,
+    score_photos,
+    train_best_model,
+)
 from celeb_app import access, common
 from celeb_app.charts import confusion_figure, report_table
 
@@ -26,6 +34,8 @@ class Trained:
     result: TrainingResult
     bundle: ModelBundle
     activated: bool = False
+    #: Scored over the photos held out for every engine compared (engines compared only).
+    photos: PhotoScore | None = None
 
 
 def label(name: str) -> str:
@@ -119,7 +129,9 @@ def common_test_photos(store: DatasetStore, engines: list[Engine], test_size: fl
     Only people and photos are needed, so no feature is computed here (training computes them, with
     its progress shown).
     """
-    faces = [face for engine in engines for face in store.kept_photos(engine.name)]
+    # Each (person, photo) once, however many engines (or faces) it has: the split then depends on
+    # the photos only, and rejecting one engine's face keeps the held-out photos while another has it.
+    faces = sorted({face for engine in engines for face in store.kept_photos(engine.name)})
     union = TrainingSet(
         np.zeros((len(faces), 1), np.float32),
         np.asarray([person for person, _ in faces], dtype=object),
@@ -129,8 +141,27 @@ def common_test_photos(store: DatasetStore, engines: list[Engine], test_size: fl
     return held_out_photos(union, test_size)
 
 
+def held_out_pairs(store: DatasetStore, engines: list[Engine], photos: set[str]) -> set[tuple[str, str]]:
+    """(person, photo) of every held-out photo any engine kept a face on: what each engine is scored on.
+
+    A photo only one engine found a face on is still held out for the others: their miss.
+    """
+    return {
+        (person, photo)
+        for engine in engines
+        for person, photo in store.kept_photos(engine.name)
+        if photo in photos
+    }
+
+
+def score_on_shared_photos(trained: list[Trained], held_out: set[tuple[str, str]]) -> None:
+    """Give each engine's run its score over the same held-out photos."""
+    for one in trained:
+        one.photos = score_photos(held_out, one.result.test_faces)
+
+
 def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:
-    """"Use this model" (keeps the active one in the history) and the download of the new model."""
+    """ "Use this model" (keeps the active one in the history) and the download of the new model."""
     with st.container(horizontal=True):
         if st.button(
             "Use this model",
@@ -147,10 +178,67 @@ def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:
         model_download(trained.bundle, key=f"download_{key}")
 
 
-def headline(result: TrainingResult, active: ModelBundle | None, engine_label: str = "") -> None:
-    """The new model's winner and test accuracy, with the change from the active model."""
-    winner, accuracy, faces = st.columns(3)
-    winner.metric("Best model", label(result.winner), border=True, help=engine_label or None)
+#: Names short enough for a metric box a third of the page wide (a metric's value never wraps).
+SHORT_LABELS = {
+    "svm_rbf": "SVM RBF",
+    "svm_linear": "Linear SVM",
+    "logistic_regression": "Logistic",
+    "random_forest": "Forest",
+}
+
+#: Parameter names as a table cell shows them: "trees=300 · features=sqrt", not "model__n_estimators=300".
+PARAMETER_NAMES = {"n_estimators": "trees", "max_features": "features", "gamma": "γ"}
+
+
+def short_label(name: str) -> str:
+    return SHORT_LABELS.get(name) or label(name)
+
+
+def headline(
+    result: TrainingResult,
+    active: ModelBundle | None,
+    engine_label: str = "",
+    photos: PhotoScore | None = None,
+) -> None:
+    """The new model's winner and test accuracy, with the change from the active model.
+
+    With ``photos`` (engines compared), the accuracy over the photos every
+    engine shares comes first: the per-face one is over this engine's own faces.
+    Values are kept short: a metric box truncates what does not fit ("Logi…").
+    """
+    faces = f"{result.train_size} / {result.test_size}"
+    faces_help = f"{result.train_size} faces for training, {result.test_size} held out to test"
+    if photos is not None:
+        shared, accuracy, counts = st.columns(3)
+        shared.metric(
+            "Same photos",
+            f"{photos.accuracy:.0%}",
+            border=True,
+            help=f"{photos.right} of the {photos.photos} held-out photos (the same for every engine) "
+            "named right"
+            + (
+                f"; {common.plural(photos.no_face, 'photo')} without a face kept, counted as misses"
+                if photos.no_face
+                else ""
+            )
+            + ".",
+        )
+        accuracy.metric(
+            "Test accuracy",
+            f"{result.test_accuracy:.0%}",
+            border=True,
+            help=f"Over this engine's own {result.test_size} test faces.",
+        )
+        counts.metric("Faces", faces, border=True, help=faces_help)
+        st.caption(f"Best model: **{label(result.winner)}**")
+        return
+    winner, accuracy, counts = st.columns(3)
+    winner.metric(
+        "Best model",
+        short_label(result.winner),
+        border=True,
+        help=" · ".join(part for part in (label(result.winner), engine_label) if part),
+    )
     delta = None
     # Accuracies on different sets of people are not comparable: no delta then.
     if (
@@ -160,13 +248,106 @@ def headline(result: TrainingResult, active: ModelBundle | None, engine_label: s
     ):
         delta = f"{(result.test_accuracy - active.test_accuracy) * 100:+.1f} points vs the active model"
     accuracy.metric("Test accuracy", f"{result.test_accuracy:.1%}", delta=delta, border=True)
-    faces.metric("Faces", f"{result.train_size} train · {result.test_size} test", border=True)
+    counts.metric("Faces: train / test", faces, border=True, help=faces_help)
 
 
-def comparison_table(result: TrainingResult) -> pd.DataFrame:
-    frame = pd.DataFrame(result.table())
-    frame["winner"] = frame["winner"].map({True: "✓", False: ""})
-    return frame
+def comparison_table(result: TrainingResult, engine: str = "") -> pd.DataFrame:
+    """The candidates, best first, in short cells; with ``engine``, a first column naming it."""
+    rows = [
+        {
+            **({"engine": engine} if engine else {}),
+            "model": c.label,
+            "CV accuracy": c.cv_score,
+            "parameters": parameters(c.params),
+            "fit": c.fit_seconds,
+            "winner": "✓" if c.name == result.winner else "",
+        }
+        for c in sorted(result.candidates, key=lambda c: c.cv_score, reverse=True)
+    ]
+    columns = ["model", "CV accuracy", "parameters", "fit", "winner"]
+    return pd.DataFrame(rows, columns=["engine", *columns] if engine else columns)
+
+
+#: Widths that show every column of the comparison whole in the main column at 1400 px.
+COMPARISON_COLUMNS = {
+    "engine": st.column_config.TextColumn("engine", width=250),
+    "model": st.column_config.TextColumn("model", width=150),
+    "CV accuracy": st.column_config.NumberColumn(
+        "CV accuracy",
+        format="percent",
+        width=100,
+        help="Best accuracy in cross-validation on the training photos",
+    ),
+    "parameters": st.column_config.TextColumn("parameters", width=200, help="The grid search's best"),
+    "fit": st.column_config.NumberColumn(
+        "fit time", format="%.1f s", width=80, help="Time of the whole grid search"
+    ),
+    "winner": st.column_config.TextColumn("winner", width=70),
+}
+
+
+def show_comparison(results: list[tuple[TrainingResult, str]]) -> None:
+    """One table of every candidate: of one run, or of each engine's run one after the other.
+
+    Full width, never in a column a third of the page wide: there the fit time and the winner
+    went off-screen at 1400 px.
+    """
+    frames = [comparison_table(result, engine) for result, engine in results]
+    st.dataframe(
+        pd.concat(frames, ignore_index=True),
+        hide_index=True,
+        width="stretch",
+        column_config=COMPARISON_COLUMNS,
+    )
+
+
+def parameters(params: dict) -> str:
+    """``{"model__C": 0.01, "model__gamma": "scale"}`` as "C=0.01 · γ=scale"."""
+    parts = []
+    for key, value in params.items():
+        name = key.removeprefix("model__")
+        parts.append(
+            f"{PARAMETER_NAMES.get(name, name)}={value:g}"
+            if isinstance(value, float)
+            else f"{PARAMETER_NAMES.get(name, name)}={value}"
+        )
+    return " · ".join(parts)
+
+
+def engines_table(trained: list[Trained]) -> pd.DataFrame:
+    """One row per engine compared: its accuracy over the shared photos first."""
+    rows = []
+    for one in trained:
+        photos = one.photos
+        rows.append(
+            {
+                "engine": ENGINE_LABELS.get(one.bundle.engine, one.bundle.engine),
+                "on the same photos": photos.accuracy if photos else None,
+                "right": photos.right if photos else None,
+                "no face": photos.no_face if photos else None,
+                "test accuracy (faces)": one.result.test_accuracy,
+                "test faces": one.result.test_size,
+                "best model": label(one.result.winner),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+ENGINES_COLUMNS = {
+    "engine": st.column_config.TextColumn("engine", width=260),
+    "on the same photos": st.column_config.NumberColumn(
+        "on the same photos", format="percent", help="Held-out photos named right, of all of them"
+    ),
+    "right": st.column_config.NumberColumn("right", help="Held-out photos named right"),
+    "no face": st.column_config.NumberColumn(
+        "no face", help="Held-out photos where this engine kept no face: counted as misses"
+    ),
+    "test accuracy (faces)": st.column_config.NumberColumn(
+        "test accuracy (faces)", format="percent", help="Over this engine's own test faces only"
+    ),
+    "test faces": st.column_config.NumberColumn("test faces"),
+    "best model": st.column_config.TextColumn("best model"),
+}
 
 
 def model_download(bundle: ModelBundle, key: str) -> None:

@@ -103,7 +103,8 @@ with st.form("train_form"):
         else "Compare engines (only one is installed)",
         key="train_compare",
         disabled=not others,
-        help="Every engine is scored on the same held-out photos; their figures are shown side by side.",
+        help="Every engine is scored on the same held-out photos (a photo where it finds no face is a "
+        "miss); their figures are shown side by side.",
     )
     submitted = st.form_submit_button(
         "Train", type="primary", icon=":material/model_training:", disabled=not usable
@@ -133,6 +134,9 @@ if submitted:
             for other in engines
         ]
         if all(result is not None for result in results):
+            # Each engine's own test faces differ (one finds no face where another does): score
+            # every engine over all the held-out photos, a photo without its face being a miss.
+            models.score_on_shared_photos(results, models.held_out_pairs(store, engines, held_out))
             st.session_state["trained"] = results
     else:
         trained = models.train(store, chosen, test_size, folds, engine=engine)
@@ -149,7 +153,7 @@ if len(trained_models) == 1:
     comparable = active is not None and not trained.activated and active.bundle.engine == bundle.engine
     models.headline(result, active.bundle if comparable else None)
     st.markdown("**Model comparison** (accuracy in cross-validation on the training photos)")
-    st.dataframe(models.comparison_table(result), hide_index=True, width="stretch")
+    models.show_comparison([(result, "")])
     if trained.activated:
         st.success("This model is active: the Classify page uses it.", icon=":material/check_circle:")
         with st.columns(2, gap="large")[0]:
@@ -167,12 +171,29 @@ if len(trained_models) == 1:
     models.use_buttons(registry, trained, key="new_model")
 elif trained_models:
     st.subheader("Engines compared on the same held-out photos")
+    shared = trained_models[0].photos
+    if shared is not None:
+        st.markdown(
+            f"**{common.plural(shared.photos, 'photo')} held out, the same for every engine**; a photo "
+            "where an engine found no face counts as a miss for it. Each engine's test accuracy is over "
+            "its own faces on those photos only."
+        )
+        st.dataframe(
+            models.engines_table(trained_models),
+            hide_index=True,
+            width="stretch",
+            column_config=models.ENGINES_COLUMNS,
+        )
+    st.markdown("**Model comparison** (accuracy in cross-validation on each engine's training photos)")
+    models.show_comparison(
+        [(t.result, ENGINE_LABELS.get(t.bundle.engine, t.bundle.engine)) for t in trained_models]
+    )
     for column, trained in zip(st.columns(len(trained_models), gap="large"), trained_models, strict=True):
         with column:
             engine_label = ENGINE_LABELS.get(trained.bundle.engine, trained.bundle.engine)
-            models.headline(trained.result, None, engine_label)
-            st.dataframe(models.comparison_table(trained.result), hide_index=True, width="stretch")
-            title = f"{engine_label} (active)" if trained.activated else engine_label
+            st.markdown(f"#### {engine_label}")
+            models.headline(trained.result, None, engine_label, trained.photos)
+            title = "Test figures (active)" if trained.activated else "Test figures"
             models.show_figures(trained.bundle, title)
             models.use_buttons(registry, trained, key=f"new_model_{trained.bundle.engine}")
 

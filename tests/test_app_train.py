@@ -1,0 +1,158 @@
+"""The Train page as a user sees it at 1400 px, and the app's icon.
+
+Metric boxes truncate what does not fit ("Logi…"), so their values are kept
+short; the comparison tables have widths that show every column; engines are
+compared over the same held-out photos, a photo without a face being a miss;
+the tab's icon is a file the app serves itself (no font CDN, works offline).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit
+import test_app
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+from test_app import APP, TRAIN, app, assert_clean, needs_dlib, plain, store_with_photos, texts
+
+from celeb.dataset import REJECTED
+
+env = test_app.env
+local_browser = test_app.local_browser
+
+#: The main column's width at a 1400 px window with the sidebar open (layout "wide"), less margins.
+MAIN_WIDTH = 920
+
+
+def _result_page(photos: bool) -> None:
+    import numpy as np
+
+    from celeb.train import CandidateResult, PhotoScore, TrainingResult
+    from celeb_app import models
+
+    candidates = [
+        CandidateResult("logistic_regression", "Logistic regression", 0.97, {"model__C": 0.001}, 12.3),
+        CandidateResult("svm_rbf", "SVM (RBF kernel)", 0.95, {"model__C": 10, "model__gamma": 1e-4}, 4.2),
+        CandidateResult(
+            "random_forest",
+            "Random forest",
+            0.9,
+            {"model__n_estimators": 300, "model__max_features": "sqrt"},
+            40.1,
+        ),
+    ]
+    result = TrainingResult(
+        estimator=None, classes=["Ann", "Bob"], candidates=candidates, winner="logistic_regression",
+        test_accuracy=0.9756, report={}, report_text="", confusion=np.zeros((2, 2)), train_size=124,
+        test_size=41,
+    )  # fmt: skip
+    score = PhotoScore(photos=67, right=40, no_face=26) if photos else None
+    models.headline(result, None, "Embeddings (dlib ResNet)", score)
+    models.show_comparison([(result, "Embeddings (dlib ResNet)" if photos else "")])
+
+
+def _widths(frame) -> dict[str, int]:
+    config = json.loads(frame.proto.columns)
+    return {name: column.get("width") for name, column in config.items()}
+
+
+@pytest.mark.parametrize("photos", [False, True])
+def test_metric_values_are_short_enough_not_to_be_cut(photos):
+    at = AppTest.from_function(_result_page, args=(photos,)).run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    # A metric box a third of the main column wide shows about 12 characters at its font size.
+    assert all(len(value) <= 12 for value in values.values()), values
+    if photos:
+        assert values == {"Same photos": "60%", "Test accuracy": "98%", "Faces": "124 / 41"}
+        same = next(m for m in at.metric if m.label == "Same photos")
+        assert "26 photos without a face kept, counted as misses" in same.help
+    else:
+        assert values == {
+            "Best model": "Logistic",
+            "Test accuracy": "97.6%",
+            "Faces: train / test": "124 / 41",
+        }
+        best = next(m for m in at.metric if m.label == "Best model")
+        assert "Logistic regression" in best.help  # the full name is one hover away
+
+
+@pytest.mark.parametrize("photos", [False, True])
+def test_the_comparison_shows_every_column_at_1400_px(photos):
+    at = AppTest.from_function(_result_page, args=(photos,)).run()
+    (table,) = at.dataframe
+    frame = table.value
+    expected = ["model", "CV accuracy", "parameters", "fit", "winner"]
+    assert list(frame.columns) == (["engine", *expected] if photos else expected)
+    widths = _widths(table)
+    assert set(widths) >= set(frame.columns) and all(widths[name] for name in frame.columns)
+    assert sum(widths[name] for name in frame.columns) <= MAIN_WIDTH
+    # Parameters compact: no "model__" prefix, readable names, short enough for their column.
+    assert frame["parameters"].tolist() == ["C=0.001", "C=10 · γ=0.0001", "trees=300 · features=sqrt"]
+    assert max(len(cell) for cell in frame["parameters"]) * 8 <= widths["parameters"]
+    assert frame["winner"].tolist() == ["✓", "", ""]
+
+
+@needs_dlib
+def test_engines_are_scored_over_the_same_photos_a_missing_face_a_miss(env, make_photo):
+    dataset, _ = env
+    # Six photos each: one rejected still leaves the five that training needs.
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 6), "Bob": ("blue", 6)})
+    store.find_faces(engine="classic")
+    at = app(TRAIN, timeout=120)
+    at.multiselect(key="train_models").set_value(["logistic_regression"])
+    at.slider(key="train_folds").set_value(2)
+    at.checkbox(key="train_compare").check()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    trained = at.session_state["trained"]
+    held_out = trained[0].photos.photos
+    assert trained[0].photos.no_face == trained[1].photos.no_face == 0
+    # Reject the embeddings engine's face on one held-out photo: it then has no face there.
+    photo = next(photo for _, photo, _ in trained[0].result.test_faces)
+    crop = next(
+        c
+        for name in ("Ann", "Bob")
+        for c in store.crops(name, engine="embeddings")
+        if c.record.photo == photo
+    )
+    store.set_status([crop.record.id], REJECTED)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+
+    assert {photo for _, photo, _ in at.session_state["trained"][1].result.test_faces} == {
+        photo for _, photo, _ in trained[1].result.test_faces
+    }  # the same held-out photos as before: the classic engine still has that face
+    page = plain(texts(at))
+    assert f"{held_out} photos held out, the same for every engine" in page
+    assert "a photo where an engine found no face counts as a miss" in page
+    (engines,) = [d.value for d in at.dataframe if "on the same photos" in d.value.columns]
+    rows = engines.set_index("engine")
+    embeddings, classic = rows.iloc[0], rows.iloc[1]
+    assert embeddings["no face"] == 1 and classic["no face"] == 0
+    assert embeddings["right"] <= held_out - 1  # the photo without a face is a miss
+    assert embeddings["right"] + embeddings["no face"] <= held_out
+    for one in at.session_state["trained"]:
+        assert one.photos.photos == held_out  # the same photos for every engine
+    same = [m for m in at.metric if m.label == "Same photos"]
+    assert len(same) == 2
+
+
+def test_the_tab_icon_is_a_png_the_app_serves_itself(env, monkeypatch):
+    """A ":material/...:" page icon makes the browser fetch it from a font CDN: offline, no icon."""
+    calls = []
+    real = streamlit.set_page_config
+    monkeypatch.setattr(streamlit, "set_page_config", lambda **kw: (calls.append(kw), real(**kw))[1])
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert_clean(at)
+    icon = calls[0]["page_icon"]
+    assert not str(icon).startswith(":") and "://" not in str(icon)
+    path = Path(icon)
+    assert path.is_file() and path.is_relative_to(Path(APP).parent)  # shipped with the app
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (64, 64)
+        assert np.asarray(image.convert("RGBA"))[..., 3].any()
