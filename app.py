@@ -10,12 +10,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from celeb_app import access, common
+from celeb_app import access, common, uploads
 
 # The tab's icon is a file shipped here, served by the app itself: a ":material/...:" icon makes the
 # browser fetch it from a font CDN, which fails offline (a tennis ball in the theme's blue, 64 px).
 ICON = Path(__file__).resolve().parent / "celeb_app" / "static" / "icon.png"
 
+uploads.bound_uploads()
 st.set_page_config(page_title="Who is this? · celeb", page_icon=str(ICON), layout="wide")
 
 pages = [st.Page(common.CLASSIFY_PAGE, title="Classify", icon=":material/face:", default=True)]

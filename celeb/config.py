@@ -58,8 +58,14 @@ UNCLEAN_EXTRA_CONFIDENCE = 0.2
 #: (tests check), or the server cuts uploads the picker allowed.
 MAX_UPLOAD_MB = 50
 
-#: Most photos a visitor (not the owner) gets classified per page view.
+#: Most photos a visitor (not the owner) gets classified per page view, and most files the
+#: server takes from a visitor's session at once (celeb_app/uploads.py).
 VISITOR_MAX_FILES = 10
+#: Most megabytes of uploads the server holds for one visitor's session: ten phone photos.
+VISITOR_MAX_UPLOAD_MB = 80
+#: Uploads parsed at once over all sessions; the others wait, unread (each costs about twice
+#: its size while it is parsed).
+UPLOADS_PARSED_AT_ONCE = 2
 
 #: Above this many photos at once, the Classify page sorts them into a table (who is where)
 #: with a progress bar instead of showing every photo's faces and charts.

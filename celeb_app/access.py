@@ -30,9 +30,11 @@ from enum import StrEnum
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from celeb.auth import PasswordGuard
 from celeb.errors import ReadOnlyError
+from celeb_app import uploads
 
 logger = logging.getLogger("celeb_app")
 
@@ -265,7 +267,7 @@ def logged_in_email() -> str | None:
 def current() -> Access:
     """This session's role, decided now."""
     config = settings()
-    return decide(
+    access = decide(
         connection(),
         config,
         unlocked=bool(st.session_state.get(_UNLOCKED)),
@@ -273,6 +275,10 @@ def current() -> Access:
         cloud=on_streamlit_cloud(),
         agent_api=agent_api_enabled(),
     )
+    context = get_script_run_ctx()
+    if context is not None:  # the upload limits know visitors from owners by it
+        uploads.record_role(context.session_id, access.owner)
+    return access
 
 
 def is_owner() -> bool:

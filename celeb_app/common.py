@@ -23,7 +23,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from celeb.classify import Classifier
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, MAX_UPLOAD_MB, paths
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths
 from celeb.dataset import DatasetStore
 from celeb.engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES, engine_available
 from celeb.errors import CelebError
@@ -36,24 +36,6 @@ from celeb_app.access import on_streamlit_cloud
 logger = logging.getLogger("celeb_app")
 
 return_large_buffers_to_the_system()
-
-
-def keep_uploads_in_memory() -> None:
-    """Make Streamlit's upload route keep every uploaded file in memory.
-
-    Its multipart parser (Starlette's) spools any file over 1 MB to a
-    temporary file on disk, and a visitor's photo must never touch the disk.
-    The file ends up in memory anyway (Streamlit keeps uploads as bytes), so
-    spooling to disk saves nothing.
-    """
-    try:
-        from starlette.formparsers import MultiPartParser
-    except ImportError:  # a Streamlit server without Starlette (Tornado) keeps bodies in memory
-        return
-    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, (MAX_UPLOAD_MB + 1) * 1024 * 1024)
-
-
-keep_uploads_in_memory()
 
 
 def release_uploads(uploads: Iterable[UploadedFile]) -> None:

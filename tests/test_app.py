@@ -661,15 +661,6 @@ def test_with_login_configured_a_visitor_is_offered_the_owner_login(env, local_b
     assert not at.sidebar.text_input  # no password set: no password field
 
 
-def test_uploads_are_never_spooled_to_disk():
-    from starlette.formparsers import MultiPartParser
-
-    from celeb_app import common
-
-    # Starlette spools files over 1 MB to a temporary file; a visitor's photo must stay in memory.
-    assert MultiPartParser.spool_max_size > common.MAX_UPLOAD_MB * 1024 * 1024
-
-
 # ---------------------------------------------------------------- photos from image addresses
 
 
