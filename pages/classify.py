@@ -6,7 +6,12 @@ import numpy as np
 import streamlit as st
 
 from celeb.classify import FacePrediction, needed_probability
-from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS, DEFAULT_CONFIDENCE_THRESHOLD, VISITOR_MAX_FILES
+from celeb.config import (
+    CLASSIFY_DETAILS_MAX_PHOTOS,
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    MAX_UPLOAD_MB,
+    VISITOR_MAX_FILES,
+)
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
@@ -250,7 +255,7 @@ uploads = st.file_uploader(
     type=common.UPLOAD_TYPES,
     accept_multiple_files=True,
     key="photos",
-    max_upload_size=common.MAX_UPLOAD_MB,
+    max_upload_size=MAX_UPLOAD_MB,
     help="JPEG, PNG, WebP, BMP, GIF or TIFF. iPhone HEIC photos must be exported as JPEG first.",
 )
 camera_on = st.toggle("Take a photo with the camera", key="camera_on")

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from celeb.config import MAX_UPLOAD_MB
 from celeb.curation import FlagSettings, flagged_first, model_knows
 from celeb.dataset import KEPT, REJECTED, AddReport, preview_paths, preview_zip_people
 from celeb.errors import CelebError
@@ -71,7 +72,7 @@ with right:
             "A zip of folders, one per person",
             type=["zip"],
             key=f"people_zip_{people_round}",
-            max_upload_size=common.MAX_UPLOAD_MB,
+            max_upload_size=MAX_UPLOAD_MB,
             help="Each folder's name is the person's (lionel_messi becomes Lionel Messi); people are added "
             "as needed, and a person already here gets the photos of their folder.",
         )
@@ -80,7 +81,7 @@ with right:
             type=common.UPLOAD_TYPES,
             accept_multiple_files="directory",
             key=f"people_folder_{people_round}",
-            max_upload_size=common.MAX_UPLOAD_MB,
+            max_upload_size=MAX_UPLOAD_MB,
             help="Choose the folder that holds one folder per person (with Browse: a folder dropped on "
             "the box may come without its sub-folders' names in some browsers; a zip always keeps them).",
         )
@@ -136,7 +137,7 @@ with right:
             "A CSV file with a person,url row per photo",
             type=["csv", "txt"],
             key=f"url_csv_{csv_round}",
-            max_upload_size=common.MAX_UPLOAD_MB,
+            max_upload_size=MAX_UPLOAD_MB,
             help="One row per photo: the person's name, then the photo's address. People are added as "
             "needed; only public http(s) addresses are downloaded; addresses imported before are skipped.",
         )
@@ -189,14 +190,14 @@ with add_tab:
         type=[*common.UPLOAD_TYPES, "zip"],
         accept_multiple_files=True,
         key=f"add_files_{round_}",
-        max_upload_size=common.MAX_UPLOAD_MB,
+        max_upload_size=MAX_UPLOAD_MB,
     )
     folder = st.file_uploader(
         "…or a whole folder of photos",
         type=common.UPLOAD_TYPES,
         accept_multiple_files="directory",
         key=f"add_folder_{round_}",
-        max_upload_size=common.MAX_UPLOAD_MB,
+        max_upload_size=MAX_UPLOAD_MB,
     )
     chosen = list(files or []) + list(folder or [])
     what = common.plural(len(chosen), "file") if chosen else "photos"
