@@ -58,6 +58,10 @@ UNCLEAN_EXTRA_CONFIDENCE = 0.2
 #: (tests check), or the server cuts uploads the picker allowed.
 MAX_UPLOAD_MB = 50
 
+#: Files larger than this are refused before they are read: the upload limit,
+#: so a photo the app takes from a browser is also read from a folder or a zip.
+MAX_FILE_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+
 #: Most photos a visitor (not the owner) gets classified per page view, and most files the
 #: server takes from a visitor's session at once (celeb_app/uploads.py).
 VISITOR_MAX_FILES = 10
