@@ -85,6 +85,17 @@ STALE_TEMPORARY_SECONDS = 10 * 60
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000
 
+#: How many replaced models are kept (celeb.registry); the oldest beyond this are deleted.
+HISTORY_LIMIT = 5
+
+#: Default limits of one image download (celeb.web.FetchSettings): seconds for the whole
+#: download (lookup, connecting, redirects, reading), bytes, redirects followed, and
+#: downloads running at once.
+FETCH_TIMEOUT_SECONDS = 10.0
+FETCH_MAX_BYTES = 25 * 1024 * 1024
+FETCH_MAX_REDIRECTS = 5
+FETCH_WORKERS = 8
+
 #: Host name lookups of image downloads running at once. A lookup cannot be
 #: cancelled: one that outlives its download's deadline is abandoned but keeps
 #: its place until the resolver gives up, so slow names cannot pile up threads.

@@ -30,12 +30,26 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from .config import DETECTION_MAX_SIDE, MAX_CSV_BYTES, MAX_DNS_LOOKUPS, allowed_hosts, parse_host_port
-from .dataset import DatasetStore, validate_name
+from .config import (
+    DETECTION_MAX_SIDE,
+    FETCH_MAX_BYTES,
+    FETCH_MAX_REDIRECTS,
+    FETCH_TIMEOUT_SECONDS,
+    FETCH_WORKERS,
+    MAX_CSV_BYTES,
+    MAX_DNS_LOOKUPS,
+    allowed_hosts,
+    parse_host_port,
+)
 from .errors import CelebError, ImageError, InvalidNameError
 from .images import read_image
+from .names import validate_name
+
+if TYPE_CHECKING:
+    from .dataset import DatasetStore
 
 #: Sent with every request: some image hosts refuse Python's default agent.
 USER_AGENT = "celeb-photo-import/1.0 (+https://github.com/; image download for a face dataset)"
@@ -61,10 +75,10 @@ class FetchSettings:
     """Limits of a download. ``allowed_hosts``: (host, port) pairs, or ``"host:port"`` strings,
     that skip the public-address check when an address starts there."""
 
-    timeout: float = 10.0  # seconds for the whole download: lookup, connecting, redirects, reading
-    max_bytes: int = 25 * 1024 * 1024
-    max_redirects: int = 5
-    workers: int = 8
+    timeout: float = FETCH_TIMEOUT_SECONDS  # the whole download: lookup, connecting, redirects, reading
+    max_bytes: int = FETCH_MAX_BYTES
+    max_redirects: int = FETCH_MAX_REDIRECTS
+    workers: int = FETCH_WORKERS
     allowed_hosts: frozenset[tuple[str, int]] = frozenset()
 
     def __post_init__(self) -> None:
