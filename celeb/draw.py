@@ -1,4 +1,5 @@
-"""Draw face boxes and names on a photo (presentation only, no Streamlit).
+"""Draw face boxes and names on a photo, and the whole-face images crops are reviewed by
+(presentation only, no Streamlit).
 
 Boxes come in the coordinates of the photo as stored (``Photo.original_size``);
 the array drawn on may be a reduced copy, so every box is scaled to it.
