@@ -52,10 +52,10 @@ from bench.app import twelve_megapixels  # noqa: E402
 from bench.run import RawPhoto, fit_fixed, list_photos, log, photo_training_set, raw_folder  # noqa: E402
 from celeb.classify import Classifier  # noqa: E402
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD  # noqa: E402
-from celeb.dataset import faces_most_like  # noqa: E402
+from celeb.cropping import faces_most_like  # noqa: E402
 from celeb.engines import Engine, EngineUnavailable, get_engine  # noqa: E402
 from celeb.errors import ImageError  # noqa: E402
-from celeb.features import mirrored  # noqa: E402
+from celeb.feature_cache import crop_vectors  # noqa: E402
 from celeb.images import read_image  # noqa: E402
 from celeb.model import ModelBundle, make_gallery  # noqa: E402
 from celeb.train import TrainingSet, predict_labels, train_best_model  # noqa: E402
@@ -95,8 +95,7 @@ def search(engine: Engine, photo: RawPhoto) -> Searched:
     described = []
     for face in clean:
         crop = engine.crop(image.rgb, face)
-        views = [crop, mirrored(crop)] if engine.mirror else [crop]
-        described.append(np.stack([engine.features(view) for view in views]))
+        described.append(crop_vectors(engine, crop))
     return Searched(True, np.stack(described))  # (faces, views, length)
 
 
@@ -109,7 +108,7 @@ def search_all(engine: Engine, photos: list[RawPhoto]) -> tuple[dict[str, Search
 
 def keep_one_face(photos: list[RawPhoto], found: dict[str, Searched]) -> dict[str, Searched]:
     """Automatic cleaning as DatasetStore does it: per photo, the face most like its person's other photos
-    (celeb.dataset.faces_most_like; the largest face when only that one was kept)."""
+    (celeb.cropping.faces_most_like; the largest face when only that one was kept)."""
     kept = {}
     for person in sorted({p.person for p in photos}):
         keys = [p.key for p in photos if p.person == person and found[p.key].vectors is not None]

@@ -29,7 +29,7 @@ from .registry import ModelRegistry
 from .sort import REPORT_FILE, sort_photos
 from .storage import FileTooLargeError, read_regular_file
 from .train import CANDIDATES, train_best_model
-from .web import import_urls, read_url_csv
+from .url_import import import_urls, read_url_csv
 
 
 def main(argv: Sequence[str] | None = None) -> int:

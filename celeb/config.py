@@ -58,6 +58,10 @@ UNCLEAN_EXTRA_CONFIDENCE = 0.2
 #: (tests check), or the server cuts uploads the picker allowed.
 MAX_UPLOAD_MB = 50
 
+#: Files larger than this are refused before they are read: the upload limit,
+#: so a photo the app takes from a browser is also read from a folder or a zip.
+MAX_FILE_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+
 #: Most photos a visitor (not the owner) gets classified per page view, and most files the
 #: server takes from a visitor's session at once (celeb_app/uploads.py).
 VISITOR_MAX_FILES = 10
@@ -80,6 +84,17 @@ STALE_TEMPORARY_SECONDS = 10 * 60
 #: Most files a zip may hold, and most bytes it may expand to.
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000
+
+#: How many replaced models are kept (celeb.registry); the oldest beyond this are deleted.
+HISTORY_LIMIT = 5
+
+#: Default limits of one image download (celeb.web.FetchSettings): seconds for the whole
+#: download (lookup, connecting, redirects, reading), bytes, redirects followed, and
+#: downloads running at once.
+FETCH_TIMEOUT_SECONDS = 10.0
+FETCH_MAX_BYTES = 25 * 1024 * 1024
+FETCH_MAX_REDIRECTS = 5
+FETCH_WORKERS = 8
 
 #: Host name lookups of image downloads running at once. A lookup cannot be
 #: cancelled: one that outlives its download's deadline is abandoned but keeps

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dataset import KEPT, Crop, decode_png, same_person
 from .engines import EngineUnavailable
 from .errors import DatasetError
+from .images import decode_png
+from .manifest import KEPT, Crop
 from .model import ModelBundle
+from .names import same_person
 
 #: A face narrower than this (in its source photo) is flagged as tiny.
 TINY_FACE_PIXELS = 48

@@ -1,4 +1,5 @@
-"""Draw face boxes and names on a photo (presentation only, no Streamlit).
+"""Draw face boxes and names on a photo, and the whole-face images crops are reviewed by
+(presentation only, no Streamlit).
 
 Boxes come in the coordinates of the photo as stored (``Photo.original_size``);
 the array drawn on may be a reduced copy, so every box is scaled to it.
@@ -15,11 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .config import DECODE_MAX_SIDE
+from .errors import ImageError
 from .faces import Box
+from .images import decode_png, read_image
 
 #: Box colours: a confident answer, a doubtful one, and a neutral mark.
 SURE = (22, 163, 74)
@@ -199,3 +205,53 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without a scalable default font
         return ImageFont.load_default()
+
+
+# ---------------------------------------------------------------- review images
+
+#: Side of the square image of a face shown for review, and the margin around the face box
+#: (a share of its width and height, each side): the whole face with some hair and chin.
+REVIEW_SIZE = 160
+REVIEW_MARGIN = 0.4
+
+
+def face_view(
+    rgb: np.ndarray, box: Sequence[float], size: int = REVIEW_SIZE, margin: float = REVIEW_MARGIN
+) -> np.ndarray:
+    """A ``size`` x ``size`` image of the face at ``box`` (x, y, w, h in ``rgb``) with ``margin``.
+
+    The square around the face is moved, not cut, where it would leave the
+    photo; only a photo smaller than the square cuts it (then it is stretched
+    to a square no more than the photo allows: the face stays whole).
+
+    >>> view = face_view(np.zeros((400, 300, 3), np.uint8), (0, 10, 50, 60), size=96)
+    >>> view.shape
+    (96, 96, 3)
+    """
+    height, width = rgb.shape[:2]
+    x, y, w, h = (float(v) for v in box)
+    side = max(w, h) * (1 + 2 * margin)
+    side_x, side_y = min(side, width), min(side, height)
+    left = min(max(x + w / 2 - side_x / 2, 0.0), width - side_x)
+    top = min(max(y + h / 2 - side_y / 2, 0.0), height - side_y)
+    x0, y0 = round(left), round(top)
+    x1, y1 = max(x0 + 1, min(width, round(left + side_x))), max(y0 + 1, min(height, round(top + side_y)))
+    region = rgb[y0:y1, x0:x1]
+    shrink = max(region.shape[:2]) > size
+    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def review_image(
+    photo_path: Path, box: Sequence[float], crop_path: Path, size: int = REVIEW_SIZE
+) -> np.ndarray:
+    """What a person reviews a crop by: its whole face (:func:`face_view`) from the source photo,
+    read at a reduced size; the crop file itself when the photo is gone or unreadable.
+
+    The crop file stays what the engine computes features from; this is only for eyes.
+    DatasetError when neither can be read.
+    """
+    try:
+        photo = read_image(photo_path, max_side=DECODE_MAX_SIDE)
+    except ImageError:
+        return decode_png(crop_path)
+    return face_view(photo.rgb, [v / photo.scale for v in box], size)

@@ -11,9 +11,9 @@ import numpy as np
 
 from .classify import Classifier, FacePrediction
 from .config import IMAGE_SUFFIXES
-from .dataset import content_hash
 from .errors import ImageError
 from .images import photo_file_bytes
+from .manifest import content_hash
 
 
 @dataclass(frozen=True)

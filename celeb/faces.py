@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .config import DETECTION_MAX_SIDE
+from .images import shrink
 
 CASCADE_DIR = Path(cv2.data.haarcascades)
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
@@ -117,7 +118,7 @@ class FaceDetector:
         return sorted(faces, key=lambda face: face.box.area, reverse=True)
 
     def _faces(self, gray: np.ndarray, max_side: int, min_neighbors: int, min_fraction: float) -> list[Box]:
-        small, factor = _shrink(gray, max_side)
+        small, factor = shrink(gray, max_side)
         min_side = max(self.settings.min_face_pixels, round(min(small.shape[:2]) * min_fraction))
         found = self._cascades()[0].detectMultiScale(
             cv2.equalizeHist(small),
@@ -167,15 +168,6 @@ def _load_cascade(name: str) -> cv2.CascadeClassifier:
     if cascade.empty():
         raise RuntimeError(f"OpenCV could not load its bundled cascade {name} from {CASCADE_DIR}")
     return cascade
-
-
-def _shrink(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    height, width = gray.shape[:2]
-    factor = min(1.0, max_side / max(height, width))
-    if factor == 1.0:
-        return gray, 1.0
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), factor
 
 
 def _clip(box: Box, shape: tuple[int, ...]) -> Box:

@@ -77,3 +77,30 @@ def _equalize(rgb: np.ndarray) -> np.ndarray:
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     ycrcb[..., 0] = cv2.equalizeHist(ycrcb[..., 0])
     return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Feature rows with their person, their photo and whether they are copies.
+
+    ``groups`` names each row's source photo: rows of one photo never sit on
+    both sides of a split. ``is_copy`` marks augmented rows (mirrored faces),
+    which are used for fitting only, never for scoring.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    is_copy: np.ndarray
+
+    def __post_init__(self) -> None:
+        count = len(self.features)
+        if not (len(self.labels) == len(self.groups) == len(self.is_copy) == count):
+            raise ValueError("features, labels, groups and is_copy must have the same length")
+
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        return TrainingSet(self.features[mask], self.labels[mask], self.groups[mask], self.is_copy[mask])
+
+    @property
+    def originals(self) -> TrainingSet:
+        return self.subset(~self.is_copy)

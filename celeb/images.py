@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_UPLOAD_MB
+from .config import IMAGE_SUFFIXES, MAX_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS
 from .errors import (
+    DatasetError,
     EmptyImageError,
     ImageError,
     ImageTooComplexError,
@@ -38,10 +39,6 @@ from .storage import FileTooLargeError, NotARegularFileError, read_regular_file
 #: Pillow decoders we trust with user files. Others (EPS runs Ghostscript,
 #: PSD, ICO ...) are named in a clear refusal instead.
 READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF")
-
-#: Files larger than this are refused before they are read: the upload limit,
-#: so a photo the app takes from a browser is also read from a folder or a zip.
-MAX_FILE_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 
 Image.init()  # registers every plugin, so READABLE_FORMATS can be checked
 READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
@@ -146,7 +143,7 @@ def read_image(
             ) from exc
         raise NotAnImageError(f"the image is damaged and cannot be decoded ({exc})") from exc
     if max_side and max(rgb.shape[:2]) > max_side:
-        rgb = _shrink(rgb, max_side)
+        rgb, _ = shrink(rgb, max_side)
     original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     return Photo(rgb=rgb, original_size=original, format=fmt)
 
@@ -318,13 +315,43 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
-def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy at most ``max_side`` long (``image`` itself when it is no longer), and the factor
+    (at most 1) its coordinates were multiplied by."""
     import cv2
 
-    height, width = rgb.shape[:2]
-    factor = max_side / max(height, width)
+    height, width = image.shape[:2]
+    factor = min(1.0, max_side / max(height, width))
+    if factor == 1.0:
+        return image, 1.0
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An RGB array as PNG bytes (a face crop as the dataset stores it)."""
+    import cv2
+
+    ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DatasetError("could not encode a crop as PNG")
+    return buffer.tobytes()
+
+
+def decode_png(path: Path) -> np.ndarray:
+    """A crop file as RGB; DatasetError when it is missing, not a file, or damaged."""
+    import cv2
+
+    try:
+        raw = read_regular_file(path, MAX_FILE_BYTES)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"the crop file {path.name} is missing") from exc
+    except OSError as exc:
+        raise DatasetError(f"the crop file {path.name} cannot be read ({exc.strerror or exc})") from exc
+    bgr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
+    if bgr is None:
+        raise DatasetError(f"the crop file {path.name} is damaged")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def image_files(folder: Path, on_error: Callable[[OSError], None] | None = None) -> list[Path]:

@@ -7,7 +7,6 @@ when loaded, so a file uploaded through the browser is never unpickled.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import platform
 import warnings
@@ -23,7 +22,7 @@ from .engines import LEGACY_ENGINE, Engine, get_engine
 from .errors import ModelError
 from .faces import DetectorSettings
 from .features import FeatureSettings
-from .storage import write_atomic
+from .storage import utc_timestamp, write_atomic
 from .train import TrainingResult, TrainingSet
 
 #: The distance beyond which dlib's own docs call two faces different people:
@@ -101,7 +100,7 @@ class ModelBundle:
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     metrics: dict = field(default_factory=dict)  # test accuracy, report, confusion, candidates
     dataset_fingerprint: str = ""
-    trained_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    trained_at: str = field(default_factory=utc_timestamp)
     versions: dict = field(default_factory=lambda: library_versions())
     engine: str = LEGACY_ENGINE
     gallery: Gallery | None = None  # open-set engines: the training faces, for "unknown person"

@@ -33,12 +33,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .config import HISTORY_LIMIT
 from .errors import ModelError, ReadOnlyError
 from .model import ModelBundle, load_bundle, save_bundle
-from .storage import clean_up_once, write_atomic
-
-#: How many replaced models are kept; the oldest beyond this are deleted.
-HISTORY_LIMIT = 5
+from .storage import clean_up_once, utc_timestamp, write_atomic
 
 _ID = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
 
@@ -187,7 +185,7 @@ class ModelRegistry:
         stamp = re.sub(r"[^0-9]", "", info.trained_at)[:14] or "unknown"
         model_id = f"{stamp}-{digest}"
         write_atomic(self.history_dir / f"{model_id}.joblib", data)
-        meta = {**info.as_json(), "id": model_id, "archived_at": _now(), "size_bytes": len(data)}
+        meta = {**info.as_json(), "id": model_id, "archived_at": utc_timestamp(), "size_bytes": len(data)}
         write_atomic(self.history_dir / f"{model_id}.json", json.dumps(meta, indent=1).encode())
 
     def _prune(self) -> None:
@@ -273,7 +271,3 @@ def _describe(path: Path) -> ModelInfo:
     info = model_info(bundle, path, path.stem)
     size = path.stat().st_size if path.exists() else 0
     return ModelInfo(**{**asdict(info), "size_bytes": size})
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import stat
@@ -120,3 +121,8 @@ def remove_stale_temporaries(root: Path, min_age: float = STALE_TEMPORARY_SECOND
                 continue
             removed.append(path)
     return removed
+
+
+def utc_timestamp() -> str:
+    """The time now as records and model files store it: ISO 8601 in UTC, to the second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

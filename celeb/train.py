@@ -25,6 +25,7 @@ from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
 from .errors import TrainingError
+from .features import TrainingSet
 
 
 @dataclass(frozen=True)
@@ -70,33 +71,6 @@ CANDIDATES: dict[str, Candidate] = {
         ),
     )
 }
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """Feature rows with their person, their photo and whether they are copies.
-
-    ``groups`` names each row's source photo: rows of one photo never sit on
-    both sides of a split. ``is_copy`` marks augmented rows (mirrored faces),
-    which are used for fitting only, never for scoring.
-    """
-
-    features: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-    is_copy: np.ndarray
-
-    def __post_init__(self) -> None:
-        count = len(self.features)
-        if not (len(self.labels) == len(self.groups) == len(self.is_copy) == count):
-            raise ValueError("features, labels, groups and is_copy must have the same length")
-
-    def subset(self, mask: np.ndarray) -> TrainingSet:
-        return TrainingSet(self.features[mask], self.labels[mask], self.groups[mask], self.is_copy[mask])
-
-    @property
-    def originals(self) -> TrainingSet:
-        return self.subset(~self.is_copy)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
-"""Names drawn on a photo stay readable: no label covers another, even in a tight group."""
+"""Names drawn on a photo stay readable: no label covers another, even in a tight group; the
+whole-face images crops are reviewed by (checked on drawn photos where the face box is a white square)."""
 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from celeb.draw import DOUBT, SURE, Label, draw_boxes, label_rectangles
+from celeb.draw import DOUBT, REVIEW_SIZE, SURE, Label, draw_boxes, face_view, label_rectangles, review_image
+from celeb.errors import DatasetError
 from celeb.faces import Box
+from celeb.images import encode_png
 
 
 def _intersect(a, b) -> bool:
@@ -66,3 +71,52 @@ def test_labels_follow_the_boxes_on_a_reduced_copy():
 
 def test_a_label_without_text_has_no_rectangle():
     assert label_rectangles([Label(Box(10, 10, 40, 40))], (100, 100)) == [None]
+
+
+# ---------------------------------------------------------------- review images
+
+
+def drawn_photo(width: int, height: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Black, with a grey ring (half the box's size) around a white face box."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    x, y, w, h = box
+    rgb[max(0, y - h // 2) : y + h + h // 2, max(0, x - w // 2) : x + w + w // 2] = 128
+    rgb[y : y + h, x : x + w] = 255
+    return rgb
+
+
+def white_share(view: np.ndarray) -> float:
+    return float((view.min(axis=2) > 200).mean())
+
+
+@pytest.mark.parametrize("box", [(100, 120, 50, 50), (0, 0, 50, 50), (250, 350, 50, 50)])
+def test_face_view_shows_the_whole_face_with_a_margin(box):
+    view = face_view(drawn_photo(300, 400, box), box)
+    assert view.shape == (REVIEW_SIZE, REVIEW_SIZE, 3)
+    # The face takes (1 / 1.8)² of the square: all of it, and no more (the margin is around it) ...
+    assert white_share(view) == pytest.approx((1 / 1.8) ** 2, abs=0.03)
+    # ... and the margin is the photo around the face (grey), moved inside the photo at its edges.
+    if box == (100, 120, 50, 50):
+        assert view.max(axis=2).min() > 0  # no black: the square holds the face and its ring only
+
+
+def test_face_view_of_a_face_as_large_as_the_photo():
+    view = face_view(drawn_photo(60, 60, (5, 5, 50, 50)), (5, 5, 50, 50), size=96)
+    assert view.shape == (96, 96, 3)
+    assert white_share(view) > 0.6
+
+
+def test_review_image_reads_the_photo_reduced_and_falls_back_to_the_crop(tmp_path: Path):
+    box = (1200, 900, 400, 400)  # in the photo as stored: 3000 x 2400, larger than it is decoded
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), drawn_photo(3000, 2400, box))
+    crop = tmp_path / "crop.png"
+    crop.write_bytes(encode_png(np.full((128, 128, 3), 7, np.uint8)))
+    view = review_image(photo, box, crop)
+    assert view.shape == (REVIEW_SIZE, REVIEW_SIZE, 3)
+    assert white_share(view) == pytest.approx((1 / 1.8) ** 2, abs=0.03)
+    photo.unlink()
+    assert (review_image(photo, box, crop) == 7).all()  # the photo is gone: the crop itself
+    crop.unlink()
+    with pytest.raises(DatasetError, match="missing"):
+        review_image(photo, box, crop)

@@ -29,7 +29,7 @@ from celeb.features import FeatureSettings
 from celeb.images import MAX_FILE_BYTES, read_image
 from celeb.model import ModelBundle, save_bundle
 from celeb.storage import FileTooLargeError, NotARegularFileError, read_regular_file
-from celeb.web import UrlListError, read_url_csv
+from celeb.url_import import UrlListError, read_url_csv
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 
 import pytest
 
+import celeb.storage as storage_module
 from celeb import storage
 from celeb.config import STALE_TEMPORARY_SECONDS
 from celeb.dataset import DatasetStore
 from celeb.registry import ModelRegistry
+from celeb.storage import write_atomic
 
 
 @pytest.fixture
@@ -84,3 +87,29 @@ def test_a_folder_is_cleaned_once_per_process(tmp_path: Path, restart):
     restart()
     DatasetStore(tmp_path)
     assert not stale.exists()
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_write_atomic_keeps_the_old_file_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+):
+    path = tmp_path / "data.bin"
+    write_atomic(path, b"old")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(storage_module.os, "replace", fail)
+    with pytest.raises(type(error)):
+        write_atomic(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+
+
+def test_write_atomic_creates_folders_and_replaces(tmp_path: Path):
+    path = tmp_path / "a" / "b" / "data.bin"
+    write_atomic(path, b"one")
+    write_atomic(path, b"two")
+    assert path.read_bytes() == b"two"
+    assert [p.name for p in path.parent.iterdir()] == ["data.bin"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600

@@ -17,7 +17,8 @@ import pytest
 from conftest import jpeg_route
 
 from celeb.dataset import DatasetStore
-from celeb.web import FetchError, FetchSettings, UrlJob, UrlListError, fetch_image, import_urls, read_url_csv
+from celeb.url_import import UrlJob, UrlListError, import_urls, read_url_csv
+from celeb.web import FetchError, FetchSettings, fetch_image
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,253 @@
+"""Finding and cropping faces in a dataset's photos: a thread pool over the photos not searched
+yet, progress committed to the manifest as it goes, and, for identity engines, in each photo with
+several faces the one most like the person's other photos kept (:func:`faces_most_like`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .config import DECODE_MAX_SIDE
+from .engines import DEFAULT_ENGINE, LEGACY_ENGINE, Engine
+from .errors import ImageError
+from .feature_cache import FeatureCache, crop_vectors, engine_cache
+from .images import decode_png, encode_png, read_image
+from .manifest import KEPT, REJECTED, CropRecord, PhotoRecord, person_named
+from .storage import write_atomic
+
+if TYPE_CHECKING:
+    from .dataset import DatasetStore
+
+#: How often a cropping run records its progress in the manifest.
+COMMIT_SECONDS = 1.0
+#: A face is compared with this many of its person's faces from other photos (see faces_most_like).
+IDENTITY_NEIGHBOURS = 3
+SMALLER_FACE = "smaller face in a photo with several faces"
+LESS_LIKE = "another face in this photo looks more like this person's other photos"
+
+
+@dataclass(frozen=True)
+class CropReport:
+    photos: int
+    faces: int
+    clean_faces: int
+    kept: int
+
+
+def find_faces(
+    store: DatasetStore,
+    names: list[str] | None = None,
+    *,
+    engine: str = DEFAULT_ENGINE,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> CropReport:
+    """Detect and crop faces, with ``engine``, in every photo it has not searched yet.
+
+    Photos are processed outside the lock and committed about every
+    second: an interrupted run keeps what it committed, and a crop the
+    user rejected never comes back, since a processed photo is never redone.
+    """
+    store.require_writable()
+    finder = store.engine(engine)
+    people = store.records()
+    wanted = {person_named(people, n).slug for n in names} if names else set(people)
+    todo = [
+        (slug, photo)
+        for slug, person in people.items()
+        if slug in wanted
+        for photo in person.photos.values()
+        if engine not in photo.searched
+    ]
+    faces = clean = 0
+    batch: list[tuple[str, PhotoRecord, list[CropRecord]]] = []
+    last_commit = time.monotonic()
+    workers = workers or min(4, os.cpu_count() or 1)
+    # Identity engines describe each face as it is cropped: the cleaning
+    # below needs it, and training later finds it cached.
+    cache = engine_cache(store.cache_folder, finder) if finder.open_set else None
+    touched: set[str] = set()  # people with committed photos
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        crops = pool.map(lambda job: _crop_photo(store, finder, job, describe=cache is not None), todo)
+        for done, (slug, photo, records, vectors) in enumerate(crops, start=1):
+            batch.append((slug, photo, records))
+            for crop_id, vector in vectors.items():
+                cache.put(crop_id, vector)
+            if done == len(todo) or time.monotonic() - last_commit > COMMIT_SECONDS:
+                # Rewriting the manifest per photo would cost more than the detection.
+                committed = _commit_crops(store, finder.name, batch)
+                touched |= {slug for slug, _, _ in batch}
+                faces += len(committed)
+                clean += sum(r.clean for r in committed)
+                batch, last_commit = [], time.monotonic()
+            if progress:
+                progress(done, len(todo))
+    except BaseException:
+        # Interrupted (a page's rerun, Ctrl-C): stop at once; what was committed stays,
+        # with its faces chosen as usual, and the rest is searched next time.
+        pool.shutdown(wait=False, cancel_futures=True)
+        if cache is not None and touched:
+            with contextlib.suppress(Exception):
+                _choose_faces_by_identity(store, finder, touched, cache)
+        raise
+    pool.shutdown()
+    if cache is not None:
+        _choose_faces_by_identity(store, finder, touched, cache)
+    searched_now = {photo.sha for _, photo in todo}
+    kept = sum(
+        crop.status == KEPT and crop.engine == finder.name and crop.photo in searched_now
+        for person in store.records().values()
+        for crop in person.crops.values()
+    )
+    return CropReport(photos=len(todo), faces=faces, clean_faces=clean, kept=kept)
+
+
+def _choose_faces_by_identity(
+    store: DatasetStore, engine: Engine, slugs: set[str], cache: FeatureCache
+) -> None:
+    """In each photo with several faces, keep the one most like the person's other photos.
+
+    Only crops whose status is still automatic cleaning's are changed;
+    what the user chose stays.
+    """
+    people = store.records()
+    decisions: dict[str, tuple[str, str]] = {}
+    for slug in slugs:
+        person = people.get(slug)
+        if person is None:
+            continue
+        by_photo: dict[str, list[CropRecord]] = {}
+        for crop in sorted(person.crops.values(), key=lambda c: c.rank):
+            # A face the user rejected is not this person's look: leave it out entirely.
+            if crop.engine == engine.name and (crop.auto or crop.status == KEPT):
+                by_photo.setdefault(crop.photo, []).append(crop)
+        user_chose = {c.photo for c in person.crops.values() if c.engine == engine.name and not c.auto}
+        if not any(len(crops) > 1 for crops in by_photo.values()):
+            continue
+        groups = list(by_photo.values())
+        embeddings = [np.stack([_vector(store, engine, cache, slug, c) for c in crops]) for crops in groups]
+        for crops, choice in zip(groups, faces_most_like(embeddings), strict=True):
+            if len(crops) < 2 or crops[0].photo in user_chose:
+                continue
+            for index, crop in enumerate(crops):
+                reason = "" if index == choice else (SMALLER_FACE if choice == 0 else LESS_LIKE)
+                decisions[crop.id] = (KEPT if index == choice else REJECTED, reason)
+    cache.save(keep=set(cache.entries))
+    if not decisions:
+        return
+    with store.editing() as people:
+        for person in people.values():
+            for crop_id in decisions.keys() & person.crops.keys():
+                crop = person.crops[crop_id]
+                if crop.auto:  # the user may have chosen meanwhile, in another tab
+                    crop.status, crop.reason = decisions[crop_id]
+
+
+def _vector(
+    store: DatasetStore, engine: Engine, cache: FeatureCache, slug: str, crop: CropRecord
+) -> np.ndarray:
+    """A crop's feature vector, from the cache or computed (and cached) now."""
+    vectors = cache.get(crop.id)
+    if vectors is None:
+        vectors = engine.features(decode_png(store.crop_file(slug, crop.id)))[None]
+        cache.put(crop.id, vectors)
+    return vectors[0]
+
+
+def _crop_photo(
+    store: DatasetStore, engine: Engine, job: tuple[str, PhotoRecord], describe: bool = False
+) -> tuple[str, PhotoRecord, list[CropRecord], dict[str, np.ndarray]]:
+    """Find a photo's clean faces and write their crop files (not yet in the manifest).
+
+    With ``describe``, also the crops' feature vectors (as FeatureCache keeps them).
+    """
+    slug, photo = job
+    vectors: dict[str, np.ndarray] = {}
+    try:
+        image = read_image(store.root / photo.stored, max_side=DECODE_MAX_SIDE)
+    except (ImageError, OSError):
+        return slug, photo, [], vectors
+    clean = [face for face in engine.detect(image.rgb) if face.clean]
+    # Crop ids of the classic engine keep their old form, so older datasets stay valid; other
+    # engines' carry their whole name, so that no two engines' ids can be the same.
+    prefix = "" if engine.name == LEGACY_ENGINE else f"{engine.name}-"
+    records = []
+    for rank, face in enumerate(clean):
+        crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
+        crop = engine.crop(image.rgb, face)
+        write_atomic(store.crop_file(slug, crop_id), encode_png(crop))
+        if describe:
+            vectors[crop_id] = crop_vectors(engine, crop)
+        record = CropRecord(
+            id=crop_id,
+            photo=photo.sha,
+            box=face.box.scaled(image.scale).as_list(),
+            clean=face.clean,
+            rank=rank,
+            engine=engine.name,
+        )
+        if rank > 0:
+            # Automatic cleaning: in a group photo the largest face is the
+            # person the photo was collected for; the others are likely not.
+            record.status, record.reason = REJECTED, SMALLER_FACE
+        records.append(record)
+    return slug, photo, records, vectors
+
+
+def _commit_crops(
+    store: DatasetStore, engine: str, batch: list[tuple[str, PhotoRecord, list[CropRecord]]]
+) -> list[CropRecord]:
+    """Record searched photos and their crops; returns the crops recorded."""
+    committed = []
+    with store.editing() as people:
+        for slug, photo, records in batch:
+            person = people.get(slug)
+            current = person.photos.get(photo.sha) if person else None
+            if current is None or engine in current.searched:
+                continue  # deleted meanwhile, or done by another tab
+            current.searched.append(engine)
+            current.faces_found[engine] = len(records)
+            for record in records:
+                person.crops[record.id] = record
+            committed += records
+    return committed
+
+
+def faces_most_like(photos: list[np.ndarray]) -> list[int]:
+    """For each of one person's photos, the face most like that person's other photos.
+
+    ``photos`` holds, per photo, the identity embeddings of its faces (rows,
+    largest first). The person's look comes from their photos with a single
+    face (collected for them, so the face is theirs), or, with fewer than
+    three of those, from every photo's largest face. A face scores its mean
+    distance to its IDENTITY_NEIGHBOURS nearest faces of that look taken from
+    other photos; the lowest score wins. With no look to compare with, the
+    largest face (0) wins, as for the classic engine.
+
+    >>> ann = np.array([1.0, 0.0])
+    >>> photos = [ann[None], ann[None] + 0.01, ann[None] - 0.01, np.array([[0.0, 1.0], [0.99, 0.0]])]
+    >>> faces_most_like(photos)
+    [0, 0, 0, 1]
+    """
+    singles = [i for i, faces in enumerate(photos) if len(faces) == 1]
+    sources = singles if len(singles) >= 3 else [i for i, faces in enumerate(photos) if len(faces)]
+    choices = []
+    for index, faces in enumerate(photos):
+        others = [photos[i][0] for i in sources if i != index]
+        if len(faces) < 2 or not others:
+            choices.append(0)
+            continue
+        look = np.stack(others)
+        scores = [
+            float(np.sort(np.linalg.norm(look - face, axis=1))[:IDENTITY_NEIGHBOURS].mean()) for face in faces
+        ]
+        choices.append(int(np.argmin(scores)))
+    return choices
