@@ -286,7 +286,7 @@ def test_a_read_only_store_does_not_create_its_folder(tmp_path):
 
 
 def test_a_read_only_registry_refuses_every_change(tmp_path):
-    from test_app import tiny_bundle
+    from app_helpers import tiny_bundle
 
     owner = ModelRegistry(tmp_path / "models")
     owner.activate(tiny_bundle(seed=1))
