@@ -27,6 +27,9 @@ So, once per server process (:func:`bound_uploads`, called by app.py):
 
 Who is the owner is decided on every script run (``access.current``), which
 records it here; a session that never ran is a visitor.
+
+Also here, for the pages: the file types the pickers offer (``UPLOAD_TYPES``)
+and :func:`release_uploads`, which lets go of files a page will not read.
 """
 
 from __future__ import annotations

@@ -156,3 +156,37 @@ def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
         gallery=Gallery(vectors, labels, 0.5),
         metrics={"test_accuracy": 0.95, "winner": "logistic_regression", "test_size": 6, "train_size": 18},
     )
+
+
+#: Python code that defines ``mapped(size)``: whether glibc's malloc serves a buffer of ``size``
+#: bytes by mmap (so that freeing it gives its pages back to the system). It first frees a 16 MB
+#: buffer, which by default raises glibc's mmap threshold to 16 MB: ``mapped(4 MB)`` is then False
+#: until the threshold is fixed (celeb.limits.return_large_buffers_to_the_system).
+MMAP_PROBE = """
+import ctypes
+
+libc = ctypes.CDLL("libc.so.6")
+
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+        "keepcost")]
+
+
+libc.mallinfo2.restype = Mallinfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+
+
+def mapped(size):
+    before = libc.mallinfo2().hblks
+    buffer = libc.malloc(size)
+    served_by_mmap = libc.mallinfo2().hblks > before
+    libc.free(buffer)
+    return served_by_mmap
+
+
+libc.free(libc.malloc(16 << 20))
+"""
