@@ -1,37 +1,38 @@
 """celeb: who of my five favourite sports people is this?
 
-Run with ``streamlit run app.py``. Three pages: Classify (the default),
-Dataset (collect and curate photos) and Train (pick a model, make it active).
+Run with ``streamlit run app.py``. The pages are listed in one table,
+``celeb_app/navigation.py``'s ``PAGES``: Classify (the default), Dataset
+(collect and curate photos) and Train (pick a model, make it active).
 Dataset and Train are the owner's (see celeb_app/access.py): a visitor's
 navigation has Classify only.
+
+The server's set-up happens here and nowhere else (no celeb_app module
+changes anything when imported); each call below is cheap, and the
+same on every script run.
 """
 
 from pathlib import Path
 
 import streamlit as st
 
-from celeb_app import access, common, uploads
+from celeb.limits import return_large_buffers_to_the_system
+from celeb_app import access, messages, navigation, uploads, widgets
 
 # The tab's icon is a file shipped here, served by the app itself: a ":material/...:" icon makes the
 # browser fetch it from a font CDN, which fails offline (a tennis ball in the theme's blue, 64 px).
 ICON = Path(__file__).resolve().parent / "celeb_app" / "static" / "icon.png"
 
+return_large_buffers_to_the_system()  # glibc: freed photos go back to the system, see the README
 uploads.bound_uploads()
 st.set_page_config(page_title="Who is this? · celeb", page_icon=str(ICON), layout="wide")
 
-pages = [st.Page(common.CLASSIFY_PAGE, title="Classify", icon=":material/face:", default=True)]
-if access.is_owner():
-    pages += [
-        st.Page(common.DATASET_PAGE, title="Dataset", icon=":material/photo_library:"),
-        st.Page(common.TRAIN_PAGE, title="Train", icon=":material/model_training:"),
-    ]
-page = st.navigation(pages)
+page = st.navigation(navigation.pages_for(owner=access.is_owner()))
 
-with common.friendly_errors():
-    common.sidebar_model_card()
-with common.friendly_errors():
+with messages.friendly_errors():
+    widgets.sidebar_model_card()
+with messages.friendly_errors():
     access.sidebar_panel()
-with common.friendly_errors():
-    common.show_callback_errors()
-    with common.running_app():
+with messages.friendly_errors():
+    messages.show_callback_errors()
+    with navigation.running_app():
         page.run()

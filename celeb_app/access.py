@@ -13,7 +13,7 @@ Decided again on every script run, from the connection and the session:
 
 Everyone else is a visitor. Pages only show visitors what they may use; the
 dataset and models folders a visitor's session opens are read-only
-(:func:`celeb_app.common.store`), so a stale widget or a crafted rerun cannot
+(:func:`celeb_app.resources.store`), so a stale widget or a crafted rerun cannot
 change anything either.
 """
 

@@ -27,6 +27,9 @@ So, once per server process (:func:`bound_uploads`, called by app.py):
 
 Who is the owner is decided on every script run (``access.current``), which
 records it here; a session that never ran is a visitor.
+
+Also here, for the pages: the file types the pickers offer (``UPLOAD_TYPES``)
+and :func:`release_uploads`, which lets go of files a page will not read.
 """
 
 from __future__ import annotations
@@ -34,16 +37,27 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from celeb.config import MAX_UPLOAD_MB, UPLOADS_PARSED_AT_ONCE, VISITOR_MAX_FILES, VISITOR_MAX_UPLOAD_MB
+from celeb.config import (
+    IMAGE_SUFFIXES,
+    MAX_UPLOAD_MB,
+    UPLOADS_PARSED_AT_ONCE,
+    VISITOR_MAX_FILES,
+    VISITOR_MAX_UPLOAD_MB,
+)
 
 #: Where the upload addresses of refused files point: not a session, so refused unread.
 REFUSED_SESSION = "over-the-visitor-limit"
 #: An address handed out but never used stops counting after this long.
 PENDING_SECONDS = 120.0
+
+#: Offered in the file pickers; HEIC/HEIF too, so that the app can say plainly it cannot read them.
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["heic", "heif"]
 
 _lock = threading.Lock()
 _owners: set[str] = set()
@@ -152,3 +166,19 @@ def _wrap(manager: Any) -> None:
 def _held(manager: Any, session_id: str) -> dict:
     # Read without Streamlit's lock: a snapshot is enough to count.
     return dict(manager.file_storage.get(session_id, {}))
+
+
+def release_uploads(uploads: Iterable[UploadedFile]) -> None:
+    """Free the bytes of uploads the page will never read, now instead of when the session ends.
+
+    Streamlit holds every uploaded file from two places until the session
+    ends: its upload manager, and the widget's value (an UploadedFile over the
+    same bytes). Closing the file and removing it from the manager drops both; the
+    picker still lists it, and the widget no longer returns it once the
+    visitor changes the selection.
+    """
+    context = get_script_run_ctx()
+    for upload in uploads:
+        if context is not None:
+            context.uploaded_file_mgr.remove_file(context.session_id, upload.file_id)
+        upload.close()

@@ -16,10 +16,13 @@ from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
 from celeb.sort import SortedPhoto, SortReport, report_csv, sorted_photo, sorted_zip
-from celeb_app import access, common
+from celeb_app import access, navigation, resources
 from celeb_app.charts import chart_height, distance_chart, probability_chart
+from celeb_app.messages import logger
+from celeb_app.text import md, names, plural
+from celeb_app.uploads import UPLOAD_TYPES, release_uploads
 
-common.require_app()
+navigation.start(__file__)
 
 SHOWN_MAX_SIDE = 1200
 
@@ -49,10 +52,10 @@ def classify(
                 icon=":material/hourglass_top:",
             )
 
-        with common.classify_slots().hold(on_wait=queued):
+        with resources.classify_slots().hold(on_wait=queued):
             waiting.empty()
             with st.spinner("Looking for faces…"):
-                prediction = common.classifier(model_key, threshold, distance).classify(data)
+                prediction = resources.classifier(model_key, threshold, distance).classify(data)
         photo = prediction.photo
         kept[key] = (thumbnail(photo.rgb, SHOWN_MAX_SIDE), photo.original_size, prediction.faces)
     return kept[key]
@@ -80,16 +83,16 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
     with right:
         if face.unknown:
             st.markdown(
-                f"**Face {number}: unknown person.** The nearest known face ({common.md(face.best_guess)}) "
+                f"**Face {number}: unknown person.** The nearest known face ({md(face.best_guess)}) "
                 f"is at distance {face.distance:.2f}, beyond the {distance:.2f} within which the model names "
                 "someone."
             )
         elif face.person:
             near = f" · distance {face.distance:.2f}" if face.distance is not None else ""
-            st.markdown(f"**Face {number}: {common.md(face.person)}** — {face.probability:.0%}{near}")
+            st.markdown(f"**Face {number}: {md(face.person)}** — {face.probability:.0%}{near}")
         else:
             st.markdown(
-                f"**Face {number}: not sure.** Best guess: {common.md(face.best_guess)} "
+                f"**Face {number}: not sure.** Best guess: {md(face.best_guess)} "
                 f"({face.probability:.0%}), below the "
                 f"{needed_probability(threshold, face.clean):.0%} needed to name someone"
                 + ("." if face.clean else " whose eyes were not both found.")
@@ -112,25 +115,25 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
 
 
 def classify_or_say_why(
-    name: str, data: bytes, model: common.ActiveModel, threshold: float, distance: float | None
+    name: str, data: bytes, model: resources.ActiveModel, threshold: float, distance: float | None
 ) -> tuple[np.ndarray, tuple[int, int], list] | None:
     """:func:`classify`, or None after an error message naming the photo."""
     try:
         return classify(data, model.key, threshold, distance)
     except CelebError as exc:
-        st.error(f"**{common.md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
+        st.error(f"**{md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
     except Exception as exc:  # one odd photo must not stop the others
         # Logged without the file name or bytes: a visitor's photo stays out of the log.
-        common.logger.error("classifying an uploaded photo failed: %s", exc.__class__.__name__)
-        st.error(f"**{common.md(name)}** could not be processed. Try another photo.", icon=":material/error:")
+        logger.error("classifying an uploaded photo failed: %s", exc.__class__.__name__)
+        st.error(f"**{md(name)}** could not be processed. Try another photo.", icon=":material/error:")
     return None
 
 
 def show_photo(
-    name: str, data: bytes, model: common.ActiveModel, threshold: float, distance: float | None
+    name: str, data: bytes, model: resources.ActiveModel, threshold: float, distance: float | None
 ) -> list | None:
     """The photo with its faces boxed and each face's answer; its faces (None when unreadable)."""
-    st.subheader(common.md(name), divider="gray")
+    st.subheader(md(name), divider="gray")
     result = classify_or_say_why(name, data, model, threshold, distance)
     if result is None:
         return None
@@ -149,14 +152,14 @@ def show_photo(
     photo_column.image(draw_boxes(shown, labels, original_size), width="stretch")
     with faces_column:
         named = [face.person or ("unknown" if face.unknown else "not sure") for face in faces]
-        st.markdown(f"{common.plural(len(faces), 'face')}: " + common.names(named))
+        st.markdown(f"{plural(len(faces), 'face')}: " + names(named))
         for number, face in enumerate(faces, start=1):
             show_face(number, face, threshold, distance)
     return faces
 
 
 def sort_quietly(
-    photos: list[tuple[str, bytes]], model: common.ActiveModel, threshold: float, distance: float | None
+    photos: list[tuple[str, bytes]], model: resources.ActiveModel, threshold: float, distance: float | None
 ) -> list[tuple[SortedPhoto, bytes]]:
     """Classify many photos with a progress bar and no details; the readable ones, sorted."""
     bar = st.progress(0.0, text="Sorting photos…")
@@ -175,7 +178,7 @@ def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]]) -> None:
     report = SortReport([photo for photo, _ in sorted_photos])
     st.subheader("Who is where", divider="gray")
     counts = report.folder_counts().most_common()
-    st.markdown(" · ".join(f"**{common.md(folder)}**: {common.plural(n, 'photo')}" for folder, n in counts))
+    st.markdown(" · ".join(f"**{md(folder)}**: {plural(n, 'photo')}" for folder, n in counts))
     rows = [
         {"photo": photo.path, "people": ", ".join(photo.people), "folders": ", ".join(photo.folders)}
         for photo in report.photos
@@ -196,7 +199,7 @@ def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]]) -> None:
 
 
 st.title("Who is this?")
-model = common.active_model()
+model = resources.active_model()
 if model is None:
     if not access.is_owner():
         st.info("There is no model yet, so the app cannot name anyone.", icon=":material/info:")
@@ -206,13 +209,11 @@ if model is None:
         "**Dataset** page, find their faces, then train a model on the **Train** page.",
         icon=":material/info:",
     )
-    st.page_link(common.DATASET_PAGE, label="Go to Dataset", icon=":material/photo_library:")
+    navigation.link("dataset", "Go to Dataset")
     st.stop()
 
-st.caption(
-    f"Drop photos to find the faces in them and name each among: {common.names(model.bundle.classes)}."
-)
-if model.bundle.engine not in common.available_engines():
+st.caption(f"Drop photos to find the faces in them and name each among: {names(model.bundle.classes)}.")
+if model.bundle.engine not in resources.available_engines():
     engine_label = ENGINE_LABELS.get(model.bundle.engine, model.bundle.engine)
     st.error(
         f"The active model was trained with the {engine_label} "
@@ -252,7 +253,7 @@ if gallery is None:  # an open-set model names by distance, not by probability
 
 uploads = st.file_uploader(
     "Photos",
-    type=common.UPLOAD_TYPES,
+    type=UPLOAD_TYPES,
     accept_multiple_files=True,
     key="photos",
     max_upload_size=MAX_UPLOAD_MB,
@@ -277,7 +278,7 @@ if len(chosen) > VISITOR_MAX_FILES and not access.is_owner():
         f"{len(ignored)} were not read. To see them, remove some photos and add those again.",
         icon=":material/warning:",
     )
-    common.release_uploads(upload for _, upload in ignored)
+    release_uploads(upload for _, upload in ignored)
     chosen = chosen[:VISITOR_MAX_FILES]
 photos = [(name, upload.getvalue()) for name, upload in chosen if not upload.closed]  # closed: over the cap
 if len(photos) > CLASSIFY_DETAILS_MAX_PHOTOS:

@@ -7,10 +7,12 @@ from celeb.curation import FlagSettings, flagged_first, model_knows
 from celeb.dataset import KEPT, REJECTED, AddReport, preview_paths, preview_zip_people
 from celeb.errors import CelebError
 from celeb.web import UrlJob, read_url_csv, read_url_lines
-from celeb_app import common, curate
+from celeb_app import crop_review, navigation, resources, widgets
+from celeb_app.messages import flash, message, show_flash
+from celeb_app.text import md, plural
+from celeb_app.uploads import UPLOAD_TYPES
 
-common.require_app()
-common.require_owner_page()
+navigation.start(__file__)
 
 PER_PAGE = 24
 FILTERS = {"Kept": KEPT, "Rejected": REJECTED, "All": None}
@@ -20,11 +22,11 @@ st.caption(
     "Add photos of each person, let the app find the faces, then reject the crops that are not "
     "that person's face. Training uses the kept crops."
 )
-common.cloud_note()
-engine = common.engine_picker()
-store = common.store()
+widgets.cloud_note()
+engine = widgets.engine_picker()
+store = resources.store()
 people = store.people(engine)
-common.show_flash()
+show_flash()
 
 # ---------------------------------------------------------------- people and global actions
 
@@ -32,7 +34,7 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("People")
     if people:
-        st.dataframe(curate.people_table(people), hide_index=True, width="stretch")
+        st.dataframe(crop_review.people_table(people), hide_index=True, width="stretch")
     else:
         st.info("No people yet: add the first one.", icon=":material/person_add:")
 with right:
@@ -42,15 +44,15 @@ with right:
             try:
                 added = store.add_person(new_name)
             except CelebError as exc:
-                st.error(common.message(exc))
+                st.error(message(exc))
             else:
-                common.flash(f"Added {common.md(added.name)}. Now add photos of them below.")
-                curate.select_person(added.name)
-                curate.open_tab("Add photos")
+                flash(f"Added {md(added.name)}. Now add photos of them below.")
+                crop_review.select_person(added.name)
+                crop_review.open_tab("Add photos")
                 st.rerun()
     waiting = sum(p.unprocessed for p in people)
     if st.button(
-        f"Find faces in {common.plural(waiting, 'new photo')}",
+        f"Find faces in {plural(waiting, 'new photo')}",
         type="primary" if waiting else "secondary",
         disabled=not waiting,
         icon=":material/center_focus_strong:",
@@ -64,7 +66,7 @@ with right:
                 done / total, text=f"Finding faces: {done}/{total} photos"
             ),
         )
-        common.flash(curate.crop_summary(report, engine))
+        flash(crop_review.crop_summary(report, engine))
         st.rerun()
     with st.expander("Import many people (a zip or a folder of folders)", icon=":material/folder_zip:"):
         people_round = st.session_state.setdefault("people_round", 0)
@@ -78,7 +80,7 @@ with right:
         )
         folders = st.file_uploader(
             "…or a folder of folders, one per person",
-            type=common.UPLOAD_TYPES,
+            type=UPLOAD_TYPES,
             accept_multiple_files="directory",
             key=f"people_folder_{people_round}",
             max_upload_size=MAX_UPLOAD_MB,
@@ -90,12 +92,12 @@ with right:
             if zipped is not None:
                 preview = preview_zip_people(zipped.getvalue())
         except CelebError as exc:
-            st.error(common.message(exc))
+            st.error(message(exc))
             zipped = None
         for name, count in preview_paths([f.name for f in folders or []]).items():
             preview[name] = preview.get(name, 0) + count
         if preview:
-            st.dataframe(curate.people_preview_table(preview, people), hide_index=True, width="stretch")
+            st.dataframe(crop_review.people_preview_table(preview, people), hide_index=True, width="stretch")
         elif zipped is not None or folders:
             st.warning(
                 "No photos in folders named after people: put each person's photos in a folder named "
@@ -104,7 +106,7 @@ with right:
             )
         total = sum(preview.values())
         if st.button(
-            f"Import {common.plural(total, 'photo')} of {common.plural(len(preview), 'person', 'people')}"
+            f"Import {plural(total, 'photo')} of {plural(len(preview), 'person', 'people')}"
             if preview
             else "Import",
             disabled=not preview,
@@ -117,20 +119,20 @@ with right:
                 bar.progress(done / max(count, 1), text=f"Adding photos: {done}/{count}")
 
             try:
-                reports = curate.merge_people_reports(
+                reports = crop_review.merge_people_reports(
                     store.import_zip_folders(zipped.getvalue(), progress) if zipped is not None else {},
                     store.import_named_files([(f.name, f.getvalue()) for f in folders or []], progress),
                 )
             except CelebError as exc:
-                st.error(common.message(exc))
+                st.error(message(exc))
             else:
                 st.session_state["people_report"] = reports
                 st.session_state["people_round"] = people_round + 1  # empties the pickers
                 first = next((name for name in reports if name), None)
                 if first:
-                    curate.select_person(first)
+                    crop_review.select_person(first)
                 st.rerun()
-        curate.show_people_report()
+        crop_review.show_people_report()
     with st.expander("Import image addresses for many people (CSV)", icon=":material/link:"):
         csv_round = st.session_state.setdefault("csv_round", 0)
         listing = st.file_uploader(
@@ -145,15 +147,15 @@ with right:
             try:
                 jobs = read_url_csv(listing.getvalue())
             except CelebError as exc:
-                st.error(common.message(exc))
+                st.error(message(exc))
             else:
-                st.session_state["url_report"] = ("", curate.download_urls(store, jobs))
+                st.session_state["url_report"] = ("", crop_review.download_urls(store, jobs))
                 st.session_state["csv_round"] = csv_round + 1
                 st.rerun()
-        curate.show_url_report("")
+        crop_review.show_url_report("")
     st.download_button(
         "Download dataset (zip)",
-        data=curate.export_callable(store.root),
+        data=crop_review.export_callable(store.root),
         file_name="celeb-dataset.zip",
         mime="application/zip",
         on_click="ignore",
@@ -168,49 +170,49 @@ if not people:
 # ---------------------------------------------------------------- one person
 
 st.divider()
-curate.apply_pending_selection()
+crop_review.apply_pending_selection()
 names = [p.name for p in people]
 if st.session_state.get("person") not in names:
     st.session_state["person"] = names[0]
 person = st.selectbox("Person", names, key="person")
-shown = common.md(person)
+shown = md(person)
 summary = next(p for p in people if p.name == person)
 st.caption(
-    f"{common.plural(summary.photos, 'photo')} · {summary.kept} kept crops · {summary.rejected} rejected"
+    f"{plural(summary.photos, 'photo')} · {summary.kept} kept crops · {summary.rejected} rejected"
     f" · {summary.unprocessed} not searched yet"
 )
 
-# Tabs that keep their state (a rerun), so that a new person opens on Add photos (curate.open_tab).
-crops_tab, add_tab, manage_tab = st.tabs(curate.PERSON_TABS, key="person_tabs", on_change="rerun")
+# Tabs that keep their state (a rerun), so that a new person opens on Add photos (crop_review.open_tab).
+crops_tab, add_tab, manage_tab = st.tabs(crop_review.PERSON_TABS, key="person_tabs", on_change="rerun")
 
 with add_tab:
     round_ = st.session_state.setdefault("upload_round", 0)
     files = st.file_uploader(
         f"Photos of {shown}, or zips of photos",
-        type=[*common.UPLOAD_TYPES, "zip"],
+        type=[*UPLOAD_TYPES, "zip"],
         accept_multiple_files=True,
         key=f"add_files_{round_}",
         max_upload_size=MAX_UPLOAD_MB,
     )
     folder = st.file_uploader(
         "…or a whole folder of photos",
-        type=common.UPLOAD_TYPES,
+        type=UPLOAD_TYPES,
         accept_multiple_files="directory",
         key=f"add_folder_{round_}",
         max_upload_size=MAX_UPLOAD_MB,
     )
     chosen = list(files or []) + list(folder or [])
-    what = common.plural(len(chosen), "file") if chosen else "photos"
+    what = plural(len(chosen), "file") if chosen else "photos"
     if st.button(f"Add {what} to {shown}", disabled=not chosen, type="primary"):
         bar = st.progress(0.0, text="Adding photos…")
         report = AddReport()
         for done, upload in enumerate(chosen, start=1):
-            report.merge(curate.add_upload(store, person, upload.name, upload.getvalue()))
+            report.merge(crop_review.add_upload(store, person, upload.name, upload.getvalue()))
             bar.progress(done / len(chosen), text=f"Adding photos: {done}/{len(chosen)}")
         st.session_state["add_report"] = (person, report)
         st.session_state["upload_round"] = round_ + 1  # empties the pickers
         st.rerun()
-    curate.show_add_report(person)
+    crop_review.show_add_report(person)
 
     st.markdown("**…or addresses of photos on the web**")
     pasted = st.text_area(
@@ -222,13 +224,13 @@ with add_tab:
         "addresses are downloaded; addresses downloaded before are skipped.",
     )
     urls = read_url_lines(pasted or "")
-    what = common.plural(len(urls), "address", "addresses") if urls else "photos"
+    what = plural(len(urls), "address", "addresses") if urls else "photos"
     if st.button(f"Download {what} for {shown}", disabled=not urls, key="download_urls"):
-        report = curate.download_urls(store, [UrlJob(person, url) for url in urls])
+        report = crop_review.download_urls(store, [UrlJob(person, url) for url in urls])
         st.session_state["url_report"] = (person, report)
         st.session_state["upload_round"] = round_ + 1  # empties the box
         st.rerun()
-    curate.show_url_report(person)
+    crop_review.show_url_report(person)
 
 with manage_tab:
     with st.form("rename", border=False):
@@ -237,13 +239,12 @@ with manage_tab:
             try:
                 store.rename_person(person, renamed)
             except CelebError as exc:
-                st.error(common.message(exc))
+                st.error(message(exc))
             else:
-                common.flash(
-                    f"Renamed {shown} to {common.md(renamed.strip())}. "
-                    "Retrain so that the model uses the new name."
+                flash(
+                    f"Renamed {shown} to {md(renamed.strip())}. Retrain so that the model uses the new name."
                 )
-                curate.select_person(renamed.strip())
+                crop_review.select_person(renamed.strip())
                 st.rerun()
     if st.session_state.get("confirm_delete") != person:
         st.button(
@@ -253,22 +254,22 @@ with manage_tab:
         )
     else:
         st.warning(
-            f"Delete **{shown}** with {common.plural(summary.photos, 'photo')} and "
-            f"{common.plural(summary.kept + summary.rejected, 'crop')}? This cannot be undone.",
+            f"Delete **{shown}** with {plural(summary.photos, 'photo')} and "
+            f"{plural(summary.kept + summary.rejected, 'crop')}? This cannot be undone.",
             icon=":material/warning:",
         )
         yes, no = st.columns(2, width=420)
         if yes.button(f"Yes, delete {shown}", type="primary"):
             store.delete_person(person)
             st.session_state.pop("confirm_delete", None)
-            common.flash(f"Deleted {shown}.")
+            flash(f"Deleted {shown}.")
             st.rerun()
         no.button("Cancel", on_click=lambda: st.session_state.pop("confirm_delete", None))
 
 with crops_tab:
     crops = store.crops(person, engine=engine)
     if not crops:
-        st.info(curate.no_crops_hint(summary, engine), icon=":material/info:")
+        st.info(crop_review.no_crops_hint(summary, engine), icon=":material/info:")
         st.stop()
     bar_left, bar_mid, bar_right = st.columns([2, 2, 1], vertical_alignment="bottom")
     shown_filter = bar_left.segmented_control(
@@ -287,10 +288,10 @@ with crops_tab:
         )
 
     # A damaged model only costs its check of the crops: curating is how a better one gets made.
-    model, model_problem = common.active_model_or_problem()
-    flags = curate.person_flags(store, person, crops, model, settings)
+    model, model_problem = resources.active_model_or_problem()
+    flags = crop_review.person_flags(store, person, crops, model, settings)
     status = FILTERS[shown_filter or "Kept"]
-    curate.show_flag_summary(
+    crop_review.show_flag_summary(
         crops, flags, model is not None and model_knows(model.bundle, person), model, model_problem, status
     )
 
@@ -305,8 +306,8 @@ with crops_tab:
     if pages > 1:
         number = st.pagination(pages, key=f"crop_page_{summary.slug}_{shown_filter}_{pages}")
     page_crops = visible[(number - 1) * PER_PAGE : number * PER_PAGE]
-    curate.selection_bar(page_crops)
-    curate.crop_grid(page_crops, flags)
+    crop_review.selection_bar(page_crops)
+    crop_review.crop_grid(page_crops, flags)
     st.caption(
         f"Crops {(number - 1) * PER_PAGE + 1}–{(number - 1) * PER_PAGE + len(page_crops)} of {len(visible)}"
     )

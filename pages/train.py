@@ -6,10 +6,11 @@ import streamlit as st
 from celeb.engines import ENGINE_LABELS
 from celeb.registry import HISTORY_LIMIT
 from celeb.train import CANDIDATES
-from celeb_app import common, models
+from celeb_app import navigation, resources, training_view, widgets
+from celeb_app.messages import show_flash
+from celeb_app.text import names, plural, when
 
-common.require_app()
-common.require_owner_page()
+navigation.start(__file__)
 
 st.title("Train")
 st.caption(
@@ -17,13 +18,13 @@ st.caption(
     "the best is scored on photos it never saw. Nothing changes for the Classify page until you choose "
     "**Use this model**."
 )
-common.cloud_note()
-common.show_flash()
-engine_name = common.engine_picker()
-store = common.store()
-registry = common.registry()
+widgets.cloud_note()
+show_flash()
+engine_name = widgets.engine_picker()
+store = resources.store()
+registry = resources.registry()
 people = store.people(engine_name)
-active, model_problem = common.active_model_or_problem()
+active, model_problem = resources.active_model_or_problem()
 if model_problem:
     # A damaged model must not block its own repair: the form and the history below still work.
     st.error(
@@ -31,7 +32,7 @@ if model_problem:
         "earlier one active.",
         icon=":material/error:",
     )
-others = [name for name in common.available_engines() if name != engine_name]
+others = [name for name in resources.available_engines() if name != engine_name]
 
 # ---------------------------------------------------------------- the data
 
@@ -45,16 +46,16 @@ if people:
     )
 else:
     st.info("The dataset is empty: add people and photos on the Dataset page first.", icon=":material/info:")
-    st.page_link(common.DATASET_PAGE, label="Go to Dataset", icon=":material/photo_library:")
+    navigation.link("dataset", "Go to Dataset")
 waiting = sum(p.unprocessed for p in people)
 if waiting:
     st.warning(
-        f"{common.plural(waiting, 'photo')} not searched for faces yet: press **Find faces** on the "
+        f"{plural(waiting, 'photo')} not searched for faces yet: press **Find faces** on the "
         "Dataset page to use them.",
         icon=":material/warning:",
     )
 if people and len(usable) < len(people):
-    missing = common.names(p.name for p in people if not p.kept)
+    missing = names(p.name for p in people if not p.kept)
     st.caption(f"Left out (no kept crops): {missing}.")
 fingerprint = active.bundle.dataset_fingerprint if active and active.bundle.engine == engine_name else ""
 if fingerprint and people and fingerprint != store.fingerprint(engine_name):
@@ -65,14 +66,14 @@ with st.form("train_form"):
         "Models to compare",
         list(CANDIDATES),
         default=list(CANDIDATES),
-        format_func=models.label,
+        format_func=training_view.label,
         key="train_models",
         help="Each is tuned by a grid search; the best in cross-validation wins.",
     )
     quick_params = active.bundle.winner_params if active and active.bundle.engine == engine_name else {}
     quick = st.checkbox(
         "Quick retrain: only the active model's winner, with its parameters"
-        + (f" ({models.label(next(iter(quick_params)))})" if quick_params else ""),
+        + (f" ({training_view.label(next(iter(quick_params)))})" if quick_params else ""),
         key="train_quick",
         disabled=not quick_params,
         help="Seconds instead of a full grid search: right after rejecting or adding a few crops.",
@@ -113,7 +114,7 @@ with st.form("train_form"):
 if submitted:
     engine = store.engine(engine_name)
     if quick and quick_params:
-        trained = models.train(
+        trained = training_view.train(
             store, list(quick_params), test_size, folds, params=quick_params, engine=engine
         )
         if trained is not None:
@@ -128,18 +129,20 @@ if submitted:
         )
     elif compare and others:
         engines = [engine, *(store.engine(name) for name in others)]
-        held_out = models.common_test_photos(store, engines, test_size)
+        held_out = training_view.common_test_photos(store, engines, test_size)
         results = [
-            models.train(store, chosen, test_size, folds, engine=other, test_photos=held_out)
+            training_view.train(store, chosen, test_size, folds, engine=other, test_photos=held_out)
             for other in engines
         ]
         if all(result is not None for result in results):
             # Each engine's own test faces differ (one finds no face where another does): score
             # every engine over all the held-out photos, a photo without its face being a miss.
-            models.score_on_shared_photos(results, models.held_out_pairs(store, engines, held_out))
+            training_view.score_on_shared_photos(
+                results, training_view.held_out_pairs(store, engines, held_out)
+            )
             st.session_state["trained"] = results
     else:
-        trained = models.train(store, chosen, test_size, folds, engine=engine)
+        trained = training_view.train(store, chosen, test_size, folds, engine=engine)
         if trained is not None:
             st.session_state["trained"] = [trained]
 
@@ -151,51 +154,51 @@ if len(trained_models) == 1:
     result, bundle = trained.result, trained.bundle
     st.subheader("New model")
     comparable = active is not None and not trained.activated and active.bundle.engine == bundle.engine
-    models.headline(result, active.bundle if comparable else None)
+    training_view.headline(result, active.bundle if comparable else None)
     st.markdown("**Model comparison** (accuracy in cross-validation on the training photos)")
-    models.show_comparison([(result, "")])
+    training_view.show_comparison([(result, "")])
     if trained.activated:
         st.success("This model is active: the Classify page uses it.", icon=":material/check_circle:")
         with st.columns(2, gap="large")[0]:
-            models.show_figures(bundle, "New model (active)")
+            training_view.show_figures(bundle, "New model (active)")
     else:
         new_column, active_column = st.columns(2, gap="large")
         with new_column:
-            models.show_figures(bundle, "New model")
+            training_view.show_figures(bundle, "New model")
         with active_column:
             if active is not None:
-                models.show_figures(active.bundle, "Active model")
+                training_view.show_figures(active.bundle, "Active model")
             else:
                 st.markdown("#### Active model")
                 st.info("There is no active model yet.")
-    models.use_buttons(registry, trained, key="new_model")
+    training_view.use_buttons(registry, trained, key="new_model")
 elif trained_models:
     st.subheader("Engines compared on the same held-out photos")
     shared = trained_models[0].photos
     if shared is not None:
         st.markdown(
-            f"**{common.plural(shared.photos, 'photo')} held out, the same for every engine**; a photo "
+            f"**{plural(shared.photos, 'photo')} held out, the same for every engine**; a photo "
             "where an engine found no face counts as a miss for it. Each engine's test accuracy is over "
             "its own faces on those photos only."
         )
         st.dataframe(
-            models.engines_table(trained_models),
+            training_view.engines_table(trained_models),
             hide_index=True,
             width="stretch",
-            column_config=models.ENGINES_COLUMNS,
+            column_config=training_view.ENGINES_COLUMNS,
         )
     st.markdown("**Model comparison** (accuracy in cross-validation on each engine's training photos)")
-    models.show_comparison(
+    training_view.show_comparison(
         [(t.result, ENGINE_LABELS.get(t.bundle.engine, t.bundle.engine)) for t in trained_models]
     )
     for column, trained in zip(st.columns(len(trained_models), gap="large"), trained_models, strict=True):
         with column:
             engine_label = ENGINE_LABELS.get(trained.bundle.engine, trained.bundle.engine)
             st.markdown(f"#### {engine_label}")
-            models.headline(trained.result, None, engine_label, trained.photos)
+            training_view.headline(trained.result, None, engine_label, trained.photos)
             title = "Test figures (active)" if trained.activated else "Test figures"
-            models.show_figures(trained.bundle, title)
-            models.use_buttons(registry, trained, key=f"new_model_{trained.bundle.engine}")
+            training_view.show_figures(trained.bundle, title)
+            training_view.use_buttons(registry, trained, key=f"new_model_{trained.bundle.engine}")
 
 # ---------------------------------------------------------------- active model and history
 
@@ -205,10 +208,7 @@ if model_problem:
 elif active is None:
     st.markdown("No active model yet.")
 else:
-    st.markdown(
-        f"Active: trained {common.when(active.bundle.trained_at)}, "
-        f"knows {common.names(active.bundle.classes)}."
-    )
+    st.markdown(f"Active: trained {when(active.bundle.trained_at)}, knows {names(active.bundle.classes)}.")
     st.download_button(
         "Download the active model (.joblib)",
         data=registry.active_bytes,
@@ -224,6 +224,6 @@ if history:
         f"Earlier models, most recently replaced first (the last {HISTORY_LIMIT} are kept): "
         "make one active again if the new one disappoints."
     )
-    models.history_rows(registry, history)
+    training_view.history_rows(registry, history)
 elif active is not None:
     st.caption("No earlier models: each time you use a new model, the one it replaces is kept here.")

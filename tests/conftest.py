@@ -23,6 +23,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from celeb.config import paths
+from celeb_app import access
 
 #: Colour multipliers of the synthetic people.
 TINTS = {
@@ -38,6 +39,29 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test ever reads or writes the project's own dataset/ or models/."""
     monkeypatch.setenv("CELEB_DATASET_DIR", str(tmp_path / "env-dataset"))
     monkeypatch.setenv("CELEB_MODELS_DIR", str(tmp_path / "env-models"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Fresh dataset and models folders, set in the environment before any AppTest runs."""
+    dataset, models = tmp_path / "dataset", tmp_path / "models"
+    monkeypatch.setenv("CELEB_DATASET_DIR", str(dataset))
+    monkeypatch.setenv("CELEB_MODELS_DIR", str(models))
+    monkeypatch.delenv("CELEB_ON_CLOUD", raising=False)
+    return dataset, models
+
+
+@pytest.fixture
+def local_browser(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The test's browser is on this machine (the owner) unless it adds a proxy header.
+
+    AppTest has no real connection; these are what a direct loopback one gives.
+    Every app test file uses it for all its tests (``pytestmark``, see app_helpers.py).
+    """
+    headers: dict[str, str] = {"Host": "localhost:8501"}
+    monkeypatch.setattr(access, "client_ip", lambda: None)
+    monkeypatch.setattr(access, "request_headers", lambda: headers)
+    return headers
 
 
 @pytest.fixture(autouse=True)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import test_app
-from test_app import DATASET, TRAIN, app, assert_clean, store_with_photos, texts, tiny_bundle
+import pytest
+from app_helpers import DATASET, TRAIN, app, assert_clean, store_with_photos, texts, tiny_bundle
 
 from celeb.registry import ModelRegistry
 
-# test_app's fixtures, used here too: fresh folders, and a browser on this machine (the owner).
-env = test_app.env
-local_browser = test_app.local_browser
+pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor
 
 
 def damage(models: Path) -> bytes:

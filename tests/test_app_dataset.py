@@ -6,19 +6,19 @@ width, and the flag summary speaks of what the filter shows.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import numpy as np
 import pytest
 import streamlit
-import test_app
-from test_app import DATASET, app, assert_clean, store_with_photos
+from app_helpers import APP, DATASET, app, assert_clean, needs_dlib, plain, store_with_photos
+from PIL import Image
+from streamlit.testing.v1 import AppTest
 
-from celeb.dataset import REJECTED, REVIEW_SIZE, DatasetStore
+from celeb.dataset import KEPT, REJECTED, REVIEW_SIZE, DatasetStore
 
-# test_app's fixtures, used here too: fresh folders, and a browser on this machine (the owner).
-env = test_app.env
-local_browser = test_app.local_browser
+pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor
 
 
 def test_adding_a_person_opens_their_add_photos_tab(env, make_photo):
@@ -57,7 +57,7 @@ def test_a_zip_of_people_folders_is_previewed_then_imported(env, make_photo):
     button.click().run()
     assert_clean(at)
     assert {p.name: p.photos for p in DatasetStore(dataset).people()} == {"Ann": 2, "Bob Lee": 3}
-    assert any("Added 5 photos to Ann, Bob Lee" in test_app.plain(s.value) for s in at.success), [
+    assert any("Added 5 photos to Ann, Bob Lee" in plain(s.value) for s in at.success), [
         s.value for s in at.success
     ]
     skipped = at.dataframe[-1].value if "why" in at.dataframe[-1].value.columns else None
@@ -123,7 +123,7 @@ def test_crops_whose_photo_is_gone_show_the_crop_itself(env, make_photo, shown_i
     at = app(DATASET)
     assert_clean(at)
     grid = [source for source, _ in shown_images if isinstance(source, np.ndarray)]
-    assert [image.shape[:2] for image in grid] == [test_app.Image.open(crop.path).size[::-1]]
+    assert [image.shape[:2] for image in grid] == [Image.open(crop.path).size[::-1]]
 
 
 def flag_summary(at) -> str:
@@ -143,3 +143,187 @@ def test_the_flag_summary_speaks_of_what_the_filter_shows(env, make_photo):
     at.segmented_control(key="crop_filter").set_value("All").run()
     assert_clean(at)
     assert "kept" not in flag_summary(at) and "rejected" not in flag_summary(at)
+
+
+# ---------------------------------------------------------------- people, photos and crops
+
+
+def test_reject_and_restore_a_crop(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 2)})
+    crop_id = store.crops("Ann")[0].record.id
+
+    def status() -> str:
+        manifest = json.loads((dataset / "manifest.json").read_text())
+        return next(iter(manifest["people"].values()))["crops"][crop_id]["status"]
+
+    at = app(DATASET)
+    assert_clean(at)
+    assert len(at.image) >= 2  # the crop grid
+    at.button(key=f"reject_{crop_id}").click().run()
+    assert_clean(at)
+    assert status() == REJECTED
+    at.segmented_control(key="crop_filter").set_value("Rejected").run()
+    assert at.button(key=f"reject_{crop_id}").label == "Restore"
+    at.button(key=f"reject_{crop_id}").click().run()
+    assert_clean(at)
+    assert status() == KEPT
+
+
+def test_reject_selected_crops(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 3)})
+    ids = [c.record.id for c in store.crops("Ann")]
+    at = app(DATASET)
+    at.checkbox(key=f"select_{ids[0]}").check()
+    at.checkbox(key=f"select_{ids[1]}").check().run()
+    assert at.button(key="reject_selected").label == "Reject selected (2)"
+    at.button(key="reject_selected").click().run()
+    assert_clean(at)
+    assert {c.record.id: c.record.status for c in store.crops("Ann")} == {
+        ids[0]: REJECTED,
+        ids[1]: REJECTED,
+        ids[2]: KEPT,
+    }
+
+
+def test_add_a_person_validates_the_name(env):
+    dataset, _ = env
+    at = app(DATASET)
+    at.text_input[0].input("../etc")
+    at.button[0].click().run()  # the form's "Add person"
+    assert_clean(at)
+    assert any("cannot contain '/'" in e.value for e in at.error)
+    at.text_input[0].input("Serena Williams")
+    at.button[0].click().run()
+    assert_clean(at)
+    assert [p.name for p in DatasetStore(dataset).people()] == ["Serena Williams"]
+    assert at.selectbox(key="person").value == "Serena Williams"
+
+
+def test_upload_photos_then_find_faces(env, make_photo):
+    dataset, _ = env
+    DatasetStore(dataset).add_person("Ann")
+    at = app(DATASET)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("a/ann-2.jpg", make_photo("red", 2))
+        archive.writestr("notes.txt", "hello")
+    at.file_uploader(key="add_files_0").set_value(
+        [
+            ("ann-1.jpg", make_photo("red", 1), "image/jpeg"),
+            ("again.jpg", make_photo("red", 1), "image/jpeg"),  # the same bytes: a duplicate
+            ("photos.zip", zipped.getvalue(), "application/zip"),
+        ]
+    ).run()
+    add = next(b for b in at.button if b.label.startswith("Add 3 files"))
+    add.click().run()
+    assert_clean(at)
+    assert any("Added 2 photos" in s.value for s in at.success)
+    skipped = at.dataframe[-1].value
+    assert set(skipped["file"]) == {"again.jpg", "notes.txt"}
+    find = next(b for b in at.button if b.label.startswith("Find faces in 2 new photos"))
+    find.click().run()
+    assert_clean(at)
+    summary = DatasetStore(dataset).people()[0]
+    assert summary.unprocessed == 0 and summary.kept == 2
+    assert any("Searched 2 photos" in s.value for s in at.success)
+
+
+def test_delete_a_person_asks_first(env, make_photo):
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 1), "Bob": ("blue", 1)}, process=False)
+    at = app(DATASET)
+    delete = next(b for b in at.button if b.label == "Delete Ann…")
+    delete.click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    assert len(DatasetStore(dataset).people()) == 2
+    next(b for b in at.button if b.label == "Yes, delete Ann").click().run()
+    assert_clean(at)
+    assert [p.name for p in DatasetStore(dataset).people()] == ["Bob"]
+
+
+# ---------------------------------------------------------------- photos from image addresses
+
+
+def test_dataset_downloads_pasted_addresses_and_reports_each(env, site, make_photo, monkeypatch):
+    from conftest import jpeg_route
+
+    dataset, _ = env
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(make_photo("red", 1))
+    served.routes["/page"] = (200, {"Content-Type": "text/html"}, b"<html>a page</html>", 0.0)
+    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", base.removeprefix("http://"))  # host:port
+    DatasetStore(dataset).add_person("Ann")
+    at = app(DATASET)
+    box = next(t for t in at.text_area if t.label.startswith("Addresses of photos of Ann"))
+    box.input(f"{base}/ann.jpg\n{base}/page\n\n{base}/missing.jpg\nhttp://10.0.0.1/x.jpg").run()
+    at.button(key="download_urls").click().run()
+    assert_clean(at)
+    assert any(s.value.startswith("Downloaded 1 photo for Ann") for s in at.success)
+    assert any(w.value == "Failed: 3 addresses." for w in at.warning)
+    failed = next(frame.value for frame in at.dataframe if "address" in frame.value.columns)
+    reasons = dict(zip(failed["address"], failed["why"], strict=True))
+    assert "not an image" in reasons[f"{base}/page"]
+    assert "404" in reasons[f"{base}/missing.jpg"]
+    assert "private or local address" in reasons["http://10.0.0.1/x.jpg"]
+    assert [p.photos for p in DatasetStore(dataset).people()] == [1]
+    assert next(t for t in at.text_area if t.label.startswith("Addresses")).value == ""  # emptied
+
+
+def test_dataset_imports_a_csv_of_people_and_addresses(env, site, make_photo, monkeypatch):
+    from conftest import jpeg_route
+
+    dataset, _ = env
+    served, base = site
+    served.routes["/ann.jpg"] = jpeg_route(make_photo("red", 1))
+    served.routes["/bob.jpg"] = jpeg_route(make_photo("blue", 2))
+    monkeypatch.setenv("CELEB_ALLOWED_HOSTS", base.removeprefix("http://"))  # host:port
+    listing = f"person,url\nAnn,{base}/ann.jpg\nBob Beamon,{base}/bob.jpg\n".encode()
+    DatasetStore(dataset).add_person("Someone")
+    at = app(DATASET)
+    at.file_uploader(key="url_csv_0").set_value(("urls.csv", listing, "text/csv")).run()
+    at.button(key="download_csv").click().run()
+    assert_clean(at)
+    assert any(s.value.startswith("Downloaded 2 photos for Ann, Bob Beamon") for s in at.success)
+    photos = {p.name: p.photos for p in DatasetStore(dataset).people()}
+    assert photos == {"Ann": 1, "Bob Beamon": 1, "Someone": 0}
+    # The same list again adds nothing.
+    at.file_uploader(key="url_csv_1").set_value(("urls.csv", listing, "text/csv")).run()
+    at.button(key="download_csv").click().run()
+    assert any(i.value == "Skipped: 2 addresses." for i in at.info)
+
+
+def test_dataset_refuses_a_malformed_csv_with_its_row(env):
+    dataset, _ = env
+    DatasetStore(dataset).add_person("Someone")
+    at = app(DATASET)
+    listing = ("urls.csv", b"person,url\nonly-one-cell\n", "text/csv")
+    at.file_uploader(key="url_csv_0").set_value(listing).run()
+    at.button(key="download_csv").click().run()
+    assert_clean(at)
+    assert any("Row 2 of the CSV should be 'person,url'" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- each engine's crops
+
+
+@needs_dlib
+def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 2)}, process=False)
+    store.find_faces(engine="classic")  # classic crops only
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["engine"] = "embeddings"
+    at.run()
+    at.switch_page(DATASET).run()
+    assert_clean(at)
+    find = next(b for b in at.button if b.label.startswith("Find faces in 2 new photos"))
+    find.click().run()
+    assert_clean(at)
+    assert any("Searched 2 photos" in s.value for s in at.success)
+    crops = store.crops("Ann", engine="embeddings")
+    assert len(crops) == 2 and {c.record.engine for c in crops} == {"embeddings"}
+    assert [c.record.id for c in store.crops("Ann", engine="classic")] != [c.record.id for c in crops]
+    shown = {b.key for b in at.button if b.key and b.key.startswith("reject_") and b.key != "reject_selected"}
+    assert shown == {f"reject_{c.record.id}" for c in crops}  # the grid shows this engine's crops

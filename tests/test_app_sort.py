@@ -6,8 +6,8 @@ import csv
 import io
 import zipfile
 
-import test_app
-from test_app import app, assert_clean, jpeg, tiny_bundle
+import pytest
+from app_helpers import app, assert_clean, jpeg, tiny_bundle
 
 from celeb.classify import FacePrediction
 from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS
@@ -15,9 +15,7 @@ from celeb.faces import Box
 from celeb.registry import ModelRegistry
 from celeb.sort import NO_FACE, UNKNOWN, sorted_photo, sorted_zip
 
-# test_app's fixtures, used here too: fresh folders, and a browser on this machine (the owner).
-env = test_app.env
-local_browser = test_app.local_browser
+pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor
 
 
 def downloads(at) -> list[str]:

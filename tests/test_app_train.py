@@ -14,15 +14,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit
-import test_app
+from app_helpers import (
+    APP,
+    TRAIN,
+    app,
+    assert_clean,
+    needs_dlib,
+    plain,
+    store_with_photos,
+    texts,
+    tiny_bundle,
+)
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from test_app import APP, TRAIN, app, assert_clean, needs_dlib, plain, store_with_photos, texts
 
 from celeb.dataset import REJECTED
+from celeb.registry import ModelRegistry
 
-env = test_app.env
-local_browser = test_app.local_browser
+pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor
 
 #: The main column's width at a 1400 px window with the sidebar open (layout "wide"), less margins.
 MAIN_WIDTH = 920
@@ -32,7 +41,7 @@ def _result_page(photos: bool) -> None:
     import numpy as np
 
     from celeb.train import CandidateResult, PhotoScore, TrainingResult
-    from celeb_app import models
+    from celeb_app import training_view as models
 
     candidates = [
         CandidateResult("logistic_regression", "Logistic regression", 0.97, {"model__C": 0.001}, 12.3),
@@ -156,3 +165,102 @@ def test_the_tab_icon_is_a_png_the_app_serves_itself(env, monkeypatch):
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size == (64, 64)
         assert np.asarray(image.convert("RGBA"))[..., 3].any()
+
+
+# ---------------------------------------------------------------- training, the headline, the history
+
+
+def test_train_shows_figures_and_use_this_model_keeps_the_previous(env, make_photo):
+    dataset, models = env
+    registry = ModelRegistry(models)
+    registry.activate(tiny_bundle())
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    at = app(TRAIN, timeout=90)
+    at.multiselect(key="train_models").set_value(["svm_linear"])
+    at.slider(key="train_folds").set_value(2)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any(m.label == "Test accuracy" for m in at.metric)
+    reports = [d.value for d in at.dataframe if "precision" in d.value.columns]
+    assert len(reports) == 2  # the new model's and the active one's, side by side
+    assert {"Ann", "Bob"} <= set(reports[0].index)
+    assert len(at.image) >= 2  # both confusion heatmaps (st.pyplot)
+    before = registry.active_bytes()
+
+    next(b for b in at.button if b.label == "Use this model").click().run()
+    assert_clean(at)
+    assert (models / "model.joblib").is_file()
+    assert registry.active_bytes() != before
+    history = registry.history()
+    assert len(history) == 1 and history[0].path.read_bytes() == before
+    assert registry.load_active().classes == ["Ann", "Bob"]
+    assert any("is active" in s.value for s in at.success)
+    assert any(b.label == "Make active" for b in at.button)
+
+    next(b for b in at.button if b.label == "Make active").click().run()
+    assert_clean(at)
+    assert registry.active_bytes() == before
+
+
+def test_train_with_too_little_data_says_what_to_do(env, make_photo):
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 2), "Bob": ("blue", 2)})
+    at = app(TRAIN, timeout=60)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert any("at least" in e.value for e in at.error)
+    assert any("What to do" in m.value for m in at.markdown)
+    assert "trained" not in at.session_state
+
+
+def _headline_page(same_people: bool) -> None:
+    import numpy as np
+
+    from celeb.model import ModelBundle
+    from celeb.train import TrainingResult
+    from celeb_app.training_view import headline
+
+    result = TrainingResult(
+        estimator=None, classes=["Ann", "Bob"], candidates=[], winner="svm_rbf", test_accuracy=0.9,
+        report={}, report_text="", confusion=np.zeros((2, 2)), train_size=8, test_size=4,
+    )  # fmt: skip
+    people = ["Bob", "Ann"] if same_people else ["Ann", "Bob", "Cid"]
+    headline(result, ModelBundle(estimator=None, classes=people, metrics={"test_accuracy": 0.8}))
+
+
+@pytest.mark.parametrize(("same_people", "delta"), [(True, "+10.0 points vs the active model"), (False, "")])
+def test_headline_compares_accuracy_only_between_models_of_the_same_people(same_people, delta):
+    at = AppTest.from_function(_headline_page, args=(same_people,)).run()
+    assert not at.exception
+    accuracy = next(m for m in at.metric if m.label == "Test accuracy")
+    assert accuracy.value == "90.0%"
+    assert (accuracy.delta or "") == delta
+
+
+@needs_dlib
+def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
+    dataset, _ = env
+    store = store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    store.find_faces(engine="classic")
+    at = app(TRAIN, timeout=120)
+    at.multiselect(key="train_models").set_value(["logistic_regression"])
+    at.slider(key="train_folds").set_value(2)
+    at.checkbox(key="train_compare").check()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert any(h.value == "Engines compared on the same held-out photos" for h in at.subheader)
+    assert sum(m.label == "Test accuracy" for m in at.metric) == 2
+    assert len([d for d in at.dataframe if "precision" in d.value.columns]) == 2
+    assert sum(b.label == "Use this model" for b in at.button) == 2
+
+
+@needs_dlib
+def test_comparing_with_an_engine_that_has_no_crops_says_what_to_do(env, make_photo):
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})  # embeddings crops only
+    at = app(TRAIN, timeout=60)
+    at.checkbox(key="train_compare").check()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    assert any("no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)

@@ -464,14 +464,14 @@ HOSTILE = ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))")
 
 def as_shown(text: str) -> re.Pattern:
     """User text as the app shows it: as typed, but for an invisible word joiner after a colon that
-    would start a shortcode (celeb_app.common.md)."""
+    would start a shortcode (celeb_app.text.md)."""
     # Escapes only, no literal joiner or "/": Playwright passes the pattern on inside a selector.
     return re.compile(re.escape(text).replace(":", r":\u2060?").replace("/", r"\/"))
 
 
 def _hostile_model(path: Path) -> None:
     """A model whose two people have names that would be markup if shown as anything but text."""
-    from test_app import tiny_bundle
+    from app_helpers import tiny_bundle
 
     save_bundle(tiny_bundle(HOSTILE), path)
 

@@ -375,12 +375,21 @@ def as_streamlit_shows(markdown: str) -> list[str]:
     return re.findall(r":material_\w+:|:streamlit:|:[\w-]+:", text)
 
 
+def test_user_text_is_escaped_for_markdown():
+    from app_helpers import plain
+
+    from celeb_app.text import md
+
+    assert md("[click](http://x.example)") == r"\[click\]\(http\://x\.example\)"
+    assert plain(md("*Ann* :red[Bo] `c` <b>")) == "*Ann* :red[Bo] `c` <b>"
+
+
 @pytest.mark.parametrize(
     "name",
     [":material/home:.jpg", "a:streamlit:b.png", ":smile: :+1:.jpg", "x::material/home::y", "Ann"],
 )
 def test_shortcodes_in_user_text_are_shown_as_typed(name):
-    from celeb_app.common import WORD_JOINER, md
+    from celeb_app.text import WORD_JOINER, md
 
     shown = md(name)
     assert as_streamlit_shows(shown) == []

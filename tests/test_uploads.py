@@ -16,7 +16,7 @@ from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileMan
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
 from bench.serving import AppServer
-from celeb.config import UPLOADS_PARSED_AT_ONCE, VISITOR_MAX_FILES, VISITOR_MAX_UPLOAD_MB
+from celeb.config import MAX_UPLOAD_MB, UPLOADS_PARSED_AT_ONCE, VISITOR_MAX_FILES, VISITOR_MAX_UPLOAD_MB
 from celeb_app import uploads
 
 MB = 2**20
@@ -100,11 +100,36 @@ async def _empty():
     yield b""
 
 
-def test_uploads_stay_in_memory():
+def test_uploads_stay_in_memory(monkeypatch):
+    # Starlette spools a file over spool_max_size (1 MB) to a temporary file on disk; a visitor's
+    # photo must never touch the disk, up to the largest upload allowed.
     uploads.keep_uploads_in_memory()
-    # Starlette spools a file over spool_max_size to disk; a visitor's photo must never touch it.
-    parser = MultiPartParser(Headers({"content-type": "multipart/form-data; boundary=x"}), _empty())
-    assert parser.spool_max_size > 50 * MB
+    on_disk = []
+    temporary_file = tempfile.TemporaryFile
+
+    def recording(*args, **kwargs):
+        on_disk.append(args)
+        return temporary_file(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", recording)
+    photo = b"\xff" * (MAX_UPLOAD_MB * MB)
+    body = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+    body += photo + b"\r\n--x--\r\n"
+
+    async def stream():
+        for start in range(0, len(body), MB):
+            yield body[start : start + MB]
+
+    async def parse() -> bytes:
+        parser = MultiPartParser(Headers({"content-type": "multipart/form-data; boundary=x"}), stream())
+        form = await parser.parse()
+        upload = form["file"]
+        data = await upload.read()
+        await upload.close()
+        return data
+
+    assert asyncio.run(parse()) == photo
+    assert on_disk == []
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,9 @@ from celeb.errors import CelebError
 from celeb.faces import Box
 from celeb.images import read_image
 from celeb.web import FetchSettings, UrlJob, UrlReport, import_urls
-from celeb_app import common
+from celeb_app import resources
+from celeb_app.messages import message, safe_callback
+from celeb_app.text import md, names, plural
 
 FLAG_NAMES = {MODEL: "model disagrees", TINY: "tiny", DUPLICATE: "near-duplicate", DAMAGED: "damaged"}
 #: The person's tabs (st.tabs key "person_tabs"), the first is open by default.
@@ -81,8 +83,8 @@ def crop_summary(report: CropReport, engine: str) -> str:
         return "Every photo has been searched already."
     set_aside = report.faces - report.kept
     text = (
-        f"Searched {common.plural(report.photos, 'photo')}: found "
-        f"{common.plural(report.faces, 'face')}{ENGINES[engine].faces_kept_as}, kept {report.kept}"
+        f"Searched {plural(report.photos, 'photo')}: found "
+        f"{plural(report.faces, 'face')}{ENGINES[engine].faces_kept_as}, kept {report.kept}"
     )
     if set_aside:
         text += f" ({set_aside} smaller faces in group photos set aside as rejected)"
@@ -92,15 +94,15 @@ def crop_summary(report: CropReport, engine: str) -> str:
 def no_crops_hint(summary: PersonSummary, engine: str) -> str:
     if summary.unprocessed:
         return (
-            f"{common.plural(summary.unprocessed, 'photo')} of {common.md(summary.name)} "
+            f"{plural(summary.unprocessed, 'photo')} of {md(summary.name)} "
             "not searched yet: press **Find faces** above."
         )
     if summary.photos:
         return (
-            f"No face was found in the photos of {common.md(summary.name)}. The "
+            f"No face was found in the photos of {md(summary.name)}. The "
             f"{ENGINES[engine].label} engine needs {ENGINES[engine].needs}: add clearer photos."
         )
-    return f"No photos of {common.md(summary.name)} yet: add some in the **Add photos** tab."
+    return f"No photos of {md(summary.name)} yet: add some in the **Add photos** tab."
 
 
 # ---------------------------------------------------------------- adding photos
@@ -124,12 +126,11 @@ def show_add_report(person: str) -> None:
     added, skipped = len(report.added), len(report.skipped)
     if added:
         st.success(
-            f"Added {common.plural(added, 'photo')} to {common.md(person)}. "
-            "Press **Find faces** to crop them.",
+            f"Added {plural(added, 'photo')} to {md(person)}. Press **Find faces** to crop them.",
             icon=":material/check_circle:",
         )
     if skipped:
-        st.warning(f"Skipped {common.plural(skipped, 'file')}:", icon=":material/warning:")
+        st.warning(f"Skipped {plural(skipped, 'file')}:", icon=":material/warning:")
         st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True, width="stretch")
     if not added and not skipped:
         st.info("The files held no photos.")
@@ -161,8 +162,7 @@ def show_people_report() -> None:
     added = sum(len(report.added) for report in people.values())
     if added:
         st.success(
-            f"Added {common.plural(added, 'photo')} to {common.names(sorted(people))}. "
-            "Press **Find faces** to crop them.",
+            f"Added {plural(added, 'photo')} to {names(sorted(people))}. Press **Find faces** to crop them.",
             icon=":material/check_circle:",
         )
     if people:
@@ -177,7 +177,7 @@ def show_people_report() -> None:
         (name or "(no person)", file, why) for name, report in reports.items() for file, why in report.skipped
     ]
     if skipped:
-        st.warning(f"Skipped {common.plural(len(skipped), 'file')}:", icon=":material/warning:")
+        st.warning(f"Skipped {plural(len(skipped), 'file')}:", icon=":material/warning:")
         st.dataframe(
             pd.DataFrame(skipped, columns=["person", "file", "why"]), hide_index=True, width="stretch"
         )
@@ -187,7 +187,7 @@ def show_people_report() -> None:
 
 def download_urls(store: DatasetStore, jobs: list[UrlJob]) -> UrlReport:
     """Download image addresses into the dataset with a progress bar (owner only: the store says so)."""
-    bar = st.progress(0.0, text=f"Downloading {common.plural(len(jobs), 'photo')}…")
+    bar = st.progress(0.0, text=f"Downloading {plural(len(jobs), 'photo')}…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"Downloading photos: {done}/{total}")
@@ -209,17 +209,17 @@ def _url_report(report: UrlReport) -> None:
     if report.added:
         people = sorted({person for person, _ in report.added})
         st.success(
-            f"Downloaded {common.plural(len(report.added), 'photo')} for {common.names(people)}. "
+            f"Downloaded {plural(len(report.added), 'photo')} for {names(people)}. "
             "Press **Find faces** to crop them.",
             icon=":material/check_circle:",
         )
     for rows, what, icon in ((report.skipped, "Skipped", "info"), (report.failed, "Failed", "warning")):
         if rows:
-            message = f"{what}: {common.plural(len(rows), 'address', 'addresses')}."
+            note = f"{what}: {plural(len(rows), 'address', 'addresses')}."
             if icon == "info":
-                st.info(message, icon=":material/info:")
+                st.info(note, icon=":material/info:")
             else:
-                st.warning(message, icon=":material/warning:")
+                st.warning(note, icon=":material/warning:")
             frame = pd.DataFrame(rows, columns=["person", "address", "why"])
             st.dataframe(frame, hide_index=True, width="stretch")
     if not (report.added or report.skipped or report.failed):
@@ -241,7 +241,7 @@ def _flags(
     # ``state`` (crop ids and statuses) and ``model_key`` are the cache key.
     del state
     crops = DatasetStore(root).crops(person, engine=engine)
-    bundle = common.load_model(model_key) if model_key else None
+    bundle = resources.load_model(model_key) if model_key else None
     return flag_crops(crops, bundle, FlagSettings(*settings))
 
 
@@ -249,7 +249,7 @@ def person_flags(
     store: DatasetStore,
     person: str,
     crops: Sequence[Crop],
-    model: common.ActiveModel | None,
+    model: resources.ActiveModel | None,
     settings: FlagSettings,
 ) -> dict[str, list[Flag]]:
     state = tuple((c.record.id, c.record.status) for c in crops)
@@ -263,7 +263,7 @@ def show_flag_summary(
     crops: Sequence[Crop],
     flags: dict[str, list[Flag]],
     model_checks: bool,
-    model: common.ActiveModel | None,
+    model: resources.ActiveModel | None,
     model_problem: str = "",
     status: str | None = KEPT,
 ) -> None:
@@ -304,9 +304,9 @@ def show_flag_summary(
 # ---------------------------------------------------------------- the grid
 
 
-@common.safe_callback
+@safe_callback
 def _set_status(crop_ids: list[str], status: str) -> None:
-    common.store().set_status(crop_ids, status)
+    resources.store().set_status(crop_ids, status)
     for crop_id in crop_ids:
         st.session_state[f"select_{crop_id}"] = False
 
@@ -360,11 +360,11 @@ def _crop_card(crop: Crop, found: list[Flag]) -> None:
     try:
         st.image(_review_image(crop), width=GRID_IMAGE_WIDTH)
     except CelebError as exc:
-        st.caption(f":red[:material/broken_image:] {common.message(exc)}")
+        st.caption(f":red[:material/broken_image:] {message(exc)}")
     if rejected:
-        st.caption(f":red[Rejected]: {common.md(record.reason or 'by you')}")
+        st.caption(f":red[Rejected]: {md(record.reason or 'by you')}")
     for flag in found:
-        st.caption(f":orange[:material/flag: {common.md(flag.message)}]")
+        st.caption(f":orange[:material/flag: {md(flag.message)}]")
     st.checkbox("Select", key=f"select_{record.id}")
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         st.button(
@@ -414,8 +414,8 @@ def _source_photo(crop: Crop) -> None:
     try:
         image = read_image(crop.photo_path, max_side=900)
     except CelebError as exc:
-        st.error(common.message(exc))
+        st.error(message(exc))
         return
     box = Box(*crop.record.box)
     st.image(draw_boxes(image.rgb, [Label(box, "", PLAIN)], image.original_size), width=420)
-    st.caption(f"{common.md(crop.photo_filename)} · face {box.w}×{box.h} px")
+    st.caption(f"{md(crop.photo_filename)} · face {box.w}×{box.h} px")

@@ -23,8 +23,10 @@ from celeb.train import (
     score_photos,
     train_best_model,
 )
-from celeb_app import access, common
+from celeb_app import access
 from celeb_app.charts import confusion_figure, report_table
+from celeb_app.messages import flash, message
+from celeb_app.text import md, names, plural, when
 
 
 @dataclass
@@ -60,7 +62,7 @@ def train(
         st.write(f"Computing the features of every kept crop{copies}…")
         data, crop_ids = store.training_set(engine, on_unreadable=_say_left_out)
         people = len(set(data.labels.tolist()))
-        st.write(f"{common.plural(len(crop_ids), 'crop')} of {common.plural(people, 'person', 'people')}.")
+        st.write(f"{plural(len(crop_ids), 'crop')} of {plural(people, 'person', 'people')}.")
         bar = st.progress(0.0, text="Starting…")
 
         def progress(step: str, done: int, total: int) -> None:
@@ -79,7 +81,7 @@ def train(
             )
         except TrainingError as exc:
             status.update(label="Not enough data to train", state="error", expanded=True)
-            st.error(common.message(exc), icon=":material/error:")
+            st.error(message(exc), icon=":material/error:")
             st.markdown(
                 "What to do: on the **Dataset** page, add more photos of the people named, press "
                 "**Find faces**, and keep crops from several different photos of each person "
@@ -98,7 +100,7 @@ def train(
 
 
 def _say_left_out(why: str) -> None:
-    st.warning(common.md(common.message(why)), icon=":material/warning:")
+    st.warning(md(message(why)), icon=":material/warning:")
 
 
 def show_figures(bundle: ModelBundle, title: str) -> None:
@@ -112,7 +114,7 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
     winner = metrics.get("winner", "")
     st.markdown(
         f"**{label(winner)}** · test accuracy **{accuracy:.1%}** on {metrics.get('test_size', '?')} faces"
-        f" ({metrics.get('train_size', '?')} for training) · trained {common.when(bundle.trained_at)}"
+        f" ({metrics.get('train_size', '?')} for training) · trained {when(bundle.trained_at)}"
     )
     report = metrics.get("report")
     if report:
@@ -173,7 +175,7 @@ def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:
         ):
             registry.activate(trained.bundle)
             trained.activated = True
-            common.flash("The new model is active: the Classify page uses it now.")
+            flash("The new model is active: the Classify page uses it now.")
             st.rerun()
         model_download(trained.bundle, key=f"download_{key}")
 
@@ -217,7 +219,7 @@ def headline(
             help=f"{photos.right} of the {photos.photos} held-out photos (the same for every engine) "
             "named right"
             + (
-                f"; {common.plural(photos.no_face, 'photo')} without a face kept, counted as misses"
+                f"; {plural(photos.no_face, 'photo')} without a face kept, counted as misses"
                 if photos.no_face
                 else ""
             )
@@ -377,11 +379,11 @@ def history_rows(registry: ModelRegistry, history: list[ModelInfo]) -> None:
                         f"{info.test_accuracy:.1%}" if info.test_accuracy is not None else "not recorded"
                     )
                     st.markdown(
-                        f"**Trained {common.when(info.trained_at)}** · test accuracy {accuracy} · "
+                        f"**Trained {when(info.trained_at)}** · test accuracy {accuracy} · "
                         f"{label(info.winner) or 'unknown model'}"
                     )
-                    knows = common.names(info.classes) or "nobody"
-                    st.caption(f"Knows {knows} · replaced {common.when(info.archived_at)}")
+                    knows = names(info.classes) or "nobody"
+                    st.caption(f"Knows {knows} · replaced {when(info.archived_at)}")
             with actions:
                 if st.button(
                     "Make active",
@@ -391,5 +393,5 @@ def history_rows(registry: ModelRegistry, history: list[ModelInfo]) -> None:
                     width="stretch",
                 ):
                     registry.restore(info.id)
-                    common.flash("The earlier model is active again; the Classify page uses it now.")
+                    flash("The earlier model is active again; the Classify page uses it now.")
                     st.rerun()

@@ -1,0 +1,81 @@
+"""What several pages show: the sidebar's model card, the engine picker, the Cloud note."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from celeb.engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES
+from celeb.errors import CelebError
+from celeb_app import access, navigation, resources
+from celeb_app.access import on_streamlit_cloud
+from celeb_app.messages import message
+from celeb_app.text import names, when
+
+
+def cloud_note() -> None:
+    """On the Cloud, say that uploads and retraining do not last."""
+    if on_streamlit_cloud():
+        st.info(
+            "This app runs on Streamlit Community Cloud: photos you add, crops you reject and models "
+            "you train here are lost when the app restarts. To keep them, download the dataset and "
+            "the model, commit them to the repository (`dataset/`, `models/model.joblib`) and redeploy.",
+            icon=":material/cloud:",
+        )
+
+
+def engine_picker() -> str:
+    """The engine the Dataset and Train pages work with (shared, in the session): a picker when
+    more than one engine is installed, else a note on how to install the others."""
+    available = resources.available_engines()
+    if st.session_state.get("engine") not in available:
+        st.session_state["engine"] = DEFAULT_ENGINE if DEFAULT_ENGINE in available else available[0]
+    if len(available) == 1:
+        missing = ", ".join(ENGINE_LABELS[name] for name in ENGINE_NAMES if name not in available)
+        st.caption(
+            f":material/extension: One engine here ({ENGINE_LABELS[available[0]]}). {missing} "
+            f"(more faces found and named) needs `{ENABLE_ENGINES}`."
+        )
+        return available[0]
+    return st.segmented_control(
+        "Engine",
+        available,
+        format_func=ENGINE_LABELS.get,
+        required=True,
+        key="engine",
+        help="How faces are found and described. Each engine keeps its own crops (and your rejections "
+        "of them); a model is trained with, and classifies with, one engine.",
+    )
+
+
+def sidebar_model_card() -> None:
+    """The active model in the sidebar: who it knows, how good, when trained."""
+    with st.sidebar.container(border=True):
+        st.markdown("**Active model**")
+        try:
+            model = resources.active_model()
+        except CelebError as exc:
+            st.error(message(exc))
+            if access.is_owner():
+                navigation.link("train", "Train a new model")
+            return
+        if model is None:
+            if not access.is_owner():
+                st.markdown("No model yet: the app's owner has not trained one.")
+                return
+            st.markdown("No model yet. Add photos of each person, find their faces, then train one.")
+            navigation.link("dataset", "1. Dataset")
+            navigation.link("train", "2. Train")
+            return
+        bundle = model.bundle
+        st.markdown(f"Knows **{len(bundle.classes)}** people: " + names(bundle.classes))
+        accuracy = bundle.test_accuracy
+        if accuracy is not None:
+            faces = bundle.metrics.get("test_size")
+            on = f" on {faces} test faces" if faces else ""
+            st.markdown(f"Test accuracy: **{accuracy:.0%}**{on}")
+        else:
+            st.markdown("Test accuracy: not recorded")
+        engine = ENGINE_LABELS.get(bundle.engine, bundle.engine)
+        st.caption(f"{engine} engine · trained {when(bundle.trained_at)}")
+        for note in model.warnings:
+            st.warning(note, icon=":material/warning:")
