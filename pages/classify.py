@@ -79,7 +79,7 @@ def face_label(number: int, face: FacePrediction) -> Label:
 
 def show_face(number: int, face: FacePrediction, threshold: float, distance: float | None) -> None:
     left, right = st.columns([1, 3], vertical_alignment="top")
-    left.image(face.crop, caption=f"Face {number}", width="stretch")
+    left.image(face.crop, caption=f"Face {number}", width="content")  # never blown up on a phone
     with right:
         if face.unknown:
             st.markdown(

@@ -233,7 +233,8 @@ def _full_page_screenshot(tab: Page, path: Path) -> None:
             ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
                 .map(e => e.scrollHeight))"""
     )
-    tab.set_viewport_size({"width": 1400, "height": min(max(int(height) + 40, 1000), 12000)})
+    width = (tab.viewport_size or {}).get("width", 1400)
+    tab.set_viewport_size({"width": width, "height": min(max(int(height) + 40, 1000), 12000)})
     tab.screenshot(path=str(path), full_page=True, animations="disabled")
 
 
@@ -612,3 +613,66 @@ def test_a_browser_on_the_apps_computer_is_the_owner(page: Page, public_app: Ser
     expect(page.get_by_test_id("stSidebar").get_by_text("Editing: on")).to_be_visible()
     expect(page.get_by_text("You are a visitor")).to_have_count(0)
     assert_no_failure(page, public_app)
+
+
+# ---------------------------------------------------------------- read at a desk and on a phone
+
+
+def never_blown_up(images) -> None:
+    """Face images are shown at their own size at most: never stretched to a phone's width."""
+    expect(images.first).to_be_visible()
+    widths = images.evaluate_all("images => images.map(i => [i.clientWidth, i.naturalWidth])")
+    assert widths and all(shown <= natural for shown, natural in widths), widths
+
+
+def no_sideways_scroll(tab: Page) -> None:
+    """The page fits its width: nothing makes the reader scroll sideways (tables scroll inside)."""
+    overflow = tab.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the page is {overflow} px wider than the window"
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_pages_read_at_a_desk_and_on_a_phone(
+    browser, trained_app: Server, tmp_path: Path, small_astronaut, tint_image, encode_image, width: int
+):
+    # Four faces side by side and stacked: the names drawn on them must all show.
+    tiles = [
+        tint_image(small_astronaut, tint, seed) for seed, tint in enumerate(("red", "blue", "green", "none"))
+    ]
+    group = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(SLOW)
+    tab = context.new_page()
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        open_app(tab, trained_app) if width > 600 else tab.goto(trained_app.url)
+        expect(tab.get_by_role("heading", name="Who is this?")).to_be_visible()
+        tab.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+            jpeg(tmp_path, "group.jpg", encode_image(group))
+        )
+        expect(tab.get_by_text(re.compile(r"^4 faces: "))).to_be_visible()
+        running_done(tab)
+        never_blown_up(tab.get_by_test_id("stImage").filter(has_text=re.compile(r"^Face \d")).locator("img"))
+        no_sideways_scroll(tab)
+        _full_page_screenshot(tab, ARTIFACTS / f"group_photo_{width}px.png")
+
+        tab.goto(f"{trained_app.url}/dataset")
+        expect(tab.get_by_role("heading", name="Dataset", exact=True)).to_be_visible()
+        tab.get_by_role("tab", name="Crops").click()
+        crops = tab.get_by_test_id("stTabPanel").get_by_test_id("stImage").locator("img")
+        expect(crops.first).to_be_visible()
+        running_done(tab)
+        never_blown_up(crops)
+        no_sideways_scroll(tab)
+        _full_page_screenshot(tab, ARTIFACTS / f"crop_grid_{width}px.png")
+
+        tab.goto(f"{trained_app.url}/train")
+        expect(tab.get_by_role("heading", name="Training data")).to_be_visible()
+        expect(tab.get_by_test_id("stFormSubmitButton")).to_be_visible()
+        running_done(tab)
+        expect(tab.get_by_test_id("stSkeleton")).to_have_count(0)
+        no_sideways_scroll(tab)
+        _full_page_screenshot(tab, ARTIFACTS / f"train_{width}px.png")
+        assert_no_failure(tab, trained_app)
+    finally:
+        context.close()
