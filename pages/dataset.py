@@ -7,7 +7,7 @@ from celeb.curation import FlagSettings, flagged_first, model_knows
 from celeb.dataset import KEPT, REJECTED, AddReport, preview_paths, preview_zip_people
 from celeb.errors import CelebError
 from celeb.web import UrlJob, read_url_csv, read_url_lines
-from celeb_app import crop_review, navigation, resources, widgets
+from celeb_app import background, crop_review, navigation, resources, widgets
 from celeb_app.messages import flash, message, show_flash
 from celeb_app.text import md, plural
 from celeb_app.uploads import UPLOAD_TYPES
@@ -16,6 +16,30 @@ navigation.start(__file__)
 
 PER_PAGE = 24
 FILTERS = {"Kept": KEPT, "Rejected": REJECTED, "All": None}
+
+
+@st.fragment(run_every=1.0)
+def search_progress(store, engine: str) -> None:
+    """The running search's progress, redrawn every second; the whole page once it has ended."""
+    search = background.current_search(store, engine)
+    if search is None or not search.running:
+        st.rerun()
+    fraction = search.done / search.total if search.total else 0.0
+    text = f"Finding faces: {search.done}/{search.total} photos" if search.total else "Finding faces…"
+    st.progress(fraction, text=f"{text} (you can go on meanwhile, here or on another page)")
+
+
+def report_ended_search(store, engine: str) -> None:
+    """Say how an ended search went, once."""
+    search = background.current_search(store, engine)
+    if search is None or search.running:
+        return
+    background.forget_search(store, engine)
+    if search.problem:
+        st.error(search.problem, icon=":material/error:")
+    elif search.report is not None:
+        st.success(crop_review.crop_summary(search.report, engine), icon=":material/check_circle:")
+
 
 st.title("Dataset")
 st.caption(
@@ -27,6 +51,7 @@ engine = widgets.engine_picker()
 store = resources.store()
 people = store.people(engine)
 show_flash()
+report_ended_search(store, engine)
 
 # ---------------------------------------------------------------- people and global actions
 
@@ -51,22 +76,19 @@ with right:
                 crop_review.open_tab("Add photos")
                 st.rerun()
     waiting = sum(p.unprocessed for p in people)
-    if st.button(
+    search = background.current_search(store, engine)
+    if search is not None and search.running:
+        search_progress(store, engine)
+    elif st.button(
         f"Find faces in {plural(waiting, 'new photo')}",
         type="primary" if waiting else "secondary",
         disabled=not waiting,
         icon=":material/center_focus_strong:",
-        help="Looks for faces in every photo not searched yet by this engine. Photos already "
-        "searched are not redone, so the crops you rejected stay rejected.",
+        help="Looks for faces in every photo not searched yet by this engine, while you go on (here "
+        "or on another page). Photos already searched are not redone, so the crops you rejected "
+        "stay rejected.",
     ):
-        bar = st.progress(0.0, text="Finding faces…")
-        report = store.find_faces(
-            engine=engine,
-            progress=lambda done, total: bar.progress(
-                done / total, text=f"Finding faces: {done}/{total} photos"
-            ),
-        )
-        flash(crop_review.crop_summary(report, engine))
+        background.start_search(store, engine)
         st.rerun()
     with st.expander("Import many people (a zip or a folder of folders)", icon=":material/folder_zip:"):
         people_round = st.session_state.setdefault("people_round", 0)

@@ -190,3 +190,13 @@ def mapped(size):
 
 libc.free(libc.malloc(16 << 20))
 """
+
+
+def after_the_search(at: AppTest, seconds: float = 120) -> AppTest:
+    """Run the page again once every background search for faces has ended (the app's page
+    polls every second; an AppTest run does not)."""
+    from celeb_app import background
+
+    for search in list(background._searches().values()):
+        assert search.wait(seconds), "the search for faces did not end in time"
+    return at.run()

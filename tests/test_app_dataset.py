@@ -12,7 +12,17 @@ import zipfile
 import numpy as np
 import pytest
 import streamlit
-from app_helpers import APP, DATASET, app, assert_clean, needs_dlib, plain, store_with_photos
+from app_helpers import (
+    APP,
+    DATASET,
+    TRAIN,
+    after_the_search,
+    app,
+    assert_clean,
+    needs_dlib,
+    plain,
+    store_with_photos,
+)
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -223,7 +233,7 @@ def test_upload_photos_then_find_faces(env, make_photo):
     skipped = at.dataframe[-1].value
     assert set(skipped["file"]) == {"again.jpg", "notes.txt"}
     find = next(b for b in at.button if b.label.startswith("Find faces in 2 new photos"))
-    find.click().run()
+    after_the_search(find.click().run())
     assert_clean(at)
     summary = DatasetStore(dataset).people()[0]
     assert summary.unprocessed == 0 and summary.kept == 2
@@ -319,7 +329,7 @@ def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
     at.switch_page(DATASET).run()
     assert_clean(at)
     find = next(b for b in at.button if b.label.startswith("Find faces in 2 new photos"))
-    find.click().run()
+    after_the_search(find.click().run())
     assert_clean(at)
     assert any("Searched 2 photos" in s.value for s in at.success)
     crops = store.crops("Ann", engine="embeddings")
@@ -327,3 +337,38 @@ def test_dataset_finds_and_shows_each_engines_crops(env, make_photo):
     assert [c.record.id for c in store.crops("Ann", engine="classic")] != [c.record.id for c in crops]
     shown = {b.key for b in at.button if b.key and b.key.startswith("reject_") and b.key != "reject_selected"}
     assert shown == {f"reject_{c.record.id}" for c in crops}  # the grid shows this engine's crops
+
+
+def test_finding_faces_goes_on_while_the_owner_uses_other_pages(env, make_photo, monkeypatch):
+    import threading
+
+    from celeb_app import background
+
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 2)}, process=False)
+    release = threading.Event()
+    find_faces = DatasetStore.find_faces
+
+    def held_back(self, *args, **kwargs):
+        assert release.wait(60)
+        return find_faces(self, *args, engine="classic", **{k: v for k, v in kwargs.items() if k != "engine"})
+
+    monkeypatch.setattr(DatasetStore, "find_faces", held_back)
+    at = app(DATASET)
+    next(b for b in at.button if b.label.startswith("Find faces in 2 new photos")).click().run()
+    assert_clean(at)
+    # The page is drawn while the search runs: its progress, and every other control.
+    assert not any(b.label.startswith("Find faces") for b in at.button)
+    assert "Add person" in [b.label for b in at.button]
+    search = background.current_search(DatasetStore(dataset), "embeddings")  # the page's engine
+    assert search is not None and search.running
+    at.switch_page(TRAIN).run()
+    assert_clean(at)
+    release.set()
+    assert search.wait(60)
+    at.switch_page(DATASET).run()
+    assert_clean(at)
+    assert any("Searched 2 photos" in s.value for s in at.success)
+    assert DatasetStore(dataset).people("classic")[0].kept == 2
+    at.run()
+    assert not any("Searched 2 photos" in s.value for s in at.success)  # said once
