@@ -11,8 +11,9 @@ photos (each photo's face most like its person, as the dataset keeps it;
 calibrated distance are the app's), every face of every photo of all five is
 classified by its gallery distance (unknown: farther than the calibrated
 distance), and the unknown faces are grouped by ``celeb.strangers.group_faces``
-at that distance. A face is labelled with its photo's person when it is the
-face most like that person (``celeb.cropping.faces_most_like``); other faces
+at ``--scale`` (default ``LINK_FACTOR``, 0.9) times that distance. A face is
+labelled with its photo's person when it is the face most like that person
+(``celeb.cropping.faces_most_like``); other faces
 in a photo (bystanders) have no label and count only in the group sizes.
 
 Figures per pair and method:
@@ -53,7 +54,7 @@ from celeb.engines import EngineUnavailable, get_engine  # noqa: E402
 from celeb.errors import ImageError  # noqa: E402
 from celeb.images import read_image  # noqa: E402
 from celeb.model import bundle_from_training  # noqa: E402
-from celeb.strangers import METHODS, OTHERS, group_faces  # noqa: E402
+from celeb.strangers import LINK_FACTOR, METHODS, OTHERS, group_faces  # noqa: E402
 from celeb.train import TrainingSet, train_best_model  # noqa: E402
 
 TARGETS = {"purity": 0.95, "largest": 0.80, "mixed": 0}
@@ -203,7 +204,9 @@ def timing(faces: Faces, distance: float, method: str, sizes=(300, 3000)) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--scale", type=float, default=1.0, help="group at this times the model's distance")
+    parser.add_argument(
+        "--scale", type=float, default=LINK_FACTOR, help="link faces within this times the model's distance"
+    )
     parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "celeb-bench-strangers.npz"
     )
@@ -231,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for method, rows in results.items():
         report(method, rows)
-    distance = statistics.median(thresholds)
-    print(f"grouping time (s), distance {distance:.3f}, faces: real vectors plus noise")
+    distance = statistics.median(thresholds) * args.scale
+    print(f"grouping time (s), linked within {distance:.3f}, faces: real vectors plus noise")
     print(f"{'method':18} {'300 faces':>10} {'3000 faces':>11}")
     for method in args.methods:
         seconds = timing(faces, distance, method)

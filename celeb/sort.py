@@ -44,7 +44,7 @@ from .errors import CelebError, ImageError
 from .images import image_files, photo_file_bytes
 from .limits import usable_cores
 from .storage import write_atomic
-from .strangers import Group, UnknownFace, group_unknown
+from .strangers import Group, UnknownFace, group_unknown, link_distance
 
 UNKNOWN = "unknown"
 NO_FACE = "no face"
@@ -221,10 +221,10 @@ def sort_photos(
 
 
 def grouping_distance(classifier: Classifier) -> float | None:
-    """The distance unknown faces are grouped at: the model's calibrated unknown-person distance
-    (None for a model without embeddings, whose unknown faces are not grouped)."""
+    """The distance unknown faces are grouped at, from the model's calibrated unknown-person
+    distance (None for a model without embeddings, whose unknown faces are not grouped)."""
     gallery = getattr(getattr(classifier, "bundle", None), "gallery", None)
-    return None if gallery is None else float(gallery.threshold)
+    return None if gallery is None else link_distance(gallery.threshold)
 
 
 def report_csv(report: SortReport) -> str:
