@@ -102,7 +102,7 @@ def all_faces(raw: Path, cache: Path) -> Faces:
     photos = list_photos(raw)
     if cache.is_file():
         stored = np.load(cache, allow_pickle=False)
-        if sorted(set(stored["photo"].tolist())) <= sorted(key for key, _, _ in photos):
+        if set(stored["photo"].tolist()) <= {key for key, _, _ in photos}:
             log(f"faces from {cache}")
             return label_faces(stored["photo"], stored["person"], stored["vectors"], stored["clean"])
     engine = get_engine("embeddings")
