@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from test_classify_cli import run
 from test_engines import cluster_classifier
 
 from celeb.classify import FacePrediction
@@ -199,3 +200,17 @@ def test_a_model_without_embeddings_keeps_the_flat_unknown_folder(tmp_path: Path
     report = sort_photos(album, tmp_path / "out", classifier)
     assert report.groups == []
     assert f"{UNKNOWN}/xy.jpg" in filed(tmp_path / "out")
+
+
+def test_the_sort_command_prints_a_line_per_group(capsys, monkeypatch, tmp_path: Path, stranger_album):
+    import celeb.cli
+
+    album, classifier = stranger_album
+    monkeypatch.setattr(celeb.cli, "_classifier", lambda args: classifier)
+    code, out, err = run(capsys, "sort", album, tmp_path / "sorted")
+    assert code == 0, err
+    assert "unknown faces: 2 groups of the same person (largest first)" in out
+    assert "  unknown/group-01: 4 faces in 4 photos" in out
+    assert "  unknown/group-02: 2 faces in 2 photos" in out
+    assert "  unknown/others: 1 faces in 1 photos" in out
+    assert "  Ann: 1 photos" in out and "unknown/group-01: 4 photos" not in out
