@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,9 @@ class FacePrediction:
     engines only) is how far the face is from the nearest training face:
     beyond the model's threshold the person is None, an unknown person; then
     ``distances`` (every person's nearest training face, nearest first), not
-    the probabilities, is what decided the answer.
+    the probabilities, is what decided the answer. ``features`` (open-set
+    engines only) is the face's embedding, the engine's feature vector, for
+    grouping unknown faces (``celeb.strangers``); it is not in ``as_json``.
     """
 
     box: Box
@@ -34,6 +36,7 @@ class FacePrediction:
     crop: np.ndarray
     distance: float | None = None
     distances: dict[str, float] | None = None
+    features: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def best_guess(self) -> str:
@@ -121,10 +124,15 @@ class Classifier:
         features = np.stack([self.engine.features(crop) for crop in crops])
         probabilities = self.bundle.predict_proba(features)
         gallery = self.bundle.gallery
+        open_set = gallery is not None  # an embeddings model: its vectors are worth grouping
         per_person = gallery.nearest_per_person(features) if gallery is not None else [None] * len(faces)
         return [
-            self._prediction(face.box.scaled(photo.scale), face.clean, crop, row, distances)
-            for face, crop, row, distances in zip(faces, crops, probabilities, per_person, strict=True)
+            self._prediction(
+                face.box.scaled(photo.scale), face.clean, crop, row, distances, vector if open_set else None
+            )
+            for face, crop, row, distances, vector in zip(
+                faces, crops, probabilities, per_person, features, strict=True
+            )
         ]
 
     def _prediction(
@@ -134,6 +142,7 @@ class Classifier:
         crop: np.ndarray,
         row: np.ndarray,
         distances: dict[str, float] | None = None,
+        features: np.ndarray | None = None,
     ) -> FacePrediction:
         distance = min(distances.values()) if distances else None
         order = np.argsort(row)[::-1]
@@ -144,4 +153,4 @@ class Classifier:
         else:
             known = best >= needed_probability(self.threshold, clean)
         person = self.bundle.classes[order[0]] if known else None
-        return FacePrediction(box, person, best, ranked, clean, crop, distance, distances)
+        return FacePrediction(box, person, best, ranked, clean, crop, distance, distances, features)

@@ -26,7 +26,7 @@ from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
 from .model import bundle_from_training, load_bundle, save_bundle
 from .registry import ModelRegistry
-from .sort import REPORT_FILE, sort_photos
+from .sort import REPORT_FILE, UNKNOWN, sort_photos
 from .storage import FileTooLargeError, read_regular_file
 from .train import CANDIDATES, train_best_model
 from .url_import import import_urls, read_url_csv
@@ -87,8 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         help="file an album's photos by who is in them",
         description="Copy every photo of SRC (sub-folders too) into DEST/<person>/ for each known person "
         "in it (a photo of two people goes in both), DEST/unknown/ when a face is nobody the model "
-        f"knows, DEST/no face/ when there is no face. DEST/{REPORT_FILE} lists every photo. A second run "
-        "skips the photos done already. SRC is only read.",
+        f"knows, DEST/no face/ when there is no face. With an embeddings model the unknown faces are "
+        "grouped by who they look like: DEST/unknown/group-01/ ... (largest group first) and "
+        f"DEST/unknown/others/ for faces that fit no group. DEST/{REPORT_FILE} lists every photo. A second "
+        "run skips the photos done already (and regroups the unknown faces). SRC is only read.",
     )
     sort.add_argument("album", type=Path, metavar="SRC")
     sort.add_argument("dest", type=Path, metavar="DEST")
@@ -309,7 +311,13 @@ def _sort(args: argparse.Namespace) -> int:
         + (f", {done_before} done in an earlier run" if done_before else "")
     )
     for folder, count in report.folder_counts().most_common():
-        print(f"  {terminal_text(folder)}: {count} photos")
+        if not folder.startswith(f"{UNKNOWN}/"):  # the groups' folders: a line each below
+            print(f"  {terminal_text(folder)}: {count} photos")
+    if report.groups:
+        strangers = [group for group in report.groups if not group.others]
+        print(f"unknown faces: {len(strangers)} groups of the same person (largest first)")
+    for group in report.groups:
+        print(f"  {UNKNOWN}/{group.name}: {len(group.faces)} faces in {len(group.photos)} photos")
     for photo in report.unreadable:
         print(f"  cannot be read: {terminal_text(photo.path)}: {photo.error}")
     print(f"list of every photo: {terminal_text(args.dest / REPORT_FILE)}")

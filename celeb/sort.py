@@ -5,10 +5,17 @@ people goes in both), ``DEST/unknown/`` for a photo with a face the model
 cannot name, ``DEST/no face/`` for a photo without a face. Photos are copied,
 never moved: the album stays as it was.
 
+With an embeddings model the unknown faces of every run so far are grouped by
+who they look like (``celeb.strangers``), and such a photo goes to
+``DEST/unknown/group-01/`` ... for each group one of its unknown faces is in,
+or ``DEST/unknown/others/`` for a face that fits no group. ``unknown/`` is
+rebuilt at the end of every run, as new photos may change the groups.
+
 A run is resumable: what each photo gave is recorded in
 ``DEST/.celeb-sort.json`` (written atomically every few photos and at the
 end), and a photo whose path, size and modification time are recorded already
-is not classified again. ``DEST/sorted.csv`` lists every photo with the
+is not classified again (an unknown face's embedding is kept there too, as base64 float16, for
+the grouping of later runs). ``DEST/sorted.csv`` lists every photo with the
 folders it went to.
 
 >>> folder_name("Lionel Messi"), folder_name('a:b?"c'), folder_name("unknown")
@@ -17,6 +24,7 @@ folders it went to.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -26,14 +34,17 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from .classify import Classifier, FacePrediction
 from .errors import CelebError, ImageError
 from .images import image_files, photo_file_bytes
 from .limits import usable_cores
 from .storage import write_atomic
+from .strangers import Group, UnknownFace, group_unknown, link_distance
 
 UNKNOWN = "unknown"
 NO_FACE = "no face"
@@ -60,6 +71,8 @@ class SortedPhoto:
     unknown_faces: int = 0  # faces the model could not name (unknown person, or not sure)
     error: str | None = None  # why it could not be read
     folders: tuple[str, ...] = ()  # where it was copied, inside the destination
+    #: Each unknown face's embedding (base64 float16; embeddings models only), for grouping.
+    unknown_vectors: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def faces(self) -> int:
@@ -72,6 +85,8 @@ class SortReport:
 
     photos: list[SortedPhoto] = field(default_factory=list)
     classified_now: int = 0
+    #: The unknown faces grouped (largest group first, then "others"); empty without embeddings.
+    groups: list[Group] = field(default_factory=list)
 
     def folder_counts(self) -> Counter:
         """Photos per destination folder."""
@@ -167,12 +182,16 @@ def sort_photos(
     dest.mkdir(parents=True, exist_ok=True)
     files = image_files(album)
     done = _load_state(dest / STATE_FILE)
+    distance = grouping_distance(classifier)
     report = SortReport()
     todo = []
     for path in files:
         key, status = _relative(album, path), path.stat()
         earlier = done.get(key)
-        if earlier and (earlier.size, earlier.mtime_ns) == (status.st_size, status.st_mtime_ns):
+        # Unknown faces recorded without embeddings are classified again by a model that groups.
+        ungrouped = earlier and earlier.unknown_faces and not earlier.unknown_vectors and distance is not None
+        same = earlier and (earlier.size, earlier.mtime_ns) == (status.st_size, status.st_mtime_ns)
+        if same and not ungrouped:
             report.photos.append(earlier)
         else:
             todo.append((path, key, status))
@@ -195,9 +214,17 @@ def sort_photos(
                 progress(finished, total)
     report.photos = [results[_relative(album, path)] for path in files]
     report.classified_now = total
+    report.photos, report.groups = file_strangers(album, dest, report.photos, distance)
     _save_state(dest / STATE_FILE, report.photos)
     write_atomic(dest / REPORT_FILE, report_csv(report).encode())
     return report
+
+
+def grouping_distance(classifier: Classifier) -> float | None:
+    """The distance unknown faces are grouped at, from the model's calibrated unknown-person
+    distance (None for a model without embeddings, whose unknown faces are not grouped)."""
+    gallery = getattr(getattr(classifier, "bundle", None), "gallery", None)
+    return None if gallery is None else link_distance(gallery.threshold)
 
 
 def report_csv(report: SortReport) -> str:
@@ -227,24 +254,101 @@ def _file(
     except ImageError as exc:
         return SortedPhoto(key, status.st_size, status.st_mtime_ns, error=str(exc))
     people, unknown = people_in(faces)
-    folders = folders_for(people, unknown)
+    vectors = [face.features for face in faces if face.person is None]
+    if unknown and all(vector is not None for vector in vectors):
+        # Filed under unknown/ once every unknown face of the run is grouped (file_strangers).
+        folders = (*(folder_name(person) for person in people), UNKNOWN)
+        encoded = tuple(encode_vector(vector) for vector in vectors)
+    else:
+        folders, encoded = folders_for(people, unknown), ()
     for folder in folders:
-        _copy(data, dest / folder, path.name)
-    return SortedPhoto(key, status.st_size, status.st_mtime_ns, people, unknown, None, folders)
+        if not encoded or folder != UNKNOWN:
+            _copy(data, dest / folder, path.name)
+    return SortedPhoto(key, status.st_size, status.st_mtime_ns, people, unknown, None, folders, encoded)
 
 
-def _copy(data: bytes, folder: Path, name: str) -> None:
+def encode_vector(vector: np.ndarray) -> str:
+    """An embedding as base64 float16 (half precision is plenty for distances of about 0.1).
+
+    >>> v = np.array([0.25, -0.5, 1.0]); np.array_equal(decode_vector(encode_vector(v)), v)
+    True
+    """
+    return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
+
+
+def _in_unknown(folder: str) -> bool:
+    return folder == UNKNOWN or folder.startswith(f"{UNKNOWN}/")
+
+
+def file_strangers(
+    album: Path, dest: Path, photos: list[SortedPhoto], distance: float | None
+) -> tuple[list[SortedPhoto], list[Group]]:
+    """Group the unknown faces of ``photos`` and rebuild ``dest/unknown/``: a photo with grouped
+    faces goes to ``unknown/<group>/`` for every group (or ``unknown/others``) one of its faces is
+    in; a photo without embeddings stays in ``unknown/`` itself. Files under ``dest/unknown`` that
+    belong nowhere now are removed; nothing outside it is touched.
+
+    Returns the photos with their folders, and the groups.
+    """
+    faces = [
+        UnknownFace(photo.path, index, decode_vector(text))
+        for photo in photos
+        for index, text in enumerate(photo.unknown_vectors)
+    ]
+    groups = group_unknown(faces, distance) if faces and distance is not None else []
+    where: dict[str, list[str]] = {}
+    for group in groups:
+        for path in group.photos:
+            where.setdefault(path, []).append(f"{UNKNOWN}/{group.name}")
+    filed, kept = [], set()
+    for photo in photos:
+        if photo.unknown_vectors:
+            folders = tuple(folder for folder in photo.folders if not _in_unknown(folder))
+            photo = replace(photo, folders=folders + tuple(where.get(photo.path, [UNKNOWN])))
+        filed.append(photo)
+        unknown_folders = [folder for folder in photo.folders if _in_unknown(folder)]
+        if not unknown_folders:
+            continue
+        try:
+            data = photo_file_bytes(album / photo.path)
+        except (ImageError, OSError):
+            continue  # gone since it was classified
+        for folder in unknown_folders:
+            kept.add(_copy(data, dest / folder, Path(photo.path).name))
+    _remove_stale(dest / UNKNOWN, kept)
+    return filed, groups
+
+
+def _remove_stale(folder: Path, kept: set[Path]) -> None:
+    """Remove the files under ``folder`` not in ``kept``, then its empty sub-folders (a link is
+    left alone, and nothing outside ``folder`` is touched)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_symlink():
+            continue
+        if path.is_file() and path not in kept:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _copy(data: bytes, folder: Path, name: str) -> Path:
     """Write the photo into ``folder`` as ``name``; the same photo there already is kept, another
-    photo of that name gets a numbered name."""
+    photo of that name gets a numbered name. Returns where it is."""
     folder.mkdir(parents=True, exist_ok=True)
     stem, suffix = Path(name).stem, Path(name).suffix
     for number in range(1, 10_000):
         target = folder / (name if number == 1 else f"{stem} ({number}){suffix}")
         if not target.exists():
             write_atomic(target, data)
-            return
+            return target
         if target.stat().st_size == len(data) and target.read_bytes() == data:
-            return  # filed by an earlier, interrupted run
+            return target  # filed by an earlier, interrupted run
     raise SortError(f"too many photos named {name} in {folder}")
 
 
@@ -257,7 +361,14 @@ def _load_state(path: Path) -> dict[str, SortedPhoto]:
     try:
         records = json.loads(path.read_text(encoding="utf-8"))["photos"]
         photos = [
-            SortedPhoto(**{**r, "people": tuple(r["people"]), "folders": tuple(r["folders"])})
+            SortedPhoto(
+                **{
+                    **r,
+                    "people": tuple(r["people"]),
+                    "folders": tuple(r["folders"]),
+                    "unknown_vectors": tuple(r.get("unknown_vectors", ())),
+                }
+            )
             for r in records
         ]
     except (OSError, ValueError, KeyError, TypeError):
