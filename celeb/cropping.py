@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,10 +16,11 @@ import numpy as np
 
 from .config import DECODE_MAX_SIDE
 from .engines import DEFAULT_ENGINE, LEGACY_ENGINE, Engine
-from .errors import ImageError
+from .errors import DatasetError, ImageError
+from .faces import Box, Face
 from .feature_cache import FeatureCache, crop_vectors, engine_cache
 from .images import decode_png, encode_png, read_image
-from .manifest import KEPT, REJECTED, CropRecord, PhotoRecord, person_named
+from .manifest import KEPT, REJECTED, CropRecord, PhotoRecord, content_hash, person_named
 from .storage import write_atomic
 
 if TYPE_CHECKING:
@@ -251,3 +252,81 @@ def faces_most_like(photos: list[np.ndarray]) -> list[int]:
         ]
         choices.append(int(np.argmin(scores)))
     return choices
+
+
+def _overlap_share(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes.
+
+    >>> _overlap_share((0, 0, 10, 10), (5, 0, 10, 10))
+    0.3333333333333333
+    """
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    union = aw * ah + bw * bh - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def add_chosen_face(
+    store: DatasetStore, name: str, data: bytes, filename: str, box: Sequence[int], engine: str
+) -> str:
+    """Add a photo to ``name`` (if not there yet) with the face at ``box`` (x, y, w, h in the photo
+    as stored) as a kept crop the user chose (``auto=False``), cropped by ``engine``; returns its
+    crop id.
+
+    The photo is marked searched by ``engine``, so Find faces does not redo it and the photo's
+    other faces (other people) stay out of this person's crops. A face of the photo that ``engine``
+    already cropped at that place is kept instead of cropped again. DatasetError when the photo
+    belongs to another person or cannot be read.
+    """
+    store.require_writable()
+    finder = store.engine(engine)
+    sha = content_hash(data)
+    owner = next((p for p in store.records().values() if sha in p.photos), None)
+    if owner is not None and owner.slug != person_named(store.records(), name).slug:
+        raise DatasetError(f"this photo is already in the dataset as a photo of {owner.name}")
+    if owner is None:
+        report = store.add_photo(name, data, filename)
+        if report.skipped:
+            raise DatasetError(report.skipped[0][1])
+    try:
+        image = read_image(data, max_side=DECODE_MAX_SIDE)
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from exc
+    wanted = [float(v) for v in box]
+    # The engine's own detection at that place (with its eyes), else the box as given.
+    in_image = [v / image.scale for v in wanted]
+    found = max(
+        finder.detect(image.rgb), key=lambda face: _overlap_share(face.box.as_list(), in_image), default=None
+    )
+    if found is None or _overlap_share(found.box.as_list(), in_image) < 0.3:
+        found = Face(Box(*(round(v) for v in in_image)))
+    crop = finder.crop(image.rgb, found)
+    prefix = "" if finder.name == LEGACY_ENGINE else f"{finder.name}-"
+    with store.editing() as people:
+        person = person_named(people, name)
+        photo = person.photos.get(sha)
+        if photo is None:
+            raise DatasetError(f"the photo was removed from {name} meanwhile")
+        same_photo = [c for c in person.crops.values() if c.photo == sha and c.engine == finder.name]
+        same_place = [c for c in same_photo if _overlap_share(c.box, wanted) >= 0.5]
+        if same_place:
+            record = same_place[0]
+        else:
+            rank = 1 + max((c.rank for c in same_photo), default=-1)
+            record = CropRecord(
+                id=f"{sha[:16]}_{prefix}{rank}",
+                photo=sha,
+                box=[round(v) for v in wanted],
+                clean=found.clean,
+                rank=rank,
+                engine=finder.name,
+            )
+            write_atomic(store.crop_file(person.slug, record.id), encode_png(crop))
+            person.crops[record.id] = record
+        record.status, record.reason, record.auto = KEPT, "", False
+        if finder.name not in photo.searched:
+            photo.searched.append(finder.name)
+            photo.faces_found[finder.name] = len(same_photo) + (0 if same_place else 1)
+    return record.id

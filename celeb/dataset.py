@@ -295,6 +295,13 @@ class DatasetStore:
         """
         return cropping.find_faces(self, names, engine=engine, progress=progress, workers=workers)
 
+    def add_chosen_face(
+        self, name: str, data: bytes, filename: str, box: Sequence[int], engine: str = DEFAULT_ENGINE
+    ) -> str:
+        """Add a photo to ``name`` with the face at ``box`` as a kept crop the user chose
+        (``auto=False``) by ``engine``; its crop id. See :func:`celeb.cropping.add_chosen_face`."""
+        return cropping.add_chosen_face(self, name, data, filename, box, engine)
+
     # -- curation
 
     def set_status(self, crop_ids: Iterable[str], status: str) -> None:
