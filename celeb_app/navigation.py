@@ -50,6 +50,7 @@ PAGES = (
     AppPage("pages/classify.py", "Classify", ":material/face:", owner=False),
     AppPage("pages/dataset.py", "Dataset", ":material/photo_library:", owner=True),
     AppPage("pages/train.py", "Train", ":material/model_training:", owner=True),
+    AppPage("pages/strangers.py", "Strangers", ":material/group_add:", owner=True),
 )
 
 

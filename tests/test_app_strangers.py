@@ -1,0 +1,65 @@
+"""The Strangers page (owner only): an album's unknown faces grouped; a face removed, a group named
+as a new person becomes kept, user-chosen crops of the dataset."""
+
+from __future__ import annotations
+
+import pytest
+from app_helpers import app, as_visitor, assert_clean, embeddings_bundle, needs_dlib, texts
+
+from celeb.dataset import DatasetStore
+from celeb.manifest import KEPT
+from celeb.registry import ModelRegistry
+
+pytestmark = pytest.mark.usefixtures("local_browser")
+PAGE = "pages/strangers.py"
+
+
+def strangers(at):
+    return at.switch_page(PAGE).run()
+
+
+def test_a_visitor_does_not_get_the_page(env, local_browser):
+    as_visitor(local_browser)
+    at = app()
+    assert_clean(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        strangers(at)  # not in a visitor's navigation
+
+
+def test_without_an_embeddings_model_the_page_says_what_grouping_needs(env):
+    at = strangers(app())
+    assert_clean(at)
+    assert "needs an active model of the" in texts(at)
+
+
+@needs_dlib
+def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo, small_astronaut):
+    from celeb.engines import get_engine
+
+    dataset, models = env
+    engine = get_engine("embeddings")
+    face = engine.detect(small_astronaut)[0]
+    # The astronaut is a stranger to this model (0.65 from Ann, beyond 0.5).
+    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(small_astronaut, face))))
+    at = strangers(app())
+    album = [(f"album-{seed}.jpg", make_photo("none", seed), "image/jpeg") for seed in range(3)]
+    at.file_uploader(key="stranger_photos").set_value(album).run()
+    assert_clean(at)
+    assert "3 unknown faces in 3 photos: 1 group" in texts(at)
+    assert [h.value for h in at.subheader] == ["group-01: 3 faces in 3 photos"]
+    removes = [b for b in at.button if b.key and b.key.startswith("remove_")]
+    assert len(removes) == 3
+    removes[0].click().run()
+    assert [h.value for h in at.subheader] == ["group-01: 2 faces in 2 photos"]  # survives the rerun
+    at.text_input(key="new_name_group-01").input("Cid")
+    next(b for b in at.button if b.label == "Name this group").click().run()
+    assert_clean(at)
+    assert "2 faces added to **Cid**" in texts(at)
+    assert any(b.label == "Retrain now" for b in at.button)
+    assert not at.subheader  # the named group is no longer a stranger
+    store = DatasetStore(dataset)
+    crops = store.crops("Cid", engine="embeddings")
+    assert len(crops) == 2 and {c.photo_filename for c in crops} == {"album-1.jpg", "album-2.jpg"}
+    assert all(c.record.status == KEPT and c.record.auto is False for c in crops)
+    (person,) = store.people("embeddings")
+    assert (person.photos, person.unprocessed, person.kept) == (2, 0, 2)
