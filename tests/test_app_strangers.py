@@ -63,3 +63,33 @@ def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo,
     assert all(c.record.status == KEPT and c.record.auto is False for c in crops)
     (person,) = store.people("embeddings")
     assert (person.photos, person.unprocessed, person.kept) == (2, 0, 2)
+
+
+@needs_dlib
+def test_two_groups_are_merged(env, make_photo, small_astronaut, monkeypatch):
+    from celeb import strangers as grouping
+    from celeb.engines import get_engine
+
+    _, models = env
+    engine = get_engine("embeddings")
+    face = engine.detect(small_astronaut)[0]
+    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(small_astronaut, face))))
+    # Two groups of two faces each, whatever the distances.
+    monkeypatch.setattr(
+        grouping,
+        "group_unknown",
+        lambda faces, distance: [
+            grouping.Group("group-01", faces[:2]),
+            grouping.Group("group-02", faces[2:]),
+        ],
+    )
+    at = strangers(app())
+    album = [(f"album-{seed}.jpg", make_photo("none", seed), "image/jpeg") for seed in range(4)]
+    at.file_uploader(key="stranger_photos").set_value(album).run()
+    assert [h.value for h in at.subheader] == [
+        "group-01: 2 faces in 2 photos",
+        "group-02: 2 faces in 2 photos",
+    ]
+    next(b for b in at.button if b.key == "merge_group-01").click().run()
+    assert_clean(at)
+    assert [h.value for h in at.subheader] == ["group-01: 4 faces in 4 photos"]
