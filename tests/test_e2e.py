@@ -32,6 +32,7 @@ from bench.serving import (
 from celeb.auth import hash_password
 from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.model import load_bundle, save_bundle
+from celeb_app.navigation import PAGES
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
@@ -414,7 +415,7 @@ def test_dataset_first_visitor_after_a_start_gets_the_apps_navigation(fresh_app:
     running_done(page)
     links = page.get_by_test_id("stSidebarNav").get_by_role("link")
     # The app's own pages (each link's text is its icon's name, then its title), not the files in pages/.
-    titles = [re.compile(rf"{title}$") for title in ("Classify", "Dataset", "Train")]
+    titles = [re.compile(rf"{row.title}$") for row in PAGES]
     expect(links).to_have_text(titles, timeout=5_000)
     expect(page).to_have_title(re.compile(r"celeb"), timeout=5_000)
 
