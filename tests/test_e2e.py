@@ -677,3 +677,78 @@ def test_pages_read_at_a_desk_and_on_a_phone(
         assert_no_failure(tab, trained_app)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- strangers
+
+#: The people the strangers' model knows; the stranger is a fourth.
+KNOWN = ("lionel_messi", "maria_sharapova", "roger_federer")
+STRANGER = "virat_kohli"
+
+
+def _photos_of(shared: Path, person: str) -> list[Path]:
+    return sorted(
+        p for p in (shared / "raw" / person).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+    )
+
+
+@pytest.fixture(scope="module")
+def strangers_app(servers: Servers, request: pytest.FixtureRequest) -> Server:
+    """The app with a dataset of three shared people (their faces found by the embeddings engine) and
+    a model trained on it: a fourth person is a stranger to it."""
+    shared = request.getfixturevalue("shared_photos")
+    from celeb.model import bundle_from_training
+    from celeb.train import train_best_model
+
+    def prepare(dataset: Path) -> None:
+        store = DatasetStore(dataset)
+        for folder in KNOWN:
+            name = folder.replace("_", " ").title()
+            store.add_person(name)
+            store.add_files(name, _photos_of(shared, folder)[:25])
+        store.find_faces(engine="embeddings", workers=2)
+        engine = store.engine("embeddings")
+        data, _ = store.training_set(engine)
+        result = train_best_model(data, models=["svm_linear"], folds=2, grids=engine.grids)
+        bundle = bundle_from_training(result, engine, data, store.fingerprint("embeddings"))
+        save_bundle(bundle, dataset.parent / "models" / "model.joblib")
+
+    return servers.start("strangers", prepare)
+
+
+def test_name_a_group_of_strangers_retrain_and_the_next_photo_is_named(
+    page: Page, strangers_app: Server, shared_photos: Path
+):
+    photos = _photos_of(shared_photos, STRANGER)
+    album, later = photos[:10], photos[10:16]
+    open_app(page, strangers_app, "strangers")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in album])
+    first = page.get_by_role("heading", name=re.compile(r"^group-01: \d+ faces in \d+ photos"))
+    expect(first).to_be_visible(timeout=TRAINING)
+    running_done(page)
+    form = page.get_by_test_id("stForm").first
+    form.get_by_label("New person's name").fill("Virat Kohli")
+    form.get_by_role("button", name="Name this group").click()
+    expect(page.get_by_text(re.compile(r"faces? added to Virat Kohli as kept crops"))).to_be_visible()
+    running_done(page)
+    page.get_by_role("button", name="Retrain now").click()
+    expect(page.get_by_text(re.compile(r"^New model: .+, test accuracy \d+%"))).to_be_visible(
+        timeout=TRAINING
+    )
+    running_done(page)
+    use = page.get_by_role("button", name="Use this model")
+    if use.count():
+        use.first.click()
+    expect(page.get_by_text("This model is active: the Classify page uses it.")).to_be_visible()
+    assert_no_failure(page, strangers_app)
+
+    # The next photos of that person are named by the model it now uses.
+    page.goto(strangers_app.url)
+    expect(page.get_by_role("heading", name="Who is this?")).to_be_visible()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in later])
+    expect(page.get_by_role("heading", name="Who is where")).to_be_visible(timeout=TRAINING)
+    running_done(page)
+    answers = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^Face 1: "))
+    named = answers.filter(has_text="Face 1: Virat Kohli")
+    assert named.count() >= len(later) // 2, [a.inner_text() for a in answers.all()]
+    assert_no_failure(page, strangers_app)
