@@ -53,7 +53,7 @@ def train(
     with st.status(f"Training: {engine.label}…", expanded=True) as status:
         copies = " (and its mirror image)" if engine.mirror else ""
         st.write(f"Computing the features of every kept crop{copies}…")
-        bar = []
+        bar = []  # the progress bar, shown under the crops' count once the features are ready
 
         def features_ready(data: TrainingSet, crop_ids: list[str]) -> None:
             people = len(set(data.labels.tolist()))
