@@ -1,6 +1,6 @@
 """Engines and face detectors side by side, on the same shared photos in the same run.
 
-    python bench/embeddings.py [--splits 10] [--variants classic hog hog+mtcnn] [--json FILE]
+    python -m bench.embeddings [--splits 10] [--variants classic hog hog+mtcnn] [--json FILE]
 
 Needs the shared photo set (``CELEB_SHARED_PHOTOS``). Variants: ``classic``
 (the recipe's engine) and the embeddings engine with each face detector of
@@ -25,7 +25,7 @@ engine, the face most like the person's other photos):
    whole grid search.
 
 Models: each engine's grid search on split 0's training photos picks a
-winner and its parameters, which then serve every split (as bench/run.py).
+winner and its parameters, which then serve every split (as bench/run.py does).
 Targets are issue "Right by default"'s, for the default engine.
 """
 
@@ -44,21 +44,25 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import recipe  # noqa: E402
-from bench.app import twelve_megapixels  # noqa: E402
-from bench.run import RawPhoto, fit_fixed, list_photos, log, photo_training_set, raw_folder  # noqa: E402
-from celeb.classify import Classifier  # noqa: E402
-from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD  # noqa: E402
-from celeb.cropping import faces_most_like  # noqa: E402
-from celeb.engines import Engine, EngineUnavailable, get_engine  # noqa: E402
-from celeb.errors import ImageError  # noqa: E402
-from celeb.feature_cache import crop_vectors  # noqa: E402
-from celeb.images import read_image  # noqa: E402
-from celeb.model import ModelBundle, make_gallery  # noqa: E402
-from celeb.train import TrainingSet, predict_labels, train_best_model  # noqa: E402
+from bench import recipe
+from bench.common import (
+    RawPhoto,
+    fit_fixed,
+    list_photos,
+    log,
+    photo_training_set,
+    raw_folder,
+    twelve_megapixels,
+)
+from celeb.classify import Classifier
+from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
+from celeb.cropping import faces_most_like
+from celeb.engines import Engine, EngineUnavailable, get_engine
+from celeb.errors import ImageError
+from celeb.feature_cache import crop_vectors
+from celeb.images import read_image
+from celeb.model import ModelBundle, make_gallery
+from celeb.train import TrainingSet, predict_labels, train_best_model
 
 #: Variant name -> (engine, its settings).
 VARIANTS = {

@@ -1,6 +1,6 @@
 """Many visitors at once: browser sessions drop a 12 MP photo together.
 
-    python bench/load.py [--sessions N] [--photo PATH]
+    python -m bench.load [--sessions N] [--photo PATH]
 
 Starts ``streamlit run app.py`` with the shipped model, an empty temporary
 dataset and its own TMPDIR (the server's log goes to the temporary folder),
@@ -28,7 +28,7 @@ it cannot run. Before the load,
 one session classifies the photo alone (reported, not counted), so the figures
 are those of a warm server, not of its first classification.
 
-The default photo is bench/app.py's: a shared-set photo of Serena Williams
+The default photo is ``bench.common.twelve_megapixels``: a shared-set photo of Serena Williams
 enlarged to 4000 x 3000 (needs the shared photo set, see CELEB_SHARED_PHOTOS).
 Linux only (reads /proc).
 """
@@ -51,12 +51,9 @@ from pathlib import Path
 import numpy as np
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.app import ANSWER, children, rss_mb, twelve_megapixels  # noqa: E402
-from bench.serving import CHROMIUM, CHROMIUM_ARGS, AppServer, ReverseProxy, nginx_available  # noqa: E402
-from celeb.config import paths  # noqa: E402
+from bench.common import ANSWER, ROOT, cpu_seconds, process_tree, rss_mb, twelve_megapixels
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, AppServer, ReverseProxy, nginx_available
+from celeb.config import paths
 
 TIMEOUT_MS = 120_000
 NO_FACE = "No face found"
@@ -121,26 +118,6 @@ class Flood:
     held_mb: float  # with the visitor's page still open
     after_mb: float  # some seconds after the visitor left
     server_cpu_s: float
-
-
-def process_tree(pid: int) -> list[int]:
-    """A process and all its descendants (chromium's renderers are its zygote's children)."""
-    found = [pid]
-    for child in children(pid):
-        found += process_tree(child)
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the living processes used so far."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 class CpuUse:

@@ -1,6 +1,6 @@
 """Benchmark celeb against the original recipe, side by side, in one run.
 
-    python bench/run.py [--quick] [--json OUT]
+    python -m bench.run [--quick] [--json OUT]
 
 Reads the shared photo set (``celeb.config.paths().shared_photos / "raw"``,
 ``CELEB_SHARED_PHOTOS`` overrides) and never copies it into the repository:
@@ -29,8 +29,10 @@ Figures (targets apply to celeb; the recipe is measured beside it):
    upscaled to 4000x3000, quality 90) in a warm process: median of 10 runs.
 4. Cropping every raw photo with ``DatasetStore``: ``import_folders`` and
    ``find_faces`` (default workers), timed separately.
-5. Re-training after 3 rejections with the feature cache warm: default
-   candidates, and the first training's winner alone (``models=[winner]``).
+5. Re-training after 3 rejections with the feature cache warm, through
+   ``celeb.training.train_from_store`` as the Train page and the CLI train
+   (the store's default engine and its grids): default candidates, and the
+   first training's winner alone with its parameters fixed (Quick retrain).
 
 ``--quick`` runs 2 splits and 3 speed repetitions. OpenCV's thread count is
 left at the engine's default.
@@ -48,39 +50,30 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import cv2
+import numpy as np
+from sklearn.model_selection import StratifiedShuffleSplit
+from threadpoolctl import threadpool_limits
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import StratifiedShuffleSplit  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from bench import recipe  # noqa: E402
-from celeb.classify import Classifier  # noqa: E402
-from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, paths  # noqa: E402
-from celeb.dataset import KEPT, REJECTED, DatasetStore  # noqa: E402
-from celeb.engines import ClassicEngine  # noqa: E402
-from celeb.errors import ImageError  # noqa: E402
-from celeb.evaluate import photo_answer  # noqa: E402
-from celeb.faces import Face, FaceDetector, crop_face  # noqa: E402
-from celeb.features import FeatureSettings, face_features, mirrored  # noqa: E402
-from celeb.images import Photo, read_image  # noqa: E402
-from celeb.model import ModelBundle, library_versions  # noqa: E402
-from celeb.train import (  # noqa: E402
-    CANDIDATES,
-    TrainingSet,
-    predict_labels,
-    train_best_model,
-    with_probabilities,
-)
+from bench import recipe
+from bench.common import STARTED, RawPhoto, fit_fixed, list_photos, log, photo_training_set, raw_folder
+from celeb.classify import Classifier
+from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
+from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.engines import ClassicEngine
+from celeb.errors import ImageError
+from celeb.evaluate import photo_answer
+from celeb.faces import Face, FaceDetector, crop_face
+from celeb.features import FeatureSettings, face_features, mirrored
+from celeb.images import Photo, read_image
+from celeb.model import ModelBundle, library_versions
+from celeb.train import TrainingSet, predict_labels, train_best_model
+from celeb.training import train_from_store
 
 TARGETS = {
     "accuracy": 0.85,
@@ -91,50 +84,12 @@ TARGETS = {
     "cropping_s": 10.0,
     "retrain_s": 5.0,
 }
-STARTED = time.perf_counter()
 #: BLAS threads for model fits that are not timed figures (the split-0 grid
 #: search, the per-split fits, the store's first training). The engine leaves
 #: OpenBLAS at one thread per core, which on a busy 2-core machine makes
 #: LogisticRegression 10-30x slower; pinning them only saves wall time here.
 #: Timed figures (5) run at the engine's default and, beside it, at 1 thread.
 UNTIMED_BLAS_THREADS = 1
-
-
-def log(message: str) -> None:
-    print(f"[{time.perf_counter() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- photos
-
-
-@dataclass(frozen=True)
-class RawPhoto:
-    key: str  # "<person>/<file name>"
-    person: str
-    path: Path
-
-
-def raw_folder() -> Path:
-    folder = paths().shared_photos / "raw"
-    if not folder.is_dir():
-        sys.exit(
-            f"bench: the shared photo set is not at {folder}.\n"
-            "Put the sports-celebrities set there, or point CELEB_SHARED_PHOTOS at the folder "
-            "that holds raw/."
-        )
-    return folder
-
-
-def list_photos(folder: Path) -> list[RawPhoto]:
-    photos = [
-        RawPhoto(f"{person.name}/{file.name}", person.name, file)
-        for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        for file in sorted(person.iterdir())
-        if file.suffix.lower() in IMAGE_SUFFIXES and not file.name.startswith(".")
-    ]
-    if not photos:
-        sys.exit(f"bench: no photos under {folder}")
-    return photos
 
 
 # ---------------------------------------------------------------- detection caches
@@ -214,42 +169,6 @@ def celeb_training_set(
     photos: list[RawPhoto], cache: dict[str, CelebPhoto], index: np.ndarray
 ) -> TrainingSet:
     return photo_training_set(photos, {key: entry.train_vectors for key, entry in cache.items()}, index)
-
-
-def photo_training_set(
-    photos: list[RawPhoto], kept: Mapping[str, np.ndarray | None], index: Iterable[int]
-) -> TrainingSet:
-    """The rows of the photos at ``index``: each one's kept face (and copies), labelled with its person."""
-    rows, labels, groups, copies = [], [], [], []
-    for i in index:
-        vectors = kept[photos[i].key]
-        if vectors is None:
-            continue
-        for copy, vector in enumerate(vectors):
-            rows.append(vector)
-            labels.append(photos[i].person)
-            groups.append(photos[i].key)
-            copies.append(bool(copy))
-    return TrainingSet(
-        np.asarray(rows, dtype=np.float32),
-        np.asarray(labels, dtype=object),
-        np.asarray(groups),
-        np.asarray(copies),
-    )
-
-
-def folds_for(data: TrainingSet, folds: int = 5) -> int:
-    """The fold count train_best_model would use for this training data."""
-    originals = data.originals
-    smallest = min(
-        len(np.unique(originals.groups[originals.labels == c])) for c in np.unique(originals.labels)
-    )
-    return min(folds, max(2, smallest))
-
-
-def fit_fixed(winner: str, params: dict, data: TrainingSet):
-    estimator = clone(CANDIDATES[winner].make()).set_params(**params)
-    return with_probabilities(estimator, folds_for(data)).fit(data.features, data.labels)
 
 
 def celeb_split(
@@ -431,15 +350,21 @@ def crop_and_retrain(raw: Path, folder: Path) -> dict:
 
     def train(models: list[str] | None, params: dict | None = None) -> tuple[dict, object]:
         started = time.perf_counter()
-        data, _ = store.training_set()
-        features_seconds = time.perf_counter() - started
-        result = train_best_model(data, models=models, params=params)
+        features_ready = []
+        trained = train_from_store(
+            store,
+            models=models,
+            params=params,
+            on_features=lambda *_: features_ready.append(time.perf_counter()),
+        )
         total = time.perf_counter() - started
+        features_seconds = features_ready[0] - started
+        result = trained.result
         return {
             "seconds": total,
             "training_set_seconds": features_seconds,
             "train_best_model_seconds": total - features_seconds,
-            "rows": len(data.labels),
+            "rows": len(trained.data.labels),
             "winner": result.winner,
             "test_accuracy": result.test_accuracy,
         }, result

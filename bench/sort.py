@@ -1,6 +1,6 @@
 """Sorting an album: photos per second, and how it scales with the album's size.
 
-    python bench/sort.py [--sizes 300 3000] [--model models/model.joblib]
+    python -m bench.sort [--sizes 300 3000] [--model models/model.joblib]
 
 For each size N, makes an album of N distinct photos from the shared set's
 ``raw/`` photos (photo i is raw photo i mod 295, re-saved as a JPEG whose
@@ -22,18 +22,16 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from celeb.classify import Classifier  # noqa: E402
-from celeb.config import IMAGE_SUFFIXES, paths  # noqa: E402
-from celeb.model import load_bundle  # noqa: E402
-from celeb.sort import sort_photos  # noqa: E402
+from bench.common import list_photos, raw_folder
+from celeb.classify import Classifier
+from celeb.config import paths
+from celeb.model import load_bundle
+from celeb.sort import sort_photos
 
 
 def make_album(raw: Path, folder: Path, size: int) -> None:
     """``size`` distinct JPEGs made from the raw photos, in sub-folders of 100."""
-    sources = sorted(p for p in raw.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    sources = [photo.path for photo in list_photos(raw)]
     for number in range(size):
         source = sources[number % len(sources)]
         round_ = number // len(sources)
@@ -52,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 3000])
     parser.add_argument("--model", type=Path, default=paths().active_model)
     args = parser.parse_args(argv)
-    raw = paths().shared_photos / "raw"
-    if not raw.is_dir():
-        print(f"the shared photo set is not at {raw}: set CELEB_SHARED_PHOTOS", file=sys.stderr)
-        return 2
+    raw = raw_folder()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         classifier = Classifier(load_bundle(args.model))

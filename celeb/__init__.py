@@ -8,6 +8,7 @@ or classifying::
     get_engine         a face engine: find, crop, describe   (celeb.engines)
     DatasetStore       people, photos and crops in a folder  (celeb.dataset)
     train_best_model   pick and fit the best classifier      (celeb.train)
+    train_from_store   a model bundle from a store's crops   (celeb.training)
     Classifier         name the faces in a photo             (celeb.classify)
     ModelRegistry      the active model and its history      (celeb.registry)
     CelebError         every error the library raises        (celeb.errors)
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .images import read_image
     from .registry import ModelRegistry
     from .train import train_best_model
+    from .training import train_from_store
 
 #: Each exported name and the module it comes from.
 _HOMES = {
@@ -41,6 +43,7 @@ _HOMES = {
     "get_engine": "engines",
     "DatasetStore": "dataset",
     "train_best_model": "train",
+    "train_from_store": "training",
     "Classifier": "classify",
     "ModelRegistry": "registry",
     "CelebError": "errors",
@@ -58,6 +61,7 @@ __all__ = [
     "get_engine",
     "read_image",
     "train_best_model",
+    "train_from_store",
 ]
 
 

@@ -24,11 +24,12 @@ from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
-from .model import bundle_from_training, load_bundle, save_bundle
+from .model import load_bundle, save_bundle
 from .registry import ModelRegistry
 from .sort import REPORT_FILE, UNKNOWN, sort_photos
 from .storage import FileTooLargeError, read_regular_file
-from .train import CANDIDATES, train_best_model
+from .train import CANDIDATES
+from .training import train_from_store
 from .url_import import import_urls, read_url_csv
 
 
@@ -212,21 +213,21 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         f"faces: {cropped.faces}{engine.faces_kept_as} in {cropped.photos} new photos, {cropped.kept} kept",
         file=sys.stderr,
     )
-    data, _ = store.training_set(engine, on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr))
-    result = train_best_model(
-        data,
-        grids=engine.grids,
+    trained = train_from_store(
+        store,
+        engine,
         models=args.models,
         test_size=args.test_size,
         folds=args.folds,
         progress=lambda step, done, total: print(f"[{done}/{total}] {step}", file=sys.stderr),
+        on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
     )
+    result, bundle = trained.result, trained.bundle
     print(_format_table(result.table()))
     print(
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
     )
     print(result.report_text)
-    bundle = bundle_from_training(result, engine, data, store.fingerprint(engine.name))
     registry = ModelRegistry(out.parent)
     if out.name == registry.active_path.name:
         # A folder's active model: the one it replaces is kept in history, as the app keeps it.

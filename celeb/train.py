@@ -156,7 +156,7 @@ def train_best_model(
         if not test_mask.any() or len(np.unique(data.labels[train_mask])) < len(np.unique(data.labels)):
             raise TrainingError("the held-out photos leave a person without training or test faces")
     train, test = data.subset(train_mask), data.subset(test_mask).originals
-    folds = min(folds, _smallest_class(train.originals, distinct_groups=True))
+    folds = cv_folds(train, folds)
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
 
     # Many small fits: BLAS threads only fight each other (and the app's other
@@ -199,9 +199,7 @@ def train_best_model(
         confusion = confusion_matrix(test.labels, predicted, labels=classes)
         final = evaluated
         if refit_on_all:
-            final = with_probabilities(best, min(folds, _smallest_class(data.originals, True))).fit(
-                data.features, data.labels
-            )
+            final = with_probabilities(best, cv_folds(data, folds)).fit(data.features, data.labels)
     return TrainingResult(
         estimator=final,
         classes=classes,
@@ -306,25 +304,55 @@ def _check_enough_data(data: TrainingSet, test_size: float, folds: int) -> None:
         )
 
 
-def _smallest_class(data: TrainingSet, distinct_groups: bool) -> int:
-    counts = [
-        len(np.unique(data.groups[data.labels == c])) if distinct_groups else int((data.labels == c).sum())
-        for c in np.unique(data.labels)
-    ]
-    return max(2, min(counts))
+def cv_folds(data: TrainingSet, folds: int = 5) -> int:
+    """The cross-validation folds for ``data``: ``folds``, fewer when a person has fewer photos (2 at least).
+
+    What :func:`train_best_model` uses, and what a model fitted outside it
+    (with fixed parameters) needs for :func:`with_probabilities`.
+
+    >>> one = lambda *values: np.asarray(values, dtype=object)
+    >>> data = TrainingSet(np.zeros((4, 1)), one("a", "a", "a", "b"), one(1, 2, 3, 4), np.zeros(4, bool))
+    >>> cv_folds(data), cv_folds(data, folds=1)
+    (2, 1)
+    """
+    originals = data.originals
+    smallest = min(
+        len(np.unique(originals.groups[originals.labels == person])) for person in np.unique(originals.labels)
+    )
+    return min(folds, max(2, smallest))
 
 
 def held_out_photos(data: TrainingSet, test_size: float = 0.25, random_state: int = 0) -> set[str]:
     """The photos a default split holds out: pass them as ``test_photos`` to score another engine alike."""
-    _, test_mask = _split_by_photo(data, test_size, random_state)
-    return {str(group) for group in np.unique(data.groups[test_mask])}
+    return held_out_groups(data.labels, data.groups, test_size, random_state)
+
+
+def held_out_groups(
+    labels: np.ndarray, groups: np.ndarray, test_size: float = 0.25, random_state: int = 0
+) -> set[str]:
+    """The groups (photos) a default split holds out of rows labelled ``labels``: no features needed.
+
+    >>> people = np.asarray(["a"] * 4 + ["b"] * 4, dtype=object)
+    >>> held = held_out_groups(people, np.asarray([f"p{i}" for i in range(8)]), 0.25)
+    >>> len(held), sorted({people[int(photo[1])] for photo in held})
+    (2, ['a', 'b'])
+    """
+    _, test_mask = _split_groups(labels, groups, test_size, random_state)
+    return {str(group) for group in np.unique(groups[test_mask])}
 
 
 def _split_by_photo(data: TrainingSet, test_size: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks of a stratified split that keeps each photo on one side."""
+    return _split_groups(data.labels, data.groups, test_size, random_state)
+
+
+def _split_groups(
+    labels: np.ndarray, groups: np.ndarray, test_size: float, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
     splits = max(2, round(1 / test_size))
     splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=random_state)
-    train_index, _ = next(splitter.split(data.features, data.labels, data.groups))
-    train_mask = np.zeros(len(data.labels), dtype=bool)
+    # The split reads only the number of rows of X: the labels and the groups decide it.
+    train_index, _ = next(splitter.split(np.zeros((len(labels), 1)), labels, groups))
+    train_mask = np.zeros(len(labels), dtype=bool)
     train_mask[train_index] = True
     return train_mask, ~train_mask

@@ -5,24 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from celeb.dataset import DatasetStore
 from celeb.engines import ENGINE_LABELS, Engine
 from celeb.errors import TrainingError
-from celeb.model import ModelBundle, bundle_from_training
+from celeb.features import TrainingSet
+from celeb.model import ModelBundle
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import (
-    CANDIDATES,
-    PhotoScore,
-    TrainingResult,
-    TrainingSet,
-    held_out_photos,
-    score_photos,
-    train_best_model,
-)
+from celeb.train import CANDIDATES, PhotoScore, TrainingResult, score_photos
+from celeb.training import train_from_store
 from celeb_app import access
 from celeb_app.charts import confusion_figure, report_table
 from celeb_app.messages import flash, message
@@ -60,24 +53,28 @@ def train(
     with st.status(f"Training: {engine.label}…", expanded=True) as status:
         copies = " (and its mirror image)" if engine.mirror else ""
         st.write(f"Computing the features of every kept crop{copies}…")
-        data, crop_ids = store.training_set(engine, on_unreadable=_say_left_out)
-        people = len(set(data.labels.tolist()))
-        st.write(f"{plural(len(crop_ids), 'crop')} of {plural(people, 'person', 'people')}.")
-        bar = st.progress(0.0, text="Starting…")
+        bar = []  # the progress bar, shown under the crops' count once the features are ready
+
+        def features_ready(data: TrainingSet, crop_ids: list[str]) -> None:
+            people = len(set(data.labels.tolist()))
+            st.write(f"{plural(len(crop_ids), 'crop')} of {plural(people, 'person', 'people')}.")
+            bar.append(st.progress(0.0, text="Starting…"))
 
         def progress(step: str, done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{step} ({done}/{total} models done)")
+            bar[0].progress(done / max(total, 1), text=f"{step} ({done}/{total} models done)")
 
         try:
-            result = train_best_model(
-                data,
+            trained = train_from_store(
+                store,
+                engine,
                 models=models,
                 test_size=test_size,
                 folds=folds,
-                progress=progress,
                 params=params,
-                grids=engine.grids,
                 test_photos=test_photos,
+                progress=progress,
+                on_features=features_ready,
+                on_unreadable=_say_left_out,
             )
         except TrainingError as exc:
             status.update(label="Not enough data to train", state="error", expanded=True)
@@ -88,15 +85,15 @@ def train(
                 "(delete a person you do not have photos of yet). A smaller test share needs fewer photos."
             )
             return None
-        bar.progress(1.0, text="Done")
-        bundle = bundle_from_training(result, engine, data, store.fingerprint(engine.name))
+        bar[0].progress(1.0, text="Done")
+        result = trained.result
         status.update(
             label=f"Trained ({engine.label}): {label(result.winner)}, "
             f"test accuracy {result.test_accuracy:.0%}",
             state="complete",
             expanded=False,
         )
-    return Trained(result, bundle)
+    return Trained(result, trained.bundle)
 
 
 def _say_left_out(why: str) -> None:
@@ -123,37 +120,6 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
     if confusion:
         figure = confusion_figure(confusion, bundle.classes, "Confusion on the test photos")
         st.pyplot(figure, width="content")
-
-
-def common_test_photos(store: DatasetStore, engines: list[Engine], test_size: float) -> set[str]:
-    """Photos to hold out for every engine alike: a stratified split of the photos any of them uses.
-
-    Only people and photos are needed, so no feature is computed here (training computes them, with
-    its progress shown).
-    """
-    # Each (person, photo) once, however many engines (or faces) it has: the split then depends on
-    # the photos only, and rejecting one engine's face keeps the held-out photos while another has it.
-    faces = sorted({face for engine in engines for face in store.kept_photos(engine.name)})
-    union = TrainingSet(
-        np.zeros((len(faces), 1), np.float32),
-        np.asarray([person for person, _ in faces], dtype=object),
-        np.asarray([photo for _, photo in faces]),
-        np.zeros(len(faces), bool),
-    )
-    return held_out_photos(union, test_size)
-
-
-def held_out_pairs(store: DatasetStore, engines: list[Engine], photos: set[str]) -> set[tuple[str, str]]:
-    """(person, photo) of every held-out photo any engine kept a face on: what each engine is scored on.
-
-    A photo only one engine found a face on is still held out for the others: their miss.
-    """
-    return {
-        (person, photo)
-        for engine in engines
-        for person, photo in store.kept_photos(engine.name)
-        if photo in photos
-    }
 
 
 def score_on_shared_photos(trained: list[Trained], held_out: set[tuple[str, str]]) -> None:

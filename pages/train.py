@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from celeb import training
 from celeb.engines import ENGINE_LABELS
 from celeb.registry import HISTORY_LIMIT
 from celeb.train import CANDIDATES
@@ -129,7 +130,7 @@ if submitted:
         )
     elif compare and others:
         engines = [engine, *(store.engine(name) for name in others)]
-        held_out = training_view.common_test_photos(store, engines, test_size)
+        held_out = training.common_test_photos(store, engines, test_size)
         results = [
             training_view.train(store, chosen, test_size, folds, engine=other, test_photos=held_out)
             for other in engines
@@ -137,9 +138,7 @@ if submitted:
         if all(result is not None for result in results):
             # Each engine's own test faces differ (one finds no face where another does): score
             # every engine over all the held-out photos, a photo without its face being a miss.
-            training_view.score_on_shared_photos(
-                results, training_view.held_out_pairs(store, engines, held_out)
-            )
+            training_view.score_on_shared_photos(results, training.held_out_pairs(store, engines, held_out))
             st.session_state["trained"] = results
     else:
         trained = training_view.train(store, chosen, test_size, folds, engine=engine)

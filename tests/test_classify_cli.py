@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from celeb import cli
 from celeb.classify import Classifier, FacePrediction
 from celeb.cli import main
 from celeb.config import DECODE_MAX_SIDE
@@ -661,3 +662,9 @@ def test_train_names_people_after_identifier_like_folders(capsys, tmp_path: Path
     code, _, err = run(capsys, "train", source, "--out", tmp_path / "m.joblib", *options)
     assert code == 0, err
     assert load_bundle(tmp_path / "m.joblib").classes == ["Ada Lovelace", "Bo"]
+
+
+def test_cli_text_shows_control_characters_literally():
+    assert cli.terminal_text("Ann\x1b[2J\x07") == "Ann\\x1b[2J\\x07"
+    assert cli.terminal_text("<img src=x onerror=alert(1)>") == "<img src=x onerror=alert(1)>"
+    assert cli.terminal_text(np.str_("Đoković")) == "Đoković"

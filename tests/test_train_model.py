@@ -6,6 +6,7 @@ The data are synthetic feature rows: a few well separated "people", several
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -33,8 +34,10 @@ from celeb.model import (
 )
 from celeb.train import (
     CANDIDATES,
+    Candidate,
     TrainingResult,
     TrainingSet,
+    _pipeline,
     _split_by_photo,
     predict_labels,
     train_best_model,
@@ -140,7 +143,27 @@ def test_train_best_model_on_separable_data(trained):
     for candidate in result.candidates:
         assert 0.9 <= candidate.cv_score <= 1.0
         assert set(candidate.params) == set(CANDIDATES[candidate.name].grid)
-        assert candidate.fit_seconds >= 0
+        assert candidate.fit_seconds > 0
+
+
+class SlowLogistic(LogisticRegression):
+    """A logistic regression whose every fit takes 100 ms more."""
+
+    def fit(self, *args, **kwargs):
+        time.sleep(0.1)
+        return super().fit(*args, **kwargs)
+
+
+def test_fit_seconds_time_each_candidates_own_search(monkeypatch):
+    slow = Candidate("slow", "Slow", lambda: _pipeline(SlowLogistic(max_iter=3000)), {"model__C": [0.01]})
+    monkeypatch.setitem(CANDIDATES, "slow", slow)
+    started = time.perf_counter()
+    result = train_best_model(synthetic(), models=["slow", "svm_linear"], folds=3, refit_on_all=False)
+    elapsed = time.perf_counter() - started
+    seconds = {c.name: c.fit_seconds for c in result.candidates}
+    assert seconds["slow"] >= 4 * 0.1  # 3 folds and the refit of the best
+    assert 0 < seconds["svm_linear"] < seconds["slow"]
+    assert sum(seconds.values()) <= elapsed
 
 
 def test_trained_estimator_predicts_the_people(trained):

