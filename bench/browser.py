@@ -11,7 +11,8 @@ prints:
   (median of 3 fresh page loads);
 - the server's resident memory after 20 shared photos were classified.
 
-Targets (issue #3): <= 3 s, <= 1.5 s, < 400 MB. Linux only (reads /proc).
+Targets: first render <= 2 s (issue "Curate, train and sort"), answer <= 1.5 s, memory <= 450 MB
+(issue "Right by default"). Linux only (reads /proc).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def measure(browser: Browser, url: str, started: float, big: Path, twenty: list[
     page.goto(url)
     expect(page.get_by_role("heading", name="Who is this?")).to_be_visible(timeout=60_000)
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in twenty])
-    expect(page.get_by_role("heading", name=twenty[-1].name)).to_be_visible(timeout=120_000)
+    # Over ten photos at once the page sorts them into one table (who is where).
+    expect(page.get_by_role("heading", name="Who is where")).to_be_visible(timeout=120_000)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
     memory = rss_mb(pid)
     return {"first_render_s": first_render, "answer_s": answers, "memory_mb": memory}
@@ -91,15 +93,15 @@ def report(figures: dict) -> None:
         (
             "first page rendered after start (s)",
             f"{figures['first_render_s']:.2f}",
-            "<= 3",
-            figures["first_render_s"] <= 3,
+            "<= 2",
+            figures["first_render_s"] <= 2,
         ),
         ("12 MP photo dropped -> answer shown, median of 3 (s)", f"{answer:.2f}", "<= 1.5", answer <= 1.5),
         (
             "app memory after 20 photos classified (MB)",
             f"{figures['memory_mb']:.0f}",
-            "< 400",
-            figures["memory_mb"] < 400,
+            "<= 450",
+            figures["memory_mb"] <= 450,
         ),
     ]
     for name, value, target, ok in rows:
