@@ -1,6 +1,6 @@
 """Meet the strangers: are the faces a model calls unknown grouped by who they are?
 
-    python bench/strangers.py [--methods chinese_whispers dbscan average] [--cache FILE]
+    python -m bench.strangers [--methods chinese_whispers dbscan average] [--cache FILE]
 
 Needs the shared photo set (``CELEB_SHARED_PHOTOS``: ``raw/<person>/``). Every
 photo is decoded and searched once with the embeddings engine (every face,
@@ -45,17 +45,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, paths  # noqa: E402
-from celeb.cropping import faces_most_like  # noqa: E402
-from celeb.engines import EngineUnavailable, get_engine  # noqa: E402
-from celeb.errors import ImageError  # noqa: E402
-from celeb.images import read_image  # noqa: E402
-from celeb.model import bundle_from_training  # noqa: E402
-from celeb.strangers import LINK_FACTOR, METHODS, OTHERS, group_faces  # noqa: E402
-from celeb.train import TrainingSet, train_best_model  # noqa: E402
+from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, paths
+from celeb.cropping import faces_most_like
+from celeb.engines import EngineUnavailable, get_engine
+from celeb.errors import ImageError
+from celeb.images import read_image
+from celeb.model import bundle_from_training
+from celeb.strangers import LINK_FACTOR, METHODS, OTHERS, group_faces
+from celeb.train import TrainingSet, train_best_model
 
 TARGETS = {"purity": 0.95, "largest": 0.80, "mixed": 0}
 STARTED = time.perf_counter()
