@@ -31,16 +31,17 @@ shown_now: set[tuple] = set()
 
 
 def classify(
-    data: bytes, model_key: tuple, threshold: float, distance: float | None
-) -> tuple[np.ndarray, tuple[int, int], list]:
-    """The photo as shown (at most SHOWN_MAX_SIDE), its size as stored, and its faces.
+    data: bytes, model_key: tuple, threshold: float, distance: float | None, picture: bool = True
+) -> tuple[np.ndarray | None, tuple[int, int], list]:
+    """The photo as shown (at most SHOWN_MAX_SIDE; None without ``picture``), its size as stored,
+    and its faces.
 
     Results are kept in this session only, for the photos it shows now, so
     moving a widget does not redo the work; nothing of a visitor's photo goes
     to disk, to the log, or to a cache other sessions share. At most one
     classification per core runs at once; the others say they are queued.
     """
-    key = (hashlib.sha256(data).hexdigest(), model_key, threshold, distance)
+    key = (hashlib.sha256(data).hexdigest(), model_key, threshold, distance, picture)
     kept = st.session_state.setdefault("classified", {})
     shown_now.add(key)
     if key not in kept:
@@ -57,7 +58,9 @@ def classify(
             with st.spinner("Looking for faces…"):
                 prediction = resources.classifier(model_key, threshold, distance).classify(data)
         photo = prediction.photo
-        kept[key] = (thumbnail(photo.rgb, SHOWN_MAX_SIDE), photo.original_size, prediction.faces)
+        # Sorting many photos shows none of them: keeping their pictures would cost 4 MB a photo.
+        shown = thumbnail(photo.rgb, SHOWN_MAX_SIDE) if picture else None
+        kept[key] = (shown, photo.original_size, prediction.faces)
     return kept[key]
 
 
@@ -115,11 +118,16 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
 
 
 def classify_or_say_why(
-    name: str, data: bytes, model: resources.ActiveModel, threshold: float, distance: float | None
-) -> tuple[np.ndarray, tuple[int, int], list] | None:
+    name: str,
+    data: bytes,
+    model: resources.ActiveModel,
+    threshold: float,
+    distance: float | None,
+    picture: bool = True,
+) -> tuple[np.ndarray | None, tuple[int, int], list] | None:
     """:func:`classify`, or None after an error message naming the photo."""
     try:
-        return classify(data, model.key, threshold, distance)
+        return classify(data, model.key, threshold, distance, picture)
     except CelebError as exc:
         st.error(f"**{md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
     except Exception as exc:  # one odd photo must not stop the others
@@ -165,7 +173,7 @@ def sort_quietly(
     bar = st.progress(0.0, text="Sorting photos…")
     sorted_photos = []
     for done, (name, data) in enumerate(photos, start=1):
-        result = classify_or_say_why(name, data, model, threshold, distance)
+        result = classify_or_say_why(name, data, model, threshold, distance, picture=False)
         if result is not None:
             sorted_photos.append((sorted_photo(name, data, result[2]), data))
         bar.progress(done / len(photos), text=f"Sorting photos: {done}/{len(photos)}")
