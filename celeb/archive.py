@@ -101,20 +101,12 @@ def import_zip_folders(
         refused = [(e.filename, _zip_read_problem(e)) for e in entries if _zip_read_problem(e)]
         if refused or outside:
             reports[""] = AddReport(skipped=refused + outside)
-        total, done = sum(len(indices) for indices in groups.values()), 0
-        for folder_name, indices in groups.items():
-            name = _person_for_folder(store, folder_name)
-            report = reports.setdefault(name, AddReport())
-            for index in indices:
-                entry = usable[index]
-                data, why = _read_zip_entry(archive, entry)
-                if data is None:
-                    report.skipped.append((entry.filename, why))
-                else:
-                    report.merge(store.add_photo(name, data, entry.filename))
-                done += 1
-                if progress:
-                    progress(done, total)
+
+        def read(index: int) -> tuple[str, bytes | None, str]:
+            entry = usable[index]
+            return (entry.filename, *_read_zip_entry(archive, entry))
+
+        _add_people(store, groups, read, reports, progress)
     return reports
 
 
@@ -134,20 +126,38 @@ def import_named_files(
     groups, outside = people_in_paths([path for path, _ in usable])
     if refused or outside:
         reports[""] = AddReport(skipped=refused + outside)
+
+    def read(index: int) -> tuple[str, bytes | None, str]:
+        path, data = usable[index]
+        if len(data) > MAX_FILE_BYTES:
+            return path, None, f"{len(data) / 2**20:.0f} MB, over the limit for one photo"
+        return path, data, ""
+
+    _add_people(store, groups, read, reports, progress)
+    return reports
+
+
+def _add_people(
+    store: DatasetStore,
+    groups: dict[str, list[int]],
+    read: Callable[[int], tuple[str, bytes | None, str]],
+    reports: dict[str, AddReport],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Add each people folder's files (``read`` gives a file's name, and its bytes or why not)."""
     total, done = sum(len(indices) for indices in groups.values()), 0
     for folder_name, indices in groups.items():
         name = _person_for_folder(store, folder_name)
         report = reports.setdefault(name, AddReport())
         for index in indices:
-            path, data = usable[index]
-            if len(data) > MAX_FILE_BYTES:
-                report.skipped.append((path, f"{len(data) / 2**20:.0f} MB, over the limit for one photo"))
+            filename, data, why = read(index)
+            if data is None:
+                report.skipped.append((filename, why))
             else:
-                report.merge(store.add_photo(name, data, path))
+                report.merge(store.add_photo(name, data, filename))
             done += 1
             if progress:
                 progress(done, total)
-    return reports
 
 
 def _person_for_folder(store: DatasetStore, name: str) -> str:

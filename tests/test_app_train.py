@@ -106,17 +106,21 @@ def test_the_comparison_shows_every_column_at_1400_px(photos):
     assert frame["winner"].tolist() == ["✓", "", ""]
 
 
+def train_and_compare(at):
+    """Train one quick model per engine, compared on the same photos."""
+    at.multiselect(key="train_models").set_value(["logistic_regression"])
+    at.slider(key="train_folds").set_value(2)
+    at.checkbox(key="train_compare").check()
+    return next(b for b in at.button if b.label == "Train").click().run()
+
+
 @needs_dlib
 def test_engines_are_scored_over_the_same_photos_a_missing_face_a_miss(env, make_photo):
     dataset, _ = env
     # Six photos each: one rejected still leaves the five that training needs.
     store = store_with_photos(dataset, make_photo, {"Ann": ("red", 6), "Bob": ("blue", 6)})
     store.find_faces(engine="classic")
-    at = app(TRAIN, timeout=120)
-    at.multiselect(key="train_models").set_value(["logistic_regression"])
-    at.slider(key="train_folds").set_value(2)
-    at.checkbox(key="train_compare").check()
-    next(b for b in at.button if b.label == "Train").click().run()
+    at = train_and_compare(app(TRAIN, timeout=120))
     assert_clean(at)
     trained = at.session_state["trained"]
     held_out = trained[0].photos.photos
@@ -243,11 +247,7 @@ def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
     dataset, _ = env
     store = store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
     store.find_faces(engine="classic")
-    at = app(TRAIN, timeout=120)
-    at.multiselect(key="train_models").set_value(["logistic_regression"])
-    at.slider(key="train_folds").set_value(2)
-    at.checkbox(key="train_compare").check()
-    next(b for b in at.button if b.label == "Train").click().run()
+    at = train_and_compare(app(TRAIN, timeout=120))
     assert_clean(at)
     assert any(h.value == "Engines compared on the same held-out photos" for h in at.subheader)
     assert sum(m.label == "Test accuracy" for m in at.metric) == 2
