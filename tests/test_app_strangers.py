@@ -93,3 +93,30 @@ def test_two_groups_are_merged(env, make_photo, small_astronaut, monkeypatch):
     next(b for b in at.button if b.key == "merge_group-01").click().run()
     assert_clean(at)
     assert [h.value for h in at.subheader] == ["group-01: 4 faces in 4 photos"]
+
+
+@needs_dlib
+def test_a_group_named_as_someone_already_in_the_dataset_joins_them(env, make_photo, small_astronaut):
+    from celeb.engines import get_engine
+
+    dataset, models = env
+    store = DatasetStore(dataset)
+    store.add_person("Cid Campeador")
+    store.add_photo("Cid Campeador", make_photo("red", 90), "cid.jpg")
+    store.find_faces(engine="embeddings")
+    engine = get_engine("embeddings")
+    face = engine.detect(small_astronaut)[0]
+    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(small_astronaut, face))))
+    at = strangers(app())
+    album = [(f"album-{seed}.jpg", make_photo("none", seed), "image/jpeg") for seed in range(2)]
+    at.file_uploader(key="stranger_photos").set_value(album).run()
+    assert [h.value for h in at.subheader] == ["group-01: 2 faces in 2 photos"]
+    at.selectbox(key="who_group-01").select("Cid Campeador")
+    next(b for b in at.button if b.label == "Name this group").click().run()
+    assert_clean(at)
+    assert "2 faces added to **Cid Campeador**" in texts(at)
+    (person,) = DatasetStore(dataset).people("embeddings")  # no second Cid: the same person
+    assert (person.name, person.photos, person.kept) == ("Cid Campeador", 3, 3)
+    crops = DatasetStore(dataset).crops("Cid Campeador", engine="embeddings")
+    chosen = [c for c in crops if not c.record.auto]
+    assert {c.photo_filename for c in chosen} == {"album-0.jpg", "album-1.jpg"}
