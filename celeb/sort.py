@@ -133,9 +133,11 @@ def people_in(faces: list[FacePrediction]) -> tuple[tuple[str, ...], int]:
 
 
 def sorted_photo(name: str, data: bytes, faces: list[FacePrediction]) -> SortedPhoto:
-    """A photo classified elsewhere (the app's), with the folders it goes to."""
+    """A photo classified elsewhere (the app's), with the folders it goes to and its unknown faces'
+    embeddings (for :func:`group_strangers`)."""
     people, unknown = people_in(faces)
-    return SortedPhoto(name, len(data), 0, people, unknown, None, folders_for(people, unknown))
+    vectors = tuple(encode_vector(f.features) for f in faces if f.person is None and f.features is not None)
+    return SortedPhoto(name, len(data), 0, people, unknown, None, folders_for(people, unknown), vectors)
 
 
 def sorted_zip(photos: Iterable[tuple[SortedPhoto, bytes]]) -> bytes:
@@ -294,22 +296,9 @@ def file_strangers(
 
     Returns the photos with their folders, and the groups.
     """
-    faces = [
-        UnknownFace(photo.path, index, decode_vector(text))
-        for photo in photos
-        for index, text in enumerate(photo.unknown_vectors)
-    ]
-    groups = group_unknown(faces, distance) if faces and distance is not None else []
-    where: dict[str, list[str]] = {}
-    for group in groups:
-        for path in group.photos:
-            where.setdefault(path, []).append(f"{UNKNOWN}/{group.name}")
-    filed, kept = [], set()
-    for photo in photos:
-        if photo.unknown_vectors:
-            folders = tuple(folder for folder in photo.folders if not _in_unknown(folder))
-            photo = replace(photo, folders=folders + tuple(where.get(photo.path, [UNKNOWN])))
-        filed.append(photo)
+    filed, groups = group_strangers(photos, distance)
+    kept = set()
+    for photo in filed:
         unknown_folders = [folder for folder in photo.folders if _in_unknown(folder)]
         if not unknown_folders:
             continue
@@ -320,6 +309,31 @@ def file_strangers(
         for folder in unknown_folders:
             kept.add(_copy(data, dest / folder, Path(photo.path).name))
     _remove_stale(dest / UNKNOWN, kept)
+    return filed, groups
+
+
+def group_strangers(
+    photos: list[SortedPhoto], distance: float | None
+) -> tuple[list[SortedPhoto], list[Group]]:
+    """Group the unknown faces of ``photos`` (at ``distance``; None: no grouping) and send each
+    photo with grouped faces to ``unknown/<group>`` for every group one of its faces is in (or
+    ``unknown/others``); a photo without embeddings stays in ``unknown``. Nothing is written."""
+    faces = [
+        UnknownFace(photo.path, index, decode_vector(text))
+        for photo in photos
+        for index, text in enumerate(photo.unknown_vectors)
+    ]
+    groups = group_unknown(faces, distance) if faces and distance is not None else []
+    where: dict[str, list[str]] = {}
+    for group in groups:
+        for path in group.photos:
+            where.setdefault(path, []).append(f"{UNKNOWN}/{group.name}")
+    filed = []
+    for photo in photos:
+        if photo.unknown_vectors and groups:
+            folders = tuple(folder for folder in photo.folders if not _in_unknown(folder))
+            photo = replace(photo, folders=folders + tuple(where.get(photo.path, [UNKNOWN])))
+        filed.append(photo)
     return filed, groups
 
 

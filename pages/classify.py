@@ -15,7 +15,15 @@ from celeb.config import (
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
-from celeb.sort import SortedPhoto, SortReport, report_csv, sorted_photo, sorted_zip
+from celeb.sort import (
+    SortedPhoto,
+    SortReport,
+    group_strangers,
+    grouping_distance,
+    report_csv,
+    sorted_photo,
+    sorted_zip,
+)
 from celeb_app import access, navigation, resources
 from celeb_app.charts import chart_height, distance_chart, probability_chart
 from celeb_app.messages import logger
@@ -181,9 +189,12 @@ def sort_quietly(
     return sorted_photos
 
 
-def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]]) -> None:
-    """Which photos each person is in, and the photos to take away sorted into folders."""
-    report = SortReport([photo for photo, _ in sorted_photos])
+def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]], grouping: float | None) -> None:
+    """Which photos each person is in, and the photos to take away sorted into folders; with a
+    ``grouping`` distance, the strangers grouped into unknown/group-01 ... (the owner's photos only)."""
+    photos, _ = group_strangers([photo for photo, _ in sorted_photos], grouping)
+    sorted_photos = [(photo, data) for photo, (_, data) in zip(photos, sorted_photos, strict=True)]
+    report = SortReport(photos)
     st.subheader("Who is where", divider="gray")
     counts = report.folder_counts().most_common()
     st.markdown(" · ".join(f"**{md(folder)}**: {plural(n, 'photo')}" for folder, n in counts))
@@ -303,5 +314,9 @@ else:
         if faces is not None:
             sorted_photos.append((sorted_photo(name, data, faces), data))
 if len(sorted_photos) >= 2:
-    show_who_is_where(sorted_photos)
+    # Nothing of a visitor's photos is grouped: strangers are the owner's to name.
+    grouping = (
+        grouping_distance(resources.classifier(model.key, threshold, distance)) if access.is_owner() else None
+    )
+    show_who_is_where(sorted_photos, grouping)
 forget_photos_not_shown()
