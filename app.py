@@ -1,10 +1,11 @@
 """celeb: who of my five favourite sports people is this?
 
 Run with ``streamlit run app.py``. The pages are listed in one table,
-``celeb_app/navigation.py``'s ``PAGES``: Classify (the default), Dataset
-(collect and curate photos) and Train (pick a model, make it active).
-Dataset and Train are the owner's (see celeb_app/access.py): a visitor's
-navigation has Classify only.
+``celeb_app/navigation.py``'s ``PAGES``: Classify (the default; many photos
+at once are sorted by who is in them), Dataset (collect and curate photos),
+Train (pick a model, make it active) and Strangers (group the faces the model
+does not know, and name them). All but Classify are the owner's (see
+celeb_app/access.py): a visitor's navigation has Classify only.
 
 The server's set-up happens here and nowhere else (no celeb_app module
 changes anything when imported); each call below is cheap, and the
