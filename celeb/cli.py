@@ -28,6 +28,7 @@ from .model import load_bundle, save_bundle
 from .registry import ModelRegistry
 from .sort import REPORT_FILE, UNKNOWN, sort_photos
 from .storage import FileTooLargeError, read_regular_file
+from .terminal import format_table, progress_printer, terminal_text
 from .train import CANDIDATES
 from .training import train_from_store
 from .url_import import import_urls, read_url_csv
@@ -208,7 +209,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> int:
     engine = store.engine(args.engine)
-    cropped = store.find_faces(engine=engine.name, progress=_progress("finding faces"))
+    cropped = store.find_faces(engine=engine.name, progress=progress_printer("finding faces"))
     print(
         f"faces: {cropped.faces}{engine.faces_kept_as} in {cropped.photos} new photos, {cropped.kept} kept",
         file=sys.stderr,
@@ -223,7 +224,7 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
     )
     result, bundle = trained.result, trained.bundle
-    print(_format_table(result.table()))
+    print(format_table(result.table()))
     print(
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
     )
@@ -278,16 +279,6 @@ def _unreadable_folder(exc: OSError) -> None:
     )
 
 
-def terminal_text(value: object) -> str:
-    """Text safe to print on a terminal: control characters (escape sequences) shown as \\xNN.
-
-    >>> terminal_text("ann\\x1b[2J"), terminal_text("Đoković")
-    ('ann\\\\x1b[2J', 'Đoković')
-    """
-    text = printable_path(value) if isinstance(value, Path) else str(value)
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-
-
 def _print_faces(path: Path, error: str | None, faces: list) -> None:
     shown = terminal_text(path)
     if error:
@@ -305,7 +296,7 @@ def _print_faces(path: Path, error: str | None, faces: list) -> None:
 
 def _sort(args: argparse.Namespace) -> int:
     classifier = _classifier(args)
-    report = sort_photos(args.album, args.dest, classifier, progress=_progress("sorting photos"))
+    report = sort_photos(args.album, args.dest, classifier, progress=progress_printer("sorting photos"))
     done_before = len(report.photos) - report.classified_now
     print(
         f"{len(report.photos)} photos: {report.classified_now} sorted now"
@@ -337,7 +328,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    evaluation = evaluate_folder(args.dataset, _classifier(args), progress=_progress("classifying"))
+    evaluation = evaluate_folder(args.dataset, _classifier(args), progress=progress_printer("classifying"))
     figures = evaluation.as_json()
     for failure in figures["errors"]:
         print(f"error: {failure['file']}: {failure['error']}", file=sys.stderr)
@@ -361,11 +352,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         {"person": person, **{k: round(v, 3) for k, v in f.items()}}
         for person, f in evaluation.per_person().items()
     ]
-    print(_format_table(rows))
+    print(format_table(rows))
     names, columns, matrix = evaluation.confusion()
     print("\nconfusion (rows: truth, columns: answer)")
     print(
-        _format_table(
+        format_table(
             [
                 {"truth": n, **dict(zip(columns, map(int, row), strict=True))}
                 for n, row in zip(names, matrix, strict=True)
@@ -386,7 +377,7 @@ def _import_urls(args: argparse.Namespace) -> int:
         print(f"error: {args.csv} cannot be read ({exc.strerror or exc})", file=sys.stderr)
         return 2
     store = DatasetStore(args.dataset or paths().dataset)
-    report = import_urls(store, jobs, progress=_progress("downloading"))
+    report = import_urls(store, jobs, progress=progress_printer("downloading"))
     for person, url in report.added:
         print(f"added    {terminal_text(person)}: {terminal_text(url)}")
     for person, url, why in report.skipped:
@@ -410,24 +401,3 @@ def _hash_password(args: argparse.Namespace) -> int:
     print("[celeb]")
     print(f'owner_password_hash = "{stored}"')
     return 0
-
-
-def _format_table(rows: list[dict]) -> str:
-    if not rows:
-        return "(empty)"
-    columns = list(rows[0])
-    cells = [{c: terminal_text(r[c]) for c in columns} for r in rows]
-    widths = {c: max(len(terminal_text(c)), *(len(r[c]) for r in cells)) for c in columns}
-    lines = ["  ".join(terminal_text(c).ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in cells]
-    return "\n".join(lines)
-
-
-def _progress(what: str):
-    def report(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            print(f"\r{what}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-        elif done == total or done % 50 == 0:
-            print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
-
-    return report
