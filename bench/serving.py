@@ -8,7 +8,7 @@ added. A browser that opens the proxy's address is a remote visitor to the
 app; one that opens the app's own address is on the app's computer.
 
 Why nginx and not faked headers: Chromium does not send Playwright's
-``extra_http_headers`` on the WebSocket upgrade, and Streamlit reads
+extra HTTP headers on the WebSocket upgrade, and Streamlit reads
 ``st.context.headers`` from that upgrade, so a "visitor" faked that way
 reaches the app as the owner.
 """
