@@ -133,6 +133,17 @@ def editing_controls(at: AppTest) -> list[str]:
     return [label for label in labels if label.startswith(editing)]
 
 
+def activate_model_near(models: Path, rgb: np.ndarray) -> None:
+    """Make :func:`embeddings_bundle` around the face in ``rgb`` the active model: that face is
+    an unknown person (0.65 from Ann, beyond 0.5)."""
+    from celeb.engines import get_engine
+    from celeb.registry import ModelRegistry
+
+    engine = get_engine("embeddings")
+    face = engine.detect(rgb)[0]
+    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(rgb, face))))
+
+
 def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
     """An embeddings-engine model of Ann and Bob with a gallery threshold of 0.5.
 

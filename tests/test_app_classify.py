@@ -8,7 +8,16 @@ import re
 
 import numpy as np
 import pytest
-from app_helpers import app, assert_clean, embeddings_bundle, jpeg, needs_dlib, plain, tiny_bundle
+from app_helpers import (
+    activate_model_near,
+    app,
+    assert_clean,
+    embeddings_bundle,
+    jpeg,
+    needs_dlib,
+    plain,
+    tiny_bundle,
+)
 
 from celeb.registry import ModelRegistry
 
@@ -73,12 +82,8 @@ def test_a_newly_activated_model_is_used_at_once(env, astronaut):
 
 @needs_dlib
 def test_classify_with_an_embeddings_model_answers_unknown_by_distance(env, astronaut):
-    from celeb.engines import get_engine
-
     _, models = env
-    engine = get_engine("embeddings")
-    face = engine.detect(astronaut)[0]
-    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(astronaut, face))))
+    activate_model_near(models, astronaut)
     at = app()
     sliders = [s.label for s in at.sidebar.slider]
     assert "Unknown person beyond distance" in sliders and "Confidence threshold" not in sliders

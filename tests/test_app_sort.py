@@ -76,17 +76,15 @@ def test_the_zip_holds_each_photo_in_every_folder_it_goes_to_and_the_table():
 
 
 def test_the_owners_sorted_strangers_are_grouped_and_a_visitors_are_not(env, local_browser, astronaut):
-    from app_helpers import as_visitor, embeddings_bundle
+    from app_helpers import activate_model_near, as_visitor
 
-    from celeb.engines import engine_available, get_engine
+    from celeb.engines import engine_available
 
     if not engine_available("embeddings"):
         pytest.skip("the embeddings engine is not installed")
     _, models = env
-    engine = get_engine("embeddings")
-    face = engine.detect(astronaut)[0]
     # The astronaut is a stranger to this model: her photos' faces are grouped for the owner.
-    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(astronaut, face))))
+    activate_model_near(models, astronaut)
     files = [(f"stranger {n}.jpg", jpeg(astronaut), "image/jpeg") for n in range(2)]
     at = app(timeout=60)
     at.file_uploader(key="photos").set_value(files).run()

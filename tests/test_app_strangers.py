@@ -4,11 +4,17 @@ as a new person becomes kept, user-chosen crops of the dataset."""
 from __future__ import annotations
 
 import pytest
-from app_helpers import app, as_visitor, assert_clean, embeddings_bundle, needs_dlib, texts
+from app_helpers import (
+    activate_model_near,
+    app,
+    as_visitor,
+    assert_clean,
+    needs_dlib,
+    texts,
+)
 
 from celeb.dataset import DatasetStore
 from celeb.manifest import KEPT
-from celeb.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("local_browser")
 PAGE = "pages/strangers.py"
@@ -34,13 +40,9 @@ def test_without_an_embeddings_model_the_page_says_what_grouping_needs(env):
 
 @needs_dlib
 def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo, small_astronaut):
-    from celeb.engines import get_engine
-
     dataset, models = env
-    engine = get_engine("embeddings")
-    face = engine.detect(small_astronaut)[0]
     # The astronaut is a stranger to this model (0.65 from Ann, beyond 0.5).
-    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(small_astronaut, face))))
+    activate_model_near(models, small_astronaut)
     at = strangers(app())
     album = [(f"album-{seed}.jpg", make_photo("none", seed), "image/jpeg") for seed in range(3)]
     at.file_uploader(key="stranger_photos").set_value(album).run()
@@ -68,12 +70,9 @@ def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo,
 @needs_dlib
 def test_two_groups_are_merged(env, make_photo, small_astronaut, monkeypatch):
     from celeb import strangers as grouping
-    from celeb.engines import get_engine
 
     _, models = env
-    engine = get_engine("embeddings")
-    face = engine.detect(small_astronaut)[0]
-    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(small_astronaut, face))))
+    activate_model_near(models, small_astronaut)
     # Two groups of two faces each, whatever the distances.
     monkeypatch.setattr(
         grouping,
@@ -97,16 +96,12 @@ def test_two_groups_are_merged(env, make_photo, small_astronaut, monkeypatch):
 
 @needs_dlib
 def test_a_group_named_as_someone_already_in_the_dataset_joins_them(env, make_photo, small_astronaut):
-    from celeb.engines import get_engine
-
     dataset, models = env
     store = DatasetStore(dataset)
     store.add_person("Cid Campeador")
     store.add_photo("Cid Campeador", make_photo("red", 90), "cid.jpg")
     store.find_faces(engine="embeddings")
-    engine = get_engine("embeddings")
-    face = engine.detect(small_astronaut)[0]
-    ModelRegistry(models).activate(embeddings_bundle(engine.features(engine.crop(small_astronaut, face))))
+    activate_model_near(models, small_astronaut)
     at = strangers(app())
     album = [(f"album-{seed}.jpg", make_photo("none", seed), "image/jpeg") for seed in range(2)]
     at.file_uploader(key="stranger_photos").set_value(album).run()
