@@ -287,12 +287,8 @@ class DatasetStore:
         progress: Callable[[int, int], None] | None = None,
         workers: int | None = None,
     ) -> CropReport:
-        """Detect and crop faces, with ``engine``, in every photo it has not searched yet.
-
-        Photos are processed outside the lock and committed about every
-        second: an interrupted run keeps what it committed, and a crop the
-        user rejected never comes back, since a processed photo is never redone.
-        """
+        """Detect and crop faces, with ``engine``, in every photo it has not searched yet
+        (:func:`celeb.cropping.find_faces` says how)."""
         return cropping.find_faces(self, names, engine=engine, progress=progress, workers=workers)
 
     def add_chosen_face(
