@@ -6,8 +6,9 @@ with setuptools 81 or later (or none, as uv makes them) does not have, so
 the files are found without importing it: ``importlib.util.find_spec``
 locates a top-level package without running its code.
 
-Only two of its files are loaded: the 5-point landmark model and the ResNet
-embedding (both public domain, Davis King). The 68-point predictor in the
+Only two of its files are used: the 5-point landmark model, loaded by dlib,
+and the ResNet embedding, whose weights dlib_resnet.py reads (both public
+domain, Davis King). The 68-point predictor in the
 same package is never loaded: its training data (iBUG 300-W) excludes
 commercial use.
 """
@@ -62,7 +63,6 @@ class DlibModels:
     dlib: Any
     hog: Any  # dlib's HOG frontal face detector (part of dlib, no file)
     predictor: Any  # 5-point landmarks
-    network: Any  # ResNet embedding
 
 
 class Pool(Generic[T]):
@@ -112,14 +112,14 @@ def dlib_pool() -> Pool[DlibModels]:
     with _LOADING:
         if _POOL is None:
             dlib = import_dlib()
-            five_point, embedding = str(model_file(FIVE_POINT_MODEL)), str(model_file(EMBEDDING_MODEL))
+            five_point = str(model_file(FIVE_POINT_MODEL))
+            model_file(EMBEDDING_MODEL)  # the engine's network (dlib_resnet.py): missing means unavailable
 
             def make() -> DlibModels:
                 return DlibModels(
                     dlib,
                     dlib.get_frontal_face_detector(),
                     dlib.shape_predictor(five_point),
-                    dlib.face_recognition_model_v1(embedding),
                 )
 
             _POOL = Pool(make, usable_cores())
