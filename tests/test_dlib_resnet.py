@@ -13,7 +13,8 @@ from celeb.engines.dlib_resnet import CHIP_SIZE, ResNet, resnet
 from celeb.images import image_files, read_image
 
 pytestmark = pytest.mark.skipif(
-    not engine_available("embeddings"), reason="embeddings engine not installed (pip install -r requirements.txt)"
+    not engine_available("embeddings"),
+    reason="embeddings engine not installed (pip install -r requirements.txt)",
 )
 
 #: Float rounding only: dlib's own descriptors are about 1.4 long, two photos of one person 0.3-0.6 apart.
@@ -66,7 +67,7 @@ def test_other_files_are_refused(tmp_path):
         ResNet(model_file(FIVE_POINT_MODEL))
     cut = tmp_path / "cut.dat"
     cut.write_bytes(model_file(EMBEDDING_MODEL).read_bytes()[:3_000_000])
-    with pytest.raises(EngineUnavailable, match="cut short|layers differ"):
+    with pytest.raises(EngineUnavailable, match=r"cut short|layers differ"):
         ResNet(cut)
     with pytest.raises(EngineUnavailable, match="cannot be read"):
         ResNet(tmp_path / "missing.dat")

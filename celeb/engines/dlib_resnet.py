@@ -98,7 +98,7 @@ def _conv(x: np.ndarray, conv: Conv) -> np.ndarray:
         p = conv.padding
         x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     windows = sliding_window_view(x, (conv.size, conv.size), axis=(1, 2))[:, :: conv.stride, :: conv.stride]
-    n, h, w, c = windows.shape[:4]
+    n, h, w = windows.shape[:3]
     # (n, h, w, c, kh, kw) -> rows of (kh, kw, c), the order the weights were laid out in.
     rows = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * w, -1)
     return (rows @ conv.weights + conv.bias).reshape(n, h, w, -1)
