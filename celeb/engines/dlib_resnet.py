@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import ThreadpoolController
 
 from .base import EngineUnavailable
 
@@ -213,8 +214,15 @@ _loaded: dict[Path, ResNet] = {}
 
 
 def resnet(path: Path) -> ResNet:
-    """The network of the model file at ``path``, read once per process."""
+    """The network of the model file at ``path``, read once per process.
+
+    Also gives NumPy's BLAS one thread, for the whole process: every caller
+    (Find faces, sorting, each visitor's session) already describes one face
+    per thread, and OpenBLAS's extra threads spin while they wait (Find
+    faces took 51 CPU-seconds instead of 32; bench/find_faces.py).
+    """
     with _lock:
         if path not in _loaded:
             _loaded[path] = ResNet(path)
+            ThreadpoolController().limit(limits=1, user_api="blas")
         return _loaded[path]
