@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="celeb-bench-find-") as scratch:
             figures = one_round(raw, Path(scratch) / "dataset", args.engine, args.workers)
         log(
-            f"round {index + 1}: {figures['photos']} photos, {figures['faces']} faces, {figures['kept']} kept "
-            f"in {figures['seconds']:.1f} s ({figures['cpu_s']:.1f} CPU-s)"
+            f"round {index + 1}: {figures['photos']} photos, {figures['faces']} faces, "
+            f"{figures['kept']} kept in {figures['seconds']:.1f} s ({figures['cpu_s']:.1f} CPU-s)"
         )
         rounds.append(figures)
     seconds = statistics.median(r["seconds"] for r in rounds)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, UNCLEAN_EXTRA_CONFIDENCE
 from .faces import Box
 from .images import Photo, read_image
-from .model import ModelBundle
+
+if TYPE_CHECKING:  # a Classifier is given a loaded model: the pages import this module before one is
+    from .model import ModelBundle
 
 
 @dataclass(frozen=True)

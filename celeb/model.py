@@ -24,6 +24,7 @@ from .faces import DetectorSettings
 from .features import FeatureSettings
 from .storage import utc_timestamp, write_atomic
 from .train import TrainingResult, TrainingSet
+from .versions import other_version_note
 
 #: The distance beyond which dlib's own docs call two faces different people:
 #: an upper bound for the calibrated threshold.
@@ -184,13 +185,11 @@ def load_bundle(path: Path) -> ModelBundle:
         raise ModelError(f"{path.name} is not a celeb model file (format {BUNDLE_FORMAT})")
     bundle = _from_dict(stored["bundle"])
     made_with = bundle.versions.get("scikit-learn")
-    if made_with != sklearn.__version__ or any("InconsistentVersion" in str(w.category) for w in caught):
-        warnings.warn(
-            f"the model {path.name} was made with scikit-learn {made_with}; this is {sklearn.__version__}. "
-            "Its answers may differ: retrain it to be sure.",
-            UserWarning,
-            stacklevel=2,
-        )
+    # scikit-learn's own warning catches an estimator pickled by another version than recorded.
+    pickled_elsewhere = any("InconsistentVersion" in str(w.category) for w in caught)
+    note = other_version_note(path.name, made_with, pickled_elsewhere=pickled_elsewhere)
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=2)
     return bundle
 
 

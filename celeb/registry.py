@@ -3,8 +3,13 @@
 Layout under the models folder::
 
     model.joblib              the model the app and the CLI use
+    model.json                its card (who it knows, how good, when; the file's SHA-256)
     history/<id>.joblib       models that were active before
     history/<id>.json         what the history list shows, read without unpickling
+
+The cards let the app draw its first page without importing scikit-learn or
+unpickling the model (about 1.5 s): a card whose SHA-256 is not the model
+file's (a model copied in by hand) is made anew from the model.
 
 Making a model active copies the current one into ``history/`` first, then
 replaces ``model.joblib`` atomically: there is never a moment without an
@@ -22,21 +27,26 @@ when loaded, so a model is never accepted from a browser upload.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import re
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from .config import HISTORY_LIMIT
 from .errors import ModelError, ReadOnlyError
-from .model import ModelBundle, load_bundle, save_bundle
 from .storage import clean_up_once, utc_timestamp, write_atomic
+from .versions import other_version_note
+
+if TYPE_CHECKING:  # celeb.model brings scikit-learn: imported where a model is loaded or saved
+    from .model import ModelBundle
 
 _ID = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
 
@@ -54,11 +64,31 @@ class ModelInfo:
     archived_at: str = ""  # when it stopped being the active model ("" for the active one)
     size_bytes: int = 0
     problem: str = ""  # set when the file could not be read
+    engine: str = ""
+    test_faces: int | None = None
+    #: Open-set models: a face farther than this from every training face is an unknown person.
+    distance_threshold: float | None = None
+    made_with: str = ""  # the scikit-learn version
+    sha256: str = ""  # of the model file described
+
+    @property
+    def version_note(self) -> str:
+        """What load_bundle warns when the model was made with another scikit-learn ("" if not)."""
+        return other_version_note(self.path.name, self.made_with) if self.made_with else ""
 
     def as_json(self) -> dict:
         values = asdict(self)
         values.pop("path")
         return values
+
+    @classmethod
+    def from_json(cls, values: dict, path: Path) -> ModelInfo:
+        """The card as written by :meth:`as_json`; ValueError or TypeError when it is not one."""
+        known = {f.name for f in fields(cls)} - {"path"}
+        info = cls(path=path, **{key: value for key, value in values.items() if key in known})
+        if not isinstance(info.classes, list) or not isinstance(info.id, str):
+            raise ValueError("not a model card")
+        return info
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,7 @@ class ModelRegistry:
         self.root = Path(root)
         self.read_only = read_only
         self.active_path = self.root / "model.joblib"
+        self.active_card = self.root / "model.json"
         self.history_dir = self.root / "history"
         if not read_only:
             clean_up_once(self.root)
@@ -94,8 +125,42 @@ class ModelRegistry:
             return None
         return ModelVersion(self.active_path, status.st_mtime_ns, status.st_size)
 
+    def active_info(self) -> ModelInfo | None:
+        """The active model's card, None when there is none; ModelError when it is damaged.
+
+        Read from ``model.json`` when that describes the file as it is now
+        (same SHA-256); else from the model itself, and written for next
+        time unless the folder is read-only.
+        """
+        try:
+            data = self.active_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ModelError(f"the active model cannot be read ({exc.strerror or exc})") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            card = json.loads(self.active_card.read_text(encoding="utf-8"))
+            info = ModelInfo.from_json(card, self.active_path)
+            if info.sha256 == digest and not info.problem:
+                return info
+        except (OSError, ValueError, TypeError):
+            pass  # no card, or a damaged one: it is made anew
+        from .model import load_bundle
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the card carries the version note
+            bundle = load_bundle(self.active_path)
+        info = model_info(bundle, self.active_path, size_bytes=len(data), sha256=digest)
+        if not self.read_only:
+            with contextlib.suppress(OSError):
+                write_atomic(self.active_card, json.dumps(info.as_json(), indent=1).encode())
+        return info
+
     def load_active(self) -> ModelBundle:
         """The active model (raises :class:`ModelError` when missing or damaged)."""
+        from .model import load_bundle
+
         return load_bundle(self.active_path)
 
     def active_bytes(self) -> bytes:
@@ -131,6 +196,8 @@ class ModelRegistry:
         self._require_writable()
         with self._locked():
             path = self.history_path(model_id)
+            from .model import load_bundle
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 bundle = load_bundle(path)  # refuses a file that is not a celeb model
@@ -168,6 +235,8 @@ class ModelRegistry:
             if current is not None:
                 self._archive(current)
             write_atomic(self.active_path, data)
+            self.active_card.unlink(missing_ok=True)
+            self.active_info()  # the new model's card
             self._prune()
         except OSError as exc:
             raise ModelError(
@@ -181,7 +250,11 @@ class ModelRegistry:
         existing = list(self.history_dir.glob(f"*-{digest}.joblib")) if self.history_dir.is_dir() else []
         if existing:
             return  # the same model is already kept
-        info = _describe(self.active_path)
+        try:
+            info = self.active_info()
+        except ModelError:
+            info = None
+        info = info or _describe(self.active_path)  # which records why it cannot be read
         stamp = re.sub(r"[^0-9]", "", info.trained_at)[:14] or "unknown"
         model_id = f"{stamp}-{digest}"
         write_atomic(self.history_dir / f"{model_id}.joblib", data)
@@ -199,17 +272,7 @@ class ModelRegistry:
     def _info(self, path: Path) -> ModelInfo:
         try:
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            return ModelInfo(
-                id=path.stem,
-                path=path,
-                trained_at=str(meta.get("trained_at", "")),
-                test_accuracy=meta.get("test_accuracy"),
-                classes=list(meta.get("classes", [])),
-                winner=str(meta.get("winner", "")),
-                archived_at=str(meta.get("archived_at", "")),
-                size_bytes=int(meta.get("size_bytes", 0)),
-                problem=str(meta.get("problem", "")),
-            )
+            return ModelInfo.from_json({**meta, "id": path.stem}, path)
         except (OSError, ValueError, TypeError):
             info = _describe(path)  # no sidecar (copied by hand): read the model itself
             archived = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
@@ -242,8 +305,15 @@ class _Release:
         self._lock.release()
 
 
-def model_info(bundle: ModelBundle, path: Path | None = None, model_id: str = "active") -> ModelInfo:
-    """The summary of a loaded bundle."""
+def model_info(
+    bundle: ModelBundle,
+    path: Path | None = None,
+    model_id: str = "active",
+    size_bytes: int = 0,
+    sha256: str = "",
+) -> ModelInfo:
+    """The card of a loaded bundle."""
+    test_faces = bundle.metrics.get("test_size")
     return ModelInfo(
         id=model_id,
         path=path or Path(),
@@ -251,23 +321,32 @@ def model_info(bundle: ModelBundle, path: Path | None = None, model_id: str = "a
         test_accuracy=bundle.test_accuracy,
         classes=list(bundle.classes),
         winner=str(bundle.metrics.get("winner", "")),
+        size_bytes=size_bytes,
+        engine=bundle.engine,
+        test_faces=int(test_faces) if test_faces else None,
+        distance_threshold=float(bundle.gallery.threshold) if bundle.gallery is not None else None,
+        made_with=str(bundle.versions.get("scikit-learn", "")),
+        sha256=sha256,
     )
 
 
 def bundle_bytes(bundle: ModelBundle) -> bytes:
     """The bundle as the bytes of a model file (for a download, or to install)."""
+    from .model import save_bundle
+
     with tempfile.TemporaryDirectory(prefix="celeb-model-") as scratch:
         path = save_bundle(bundle, Path(scratch) / "model.joblib")
         return path.read_bytes()
 
 
 def _describe(path: Path) -> ModelInfo:
+    from .model import load_bundle
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             bundle = load_bundle(path)
     except ModelError as exc:
         return ModelInfo(id=path.stem, path=path, trained_at="", test_accuracy=None, problem=str(exc))
-    info = model_info(bundle, path, path.stem)
-    size = path.stat().st_size if path.exists() else 0
-    return ModelInfo(**{**asdict(info), "size_bytes": size})
+    data = path.read_bytes()
+    return model_info(bundle, path, path.stem, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics.pairwise import euclidean_distances
 
 OTHERS = -1
 OTHERS_FOLDER = "others"
@@ -141,6 +140,7 @@ def group_unknown(
 
 def _chinese_whispers(vectors: np.ndarray, distance: float) -> list[int]:
     import dlib
+    from sklearn.metrics.pairwise import euclidean_distances  # here: the Classify page imports this module
 
     close = np.triu(euclidean_distances(vectors) < distance, k=1)
     edges = [(int(i), int(j)) for i, j in zip(*np.nonzero(close), strict=True)]

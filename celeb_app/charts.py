@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import altair as alt
 import numpy as np
-import pandas as pd
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # altair and pandas (0.4 s): imported when a chart is first drawn, not with the page
+    import altair as alt
+    import pandas as pd
     from matplotlib.figure import Figure
 
 SURE_COLOR = "#16a34a"
@@ -19,6 +19,9 @@ OTHER_COLOR = "#94a3b8"
 
 def probability_chart(probabilities: Mapping[str, float], chosen: str | None) -> alt.Chart:
     """Horizontal bars of every person's probability, most likely on top."""
+    import altair as alt
+    import pandas as pd
+
     frame = pd.DataFrame(
         {"person": list(probabilities), "probability": [float(p) for p in probabilities.values()]}
     )
@@ -49,6 +52,9 @@ def probability_chart(probabilities: Mapping[str, float], chosen: str | None) ->
 def distance_chart(distances: Mapping[str, float], limit: float) -> alt.Chart:
     """Horizontal bars of every person's nearest training face distance, nearest on top, with the
     distance within which the model names someone as a line."""
+    import altair as alt
+    import pandas as pd
+
     frame = pd.DataFrame({"person": list(distances), "distance": [float(d) for d in distances.values()]})
     frame["answer"] = ["nearest" if i == 0 else "other" for i in range(len(frame))]
     top = max(1.0, float(frame["distance"].max()) if len(frame) else 1.0)
@@ -126,6 +132,8 @@ def plot_text(text: str) -> str:
 
 def report_table(report: Mapping[str, object]) -> pd.DataFrame:
     """scikit-learn's classification report (as a dict) as a table, one row per person."""
+    import pandas as pd
+
     rows = {name: values for name, values in report.items() if isinstance(values, Mapping)}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "person"

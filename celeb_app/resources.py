@@ -4,30 +4,42 @@ The dataset and the models folder are opened read-only unless the session
 is the owner's (see :mod:`celeb_app.access`). Loaded models and their
 classifiers are shared between sessions and keyed by the model file's
 mtime and size, so a newly saved model is used at once.
+
+The first page a visitor sees needs only the active model's card
+(:func:`active_card`, read from ``models/model.json``): scikit-learn and
+the model itself are loaded after that page is drawn (:func:`warm_up`), or
+when a page needs them.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import streamlit as st
 
-from celeb.classify import Classifier
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, paths
-from celeb.dataset import DatasetStore
-from celeb.engines import ENGINE_NAMES, engine_available
+from celeb.engines import ENGINE_NAMES, engine_available, get_engine
 from celeb.errors import CelebError
 from celeb.limits import Slots, usable_cores
-from celeb.model import ModelBundle, load_bundle
-from celeb.registry import ModelRegistry, ModelVersion
+from celeb.registry import ModelInfo, ModelRegistry, ModelVersion
 from celeb_app import access
 from celeb_app.text import md
+
+if TYPE_CHECKING:  # these bring scikit-learn (1.5 s): imported when first used
+    from celeb.classify import Classifier
+    from celeb.dataset import DatasetStore
+    from celeb.model import ModelBundle
 
 
 def store() -> DatasetStore:
     """The dataset in force (``CELEB_DATASET_DIR`` or ``dataset/``); read-only unless the owner asks."""
+    from celeb.dataset import DatasetStore
+
     return DatasetStore(paths().dataset, read_only=not access.is_owner())
 
 
@@ -49,12 +61,11 @@ def classify_slots() -> Slots:
 
 
 @dataclass(frozen=True)
-class ActiveModel:
-    """The active model as loaded, with the file it came from."""
+class ActiveCard:
+    """The active model's card (who it knows, how good, its engine), with the file it describes."""
 
-    bundle: ModelBundle
+    info: ModelInfo
     version: ModelVersion
-    warnings: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -62,9 +73,36 @@ class ActiveModel:
         return (str(self.version.path), self.version.mtime_ns, self.version.size)
 
 
+@dataclass(frozen=True)
+class ActiveModel(ActiveCard):
+    """The active model as loaded, with its card and the file it came from."""
+
+    bundle: ModelBundle
+    warnings: tuple[str, ...] = ()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _card(path: str, mtime_ns: int, size: int, read_only: bool) -> ModelInfo | None:
+    return ModelRegistry(Path(path).parent, read_only=read_only).active_info()
+
+
+def active_card() -> ActiveCard | None:
+    """The active model's card, None when there is none; ModelError when it is damaged.
+
+    Cheap: read from the card file next to the model, without loading the model.
+    """
+    version = registry().active_version()
+    if version is None:
+        return None
+    info = _card(str(version.path), version.mtime_ns, version.size, not access.is_owner())
+    return None if info is None else ActiveCard(info, version)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def _load_bundle(path: str, mtime_ns: int, size: int) -> tuple[ModelBundle, tuple[str, ...]]:
     # Keyed by the file's mtime and size: a newly saved model is loaded at once.
+    from celeb.model import load_bundle
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bundle = load_bundle(Path(path))
@@ -78,11 +116,11 @@ def load_model(model_key: tuple[str, int, int]) -> ModelBundle:
 
 def active_model() -> ActiveModel | None:
     """The active model, or None when there is none. A damaged file raises ModelError."""
-    version = registry().active_version()
-    if version is None:
+    card = active_card()
+    if card is None:
         return None
-    bundle, notes = _load_bundle(str(version.path), version.mtime_ns, version.size)
-    return ActiveModel(bundle, version, notes)
+    bundle, notes = _load_bundle(*card.key)
+    return ActiveModel(card.info, card.version, bundle, notes)
 
 
 def active_model_or_problem() -> tuple[ActiveModel | None, str]:
@@ -100,6 +138,8 @@ def active_model_or_problem() -> tuple[ActiveModel | None, str]:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _classifier(path: str, mtime_ns: int, size: int, threshold: float, distance: float | None) -> Classifier:
+    from celeb.classify import Classifier
+
     bundle, _ = _load_bundle(path, mtime_ns, size)
     return Classifier(bundle, threshold=threshold, distance_threshold=distance)
 
@@ -116,3 +156,29 @@ def classifier(
     """
     distance = None if distance is None else round(float(distance), 3)
     return _classifier(*model_key, round(float(threshold), 3), distance)
+
+
+
+_warmed: set[str] = set()
+_warming = threading.Lock()
+
+
+def warm_up(card: ActiveCard) -> None:
+    """Import what classifying needs (scikit-learn, 1.5 s) and make the engine's models, in a
+    background thread, once per engine: called after a page is drawn, so that neither that page
+    nor the first photo waits for them."""
+    with _warming:
+        if card.info.engine in _warmed:
+            return
+        _warmed.add(card.info.engine)
+
+    def load() -> None:
+        try:
+            import celeb.classify  # noqa: F401  (with scikit-learn, what unpickling the model needs)
+
+            # The engine's models are made on first use: one search of an empty picture makes them.
+            get_engine(card.info.engine).detect(np.zeros((64, 64, 3), np.uint8))
+        except Exception:  # the page that needs the engine says what is wrong
+            return
+
+    threading.Thread(target=load, name="celeb-warm-up", daemon=True).start()

@@ -52,7 +52,7 @@ def sidebar_model_card() -> None:
     with st.sidebar.container(border=True):
         st.markdown("**Active model**")
         try:
-            model = resources.active_model()
+            model = resources.active_card()
         except CelebError as exc:
             st.error(message(exc))
             if access.is_owner():
@@ -66,16 +66,15 @@ def sidebar_model_card() -> None:
             navigation.link("dataset", "1. Dataset")
             navigation.link("train", "2. Train")
             return
-        bundle = model.bundle
-        st.markdown(f"Knows **{len(bundle.classes)}** people: " + names(bundle.classes))
-        accuracy = bundle.test_accuracy
-        if accuracy is not None:
-            faces = bundle.metrics.get("test_size")
-            on = f" on {faces} test faces" if faces else ""
-            st.markdown(f"Test accuracy: **{accuracy:.0%}**{on}")
+        info = model.info
+        st.markdown(f"Knows **{len(info.classes)}** people: " + names(info.classes))
+        if info.test_accuracy is not None:
+            on = f" on {info.test_faces} test faces" if info.test_faces else ""
+            st.markdown(f"Test accuracy: **{info.test_accuracy:.0%}**{on}")
         else:
             st.markdown("Test accuracy: not recorded")
-        engine = ENGINE_LABELS.get(bundle.engine, bundle.engine)
-        st.caption(f"{engine} engine · trained {when(bundle.trained_at)}")
-        for note in model.warnings:
+        engine = ENGINE_LABELS.get(info.engine, info.engine)
+        st.caption(f"{engine} engine · trained {when(info.trained_at)}")
+        if info.version_note:
+            note = info.version_note[0].upper() + info.version_note[1:]
             st.warning(note, icon=":material/warning:")

@@ -128,7 +128,7 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
 def classify_or_say_why(
     name: str,
     data: bytes,
-    model: resources.ActiveModel,
+    model: resources.ActiveCard,
     threshold: float,
     distance: float | None,
     picture: bool = True,
@@ -146,7 +146,7 @@ def classify_or_say_why(
 
 
 def show_photo(
-    name: str, data: bytes, model: resources.ActiveModel, threshold: float, distance: float | None
+    name: str, data: bytes, model: resources.ActiveCard, threshold: float, distance: float | None
 ) -> list | None:
     """The photo with its faces boxed and each face's answer; its faces (None when unreadable)."""
     st.subheader(md(name), divider="gray")
@@ -158,7 +158,7 @@ def show_photo(
     if not faces:
         with faces_column:
             st.warning(
-                f"No face found. This model's engine needs {ENGINES[model.bundle.engine].needs}: "
+                f"No face found. This model's engine needs {ENGINES[model.info.engine].needs}: "
                 "try a closer or sharper photo.",
                 icon=":material/face_retouching_off:",
             )
@@ -175,7 +175,7 @@ def show_photo(
 
 
 def sort_quietly(
-    photos: list[tuple[str, bytes]], model: resources.ActiveModel, threshold: float, distance: float | None
+    photos: list[tuple[str, bytes]], model: resources.ActiveCard, threshold: float, distance: float | None
 ) -> list[tuple[SortedPhoto, bytes]]:
     """Classify many photos with a progress bar and no details; the readable ones, sorted."""
     bar = st.progress(0.0, text="Sorting photos…")
@@ -218,7 +218,7 @@ def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]], grouping: 
 
 
 st.title("Who is this?")
-model = resources.active_model()
+model = resources.active_card()  # the card only: the model itself loads after the page is drawn
 if model is None:
     if not access.is_owner():
         st.info("There is no model yet, so the app cannot name anyone.", icon=":material/info:")
@@ -231,9 +231,9 @@ if model is None:
     navigation.link("dataset", "Go to Dataset")
     st.stop()
 
-st.caption(f"Drop photos to find the faces in them and name each among: {names(model.bundle.classes)}.")
-if model.bundle.engine not in resources.available_engines():
-    engine_label = ENGINE_LABELS.get(model.bundle.engine, model.bundle.engine)
+st.caption(f"Drop photos to find the faces in them and name each among: {names(model.info.classes)}.")
+if model.info.engine not in resources.available_engines():
+    engine_label = ENGINE_LABELS.get(model.info.engine, model.info.engine)
     st.error(
         f"The active model was trained with the {engine_label} "
         f"engine, which is not installed here: run `{ENABLE_ENGINES}` and restart the app, or make a "
@@ -242,22 +242,22 @@ if model.bundle.engine not in resources.available_engines():
     )
     st.stop()
 
-gallery = model.bundle.gallery
+calibrated = model.info.distance_threshold
 distance = None
-if gallery is not None:
+if calibrated is not None:
     distance = st.sidebar.slider(
         "Unknown person beyond distance",
         min_value=0.3,
         max_value=0.8,
-        value=round(gallery.threshold, 2),
+        value=round(calibrated, 2),
         step=0.01,
         key=f"distance_{model.version.mtime_ns}",  # each model starts at its own calibrated value
         help="A face farther than this from every face the model was trained on is an unknown person. "
-        f"Calibrated on the training faces: {gallery.threshold:.2f}. Lower: fewer wrong names, more "
+        f"Calibrated on the training faces: {calibrated:.2f}. Lower: fewer wrong names, more "
         "'unknown'.",
     )
 threshold = DEFAULT_CONFIDENCE_THRESHOLD
-if gallery is None:  # an open-set model names by distance, not by probability
+if calibrated is None:  # an open-set model names by distance, not by probability
     threshold = st.sidebar.slider(
         "Confidence threshold",
         min_value=0.0,
@@ -300,6 +300,9 @@ if len(chosen) > VISITOR_MAX_FILES and not access.is_owner():
     release_uploads(upload for _, upload in ignored)
     chosen = chosen[:VISITOR_MAX_FILES]
 photos = [(name, upload.getvalue()) for name, upload in chosen if not upload.closed]  # closed: over the cap
+if photos:
+    # Loaded here, once, so that a model that cannot be loaded is not blamed on each photo.
+    resources.classifier(model.key, threshold, distance)
 if len(photos) > CLASSIFY_DETAILS_MAX_PHOTOS:
     st.info(
         f"{len(photos)} photos: sorted by who is in them, without each photo's details (those are shown "
@@ -320,3 +323,4 @@ if len(sorted_photos) >= 2:
     )
     show_who_is_where(sorted_photos, grouping)
 forget_photos_not_shown()
+resources.warm_up(model)  # after the page is drawn: the first photo finds the model ready

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.dummy import DummyClassifier
 
+from celeb import model as model_module
 from celeb import registry as registry_module
+from celeb.config import PROJECT_ROOT as ROOT
 from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, FlagSettings, flag_crops, flagged_first
 from celeb.dataset import REJECTED, DatasetStore
 from celeb.errors import ModelError
@@ -86,6 +93,67 @@ def test_a_damaged_active_model_is_still_kept(tmp_path: Path):
     assert entry.problem and entry.path.read_bytes() == b"not a model"
     with pytest.raises(ModelError):
         registry.restore(entry.id)
+
+
+def test_the_active_models_card_is_read_without_loading_the_model(tmp_path: Path, monkeypatch):
+    registry = ModelRegistry(tmp_path)
+    assert registry.active_info() is None
+    registry.activate(constant_bundle("Ann", when="2026-01-01T10:00:00+00:00"))
+    card = json.loads(registry.active_card.read_text())
+    assert card["sha256"] == hashlib.sha256(registry.active_bytes()).hexdigest()
+    assert card["classes"] == ["Ann", "Zed"] and card["engine"] == "classic" and card["test_accuracy"] == 0.5
+
+    def no_loading(path):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(model_module, "load_bundle", no_loading)
+    info = ModelRegistry(tmp_path, read_only=True).active_info()
+    assert info.classes == ["Ann", "Zed"] and info.trained_at == "2026-01-01T10:00:00+00:00"
+    assert info.distance_threshold is None and info.made_with == sklearn.__version__ and not info.version_note
+
+
+def test_a_card_that_does_not_match_the_model_is_made_anew(tmp_path: Path):
+    registry = ModelRegistry(tmp_path)
+    registry.activate(constant_bundle("Ann"))
+    old_card = registry.active_card.read_text()
+    # A model copied in by hand: the card describes the one before.
+    registry.active_path.write_bytes(bundle_bytes(constant_bundle("Zed", classes=("Bo", "Zed"))))
+    assert ModelRegistry(tmp_path, read_only=True).active_info().classes == ["Bo", "Zed"]
+    assert registry.active_card.read_text() == old_card  # read-only: nothing written
+    assert registry.active_info().classes == ["Bo", "Zed"]
+    assert json.loads(registry.active_card.read_text())["classes"] == ["Bo", "Zed"]
+
+    registry.active_card.write_text("{damaged")
+    assert registry.active_info().classes == ["Bo", "Zed"]
+    registry.active_path.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="damaged or not a celeb model"):
+        registry.active_info()
+
+
+def test_a_model_of_another_scikit_learn_says_so_on_its_card(tmp_path: Path):
+    bundle = constant_bundle("Ann")
+    bundle.versions = {**bundle.versions, "scikit-learn": "0.0.1"}
+    registry = ModelRegistry(tmp_path)
+    registry.activate(bundle)
+    note = registry.active_info().version_note
+    assert note == (
+        f"the model model.joblib was made with scikit-learn 0.0.1; this is {sklearn.__version__}. "
+        "Its answers may differ: retrain it to be sure."
+    )
+
+
+def test_the_first_page_imports_no_scikit_learn():
+    # What app.py and the Classify page import before their first draw (the rest loads after it).
+    modules = (
+        "celeb_app.access celeb_app.messages celeb_app.navigation celeb_app.uploads celeb_app.widgets "
+        "celeb_app.resources celeb_app.charts celeb_app.text "
+        "celeb.classify celeb.draw celeb.engines celeb.sort"
+    )
+    code = "import sys, importlib, streamlit\n"
+    code += f"for name in {modules.split()!r}: importlib.import_module(name)\n"
+    code += "print(sorted({'sklearn', 'scipy', 'pandas', 'altair', 'matplotlib'} & set(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_bundle_bytes_is_a_loadable_model_file(tmp_path: Path):
