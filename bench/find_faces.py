@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  CPU-seconds (both cores)        {statistics.median(r['cpu_s'] for r in rounds):.1f}")
     each = ", ".join(f"{r['seconds']:.1f}" for r in rounds)
     print(f"  rounds (s)                      {each}")
-    print(
-        f"  second search, same dataset     {first['again_photos']} photos in {first['again_s']:.2f} s"
-    )
+    print(f"  second search, same dataset     {first['again_photos']} photos in {first['again_s']:.2f} s")
     return 0
 
 

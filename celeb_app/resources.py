@@ -158,7 +158,6 @@ def classifier(
     return _classifier(*model_key, round(float(threshold), 3), distance)
 
 
-
 _warmed: set[str] = set()
 _warming = threading.Lock()
 
