@@ -6,9 +6,12 @@ Starts ``streamlit run app.py`` on 127.0.0.1 with the shipped model (and an
 empty temporary dataset), drives Debian's chromium through Playwright, and
 prints:
 
-- seconds from the server process's start to the Classify page's title;
+- seconds from the server process's start to the Classify page drawn: its
+  title, the photo drop zone and the sidebar's model card (the shipped
+  model's card, ``models/model.json``, as shipped);
 - seconds from dropping a 12-megapixel JPEG to its first face's answer
-  (median of 3 fresh page loads);
+  (median of 3 fresh page loads; the first of them right after the first
+  page, while the model may still be loading, is also printed);
 - the server's resident memory after 20 shared photos were classified.
 
 Targets: first render <= 2 s (issue "Curate, train and sort"), answer <= 1.5 s, memory <= 450 MB
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         app = AppServer(scratch / "app")
         app.models.mkdir(parents=True)
-        shutil.copy(ROOT / "models" / "model.joblib", app.models / "model.joblib")
+        for name in ("model.joblib", "model.json"):  # the model as shipped, with its card
+            shutil.copy(ROOT / "models" / name, app.models / name)
         started = time.perf_counter()
         try:
             app.start()
@@ -64,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 def measure(browser: Browser, url: str, started: float, big: Path, twenty: list[Path], pid: int) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
+    # Rendered: the heading, the photo drop zone and the sidebar's model card, all of them.
     expect(page.get_by_role("heading", name="Who is this?")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stFileUploaderDropzone")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"^Knows \d+ people"))).to_be_visible(timeout=60_000)
     first_render = time.perf_counter() - started
 
     answers = []
@@ -107,7 +114,10 @@ def report(figures: dict) -> None:
     for name, value, target, ok in rows:
         verdict = ("PASS" if ok else "FAIL") if target else ""
         print(f"{name:<55} {value:>8}  {target:>7}  {verdict}")
-    print("answer runs (s): " + ", ".join(f"{s:.2f}" for s in figures["answer_s"]))
+    print(
+        "answer runs (s), the first right after the first page: "
+        + ", ".join(f"{s:.2f}" for s in figures["answer_s"])
+    )
 
 
 if __name__ == "__main__":
