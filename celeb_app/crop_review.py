@@ -23,7 +23,7 @@ from celeb.dataset import (
     same_person,
 )
 from celeb.draw import PLAIN, Label, draw_boxes
-from celeb.engines import ENGINES
+from celeb.engines import ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
 from celeb.faces import Box
 from celeb.images import read_image
@@ -100,7 +100,7 @@ def no_crops_hint(summary: PersonSummary, engine: str) -> str:
     if summary.photos:
         return (
             f"No face was found in the photos of {md(summary.name)}. The "
-            f"{ENGINES[engine].label} engine needs {ENGINES[engine].needs}: add clearer photos."
+            f"{ENGINE_LABELS[engine]} engine needs {ENGINES[engine].needs}: add clearer photos."
         )
     return f"No photos of {md(summary.name)} yet: add some in the **Add photos** tab."
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import streamlit as st
 
 from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, paths
@@ -180,6 +179,8 @@ def warm_up(card: ActiveCard) -> None:
     def load() -> None:
         time.sleep(WARM_UP_DELAY_SECONDS)
         try:
+            import numpy as np
+
             import celeb.classify  # noqa: F401  (with scikit-learn, what unpickling the model needs)
 
             # The engine's models are made on first use: one search of an empty picture makes them.

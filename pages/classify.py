@@ -1,221 +1,14 @@
 """Classify: drop photos (or take one) and see who is on them."""
 
-import hashlib
-
-import numpy as np
 import streamlit as st
 
-from celeb.classify import FacePrediction, needed_probability
-from celeb.config import (
-    CLASSIFY_DETAILS_MAX_PHOTOS,
-    DEFAULT_CONFIDENCE_THRESHOLD,
-    MAX_UPLOAD_MB,
-    VISITOR_MAX_FILES,
-)
-from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
-from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS, ENGINES
-from celeb.errors import CelebError
-from celeb.sort import (
-    SortedPhoto,
-    SortReport,
-    group_strangers,
-    grouping_distance,
-    report_csv,
-    sorted_photo,
-    sorted_zip,
-)
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, MAX_UPLOAD_MB, VISITOR_MAX_FILES
+from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS
 from celeb_app import access, navigation, resources
-from celeb_app.charts import chart_height, distance_chart, probability_chart
-from celeb_app.messages import logger
-from celeb_app.text import md, names, plural
+from celeb_app.text import names
 from celeb_app.uploads import UPLOAD_TYPES, release_uploads
 
 navigation.start(__file__)
-
-SHOWN_MAX_SIDE = 1200
-
-#: Results this run shows (keys of st.session_state["classified"]); the rest is dropped after the run.
-shown_now: set[tuple] = set()
-
-
-def classify(
-    data: bytes, model_key: tuple, threshold: float, distance: float | None, picture: bool = True
-) -> tuple[np.ndarray | None, tuple[int, int], list]:
-    """The photo as shown (at most SHOWN_MAX_SIDE; None without ``picture``), its size as stored,
-    and its faces.
-
-    Results are kept in this session only, for the photos it shows now, so
-    moving a widget does not redo the work; nothing of a visitor's photo goes
-    to disk, to the log, or to a cache other sessions share. At most one
-    classification per core runs at once; the others say they are queued.
-    """
-    key = (hashlib.sha256(data).hexdigest(), model_key, threshold, distance, picture)
-    kept = st.session_state.setdefault("classified", {})
-    shown_now.add(key)
-    if key not in kept:
-        waiting = st.empty()
-
-        def queued(place: int) -> None:
-            waiting.info(
-                f"Queued: the server is busy with other photos; yours is number {place} in line.",
-                icon=":material/hourglass_top:",
-            )
-
-        with resources.classify_slots().hold(on_wait=queued):
-            waiting.empty()
-            with st.spinner("Looking for faces…"):
-                prediction = resources.classifier(model_key, threshold, distance).classify(data)
-        photo = prediction.photo
-        # Sorting many photos shows none of them: keeping their pictures would cost 4 MB a photo.
-        shown = thumbnail(photo.rgb, SHOWN_MAX_SIDE) if picture else None
-        kept[key] = (shown, photo.original_size, prediction.faces)
-    return kept[key]
-
-
-def forget_photos_not_shown() -> None:
-    kept = st.session_state.get("classified", {})
-    for key in [key for key in kept if key not in shown_now]:
-        del kept[key]
-
-
-def face_label(number: int, face: FacePrediction) -> Label:
-    if face.unknown:
-        return Label(face.box, f"{number}. unknown", DOUBT)
-    if face.person:
-        return Label(
-            face.box, f"{number}. {face.person} {face.probability:.0%}", SURE if face.clean else DOUBT
-        )
-    return Label(face.box, f"{number}. not sure", DOUBT)
-
-
-def show_face(number: int, face: FacePrediction, threshold: float, distance: float | None) -> None:
-    left, right = st.columns([1, 3], vertical_alignment="top")
-    left.image(face.crop, caption=f"Face {number}", width="content")  # never blown up on a phone
-    with right:
-        if face.unknown:
-            st.markdown(
-                f"**Face {number}: unknown person.** The nearest known face ({md(face.best_guess)}) "
-                f"is at distance {face.distance:.2f}, beyond the {distance:.2f} within which the model names "
-                "someone."
-            )
-        elif face.person:
-            near = f" · distance {face.distance:.2f}" if face.distance is not None else ""
-            st.markdown(f"**Face {number}: {md(face.person)}** — {face.probability:.0%}{near}")
-        else:
-            st.markdown(
-                f"**Face {number}: not sure.** Best guess: {md(face.best_guess)} "
-                f"({face.probability:.0%}), below the "
-                f"{needed_probability(threshold, face.clean):.0%} needed to name someone"
-                + ("." if face.clean else " whose eyes were not both found.")
-            )
-        if not face.clean:
-            st.caption(
-                ":material/visibility_off: Both eyes were not found in this face "
-                "(turned, covered or blurred), so this answer is less reliable."
-            )
-        if face.unknown and face.distances and distance is not None:
-            # The distance decided, not the probabilities: show the distances, never a confident bar.
-            st.caption(
-                "Distance from this face to each person's nearest training face; the model names someone "
-                f"only within {distance:.2f} (the green line). The probabilities do not apply here."
-            )
-            chart = distance_chart(face.distances, distance)
-        else:
-            chart = probability_chart(face.probabilities, face.person)
-        st.altair_chart(chart, width="stretch", height=chart_height(len(face.probabilities)))
-
-
-def classify_or_say_why(
-    name: str,
-    data: bytes,
-    model: resources.ActiveCard,
-    threshold: float,
-    distance: float | None,
-    picture: bool = True,
-) -> tuple[np.ndarray | None, tuple[int, int], list] | None:
-    """:func:`classify`, or None after an error message naming the photo."""
-    try:
-        return classify(data, model.key, threshold, distance, picture)
-    except CelebError as exc:
-        st.error(f"**{md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
-    except Exception as exc:  # one odd photo must not stop the others
-        # Logged without the file name or bytes: a visitor's photo stays out of the log.
-        logger.error("classifying an uploaded photo failed: %s", exc.__class__.__name__)
-        st.error(f"**{md(name)}** could not be processed. Try another photo.", icon=":material/error:")
-    return None
-
-
-def show_photo(
-    name: str, data: bytes, model: resources.ActiveCard, threshold: float, distance: float | None
-) -> list | None:
-    """The photo with its faces boxed and each face's answer; its faces (None when unreadable)."""
-    st.subheader(md(name), divider="gray")
-    result = classify_or_say_why(name, data, model, threshold, distance)
-    if result is None:
-        return None
-    shown, original_size, faces = result
-    photo_column, faces_column = st.columns([3, 2], gap="medium")
-    if not faces:
-        with faces_column:
-            st.warning(
-                f"No face found. This model's engine needs {ENGINES[model.info.engine].needs}: "
-                "try a closer or sharper photo.",
-                icon=":material/face_retouching_off:",
-            )
-        photo_column.image(shown, width="stretch")
-        return faces
-    labels = [face_label(number, face) for number, face in enumerate(faces, start=1)]
-    photo_column.image(draw_boxes(shown, labels, original_size), width="stretch")
-    with faces_column:
-        named = [face.person or ("unknown" if face.unknown else "not sure") for face in faces]
-        st.markdown(f"{plural(len(faces), 'face')}: " + names(named))
-        for number, face in enumerate(faces, start=1):
-            show_face(number, face, threshold, distance)
-    return faces
-
-
-def sort_quietly(
-    photos: list[tuple[str, bytes]], model: resources.ActiveCard, threshold: float, distance: float | None
-) -> list[tuple[SortedPhoto, bytes]]:
-    """Classify many photos with a progress bar and no details; the readable ones, sorted."""
-    bar = st.progress(0.0, text="Sorting photos…")
-    sorted_photos = []
-    for done, (name, data) in enumerate(photos, start=1):
-        result = classify_or_say_why(name, data, model, threshold, distance, picture=False)
-        if result is not None:
-            sorted_photos.append((sorted_photo(name, data, result[2]), data))
-        bar.progress(done / len(photos), text=f"Sorting photos: {done}/{len(photos)}")
-    bar.empty()
-    return sorted_photos
-
-
-def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]], grouping: float | None) -> None:
-    """Which photos each person is in, and the photos to take away sorted into folders; with a
-    ``grouping`` distance, the strangers grouped into unknown/group-01 ... (the owner's photos only)."""
-    photos, _ = group_strangers([photo for photo, _ in sorted_photos], grouping)
-    sorted_photos = [(photo, data) for photo, (_, data) in zip(photos, sorted_photos, strict=True)]
-    report = SortReport(photos)
-    st.subheader("Who is where", divider="gray")
-    counts = report.folder_counts().most_common()
-    st.markdown(" · ".join(f"**{md(folder)}**: {plural(n, 'photo')}" for folder, n in counts))
-    rows = [
-        {"photo": photo.path, "people": ", ".join(photo.people), "folders": ", ".join(photo.folders)}
-        for photo in report.photos
-    ]
-    st.dataframe(rows, hide_index=True, width="stretch")
-    left, right = st.columns(2)
-    left.download_button(
-        "Download the table (CSV)", report_csv(report), "sorted.csv", "text/csv", icon=":material/table:"
-    )
-    right.download_button(
-        "Download the photos in folders (zip)",
-        lambda: sorted_zip(sorted_photos),  # made only when asked for
-        "sorted-photos.zip",
-        "application/zip",
-        icon=":material/folder_zip:",
-        help="One folder per person (a photo of two people is in both), 'unknown' and 'no face'.",
-    )
-
 
 st.title("Who is this?")
 model = resources.active_card()  # the card only: the model itself loads after the page is drawn
@@ -232,15 +25,9 @@ if model is None:
     st.stop()
 
 st.caption(f"Drop photos to find the faces in them and name each among: {names(model.info.classes)}.")
-if model.info.engine not in resources.available_engines():
-    engine_label = ENGINE_LABELS.get(model.info.engine, model.info.engine)
-    st.error(
-        f"The active model was trained with the {engine_label} "
-        f"engine, which is not installed here: run `{ENABLE_ENGINES}` and restart the app, or make a "
-        "model of an installed engine active on the Train page.",
-        icon=":material/extension_off:",
-    )
-    st.stop()
+# Whether the model's engine is installed is checked once the page is drawn (the check imports
+# the engine, OpenCV and NumPy); without it, the photo picker goes and this says why.
+engine_problem = st.empty()
 
 calibrated = model.info.distance_threshold
 distance = None
@@ -270,21 +57,37 @@ if calibrated is None:  # an open-set model names by distance, not by probabilit
         "a name.",
     )
 
-uploads = st.file_uploader(
-    "Photos",
-    type=UPLOAD_TYPES,
-    accept_multiple_files=True,
-    key="photos",
-    max_upload_size=MAX_UPLOAD_MB,
-    help="JPEG, PNG, WebP, BMP, GIF or TIFF. iPhone HEIC photos must be exported as JPEG first.",
-)
-camera_on = st.toggle("Take a photo with the camera", key="camera_on")
-shot = st.camera_input("Camera", key="camera", label_visibility="collapsed", width=520) if camera_on else None
+picker = st.empty()
+with picker.container():
+    uploads = st.file_uploader(
+        "Photos",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key="photos",
+        max_upload_size=MAX_UPLOAD_MB,
+        help="JPEG, PNG, WebP, BMP, GIF or TIFF. iPhone HEIC photos must be exported as JPEG first.",
+    )
+    camera_on = st.toggle("Take a photo with the camera", key="camera_on")
+    shot = (
+        st.camera_input("Camera", key="camera", label_visibility="collapsed", width=520)
+        if camera_on
+        else None
+    )
 
 st.caption(
     ":material/lock: Your photos are processed in memory for this page only: "
     "never saved to disk, logged, or shown to anyone else."
 )
+if model.info.engine not in resources.available_engines():
+    picker.empty()
+    engine_label = ENGINE_LABELS.get(model.info.engine, model.info.engine)
+    engine_problem.error(
+        f"The active model was trained with the {engine_label} "
+        f"engine, which is not installed here: run `{ENABLE_ENGINES}` and restart the app, or make a "
+        "model of an installed engine active on the Train page.",
+        icon=":material/extension_off:",
+    )
+    st.stop()
 # Nothing is read before the visitor's cap is applied: each file over it is memory the visitor
 # could make the server hold (24 files of 40 MB took it from 318 MB to 2.2 GB).
 chosen = [(upload.name, upload) for upload in uploads or []]
@@ -301,26 +104,10 @@ if len(chosen) > VISITOR_MAX_FILES and not access.is_owner():
     chosen = chosen[:VISITOR_MAX_FILES]
 photos = [(name, upload.getvalue()) for name, upload in chosen if not upload.closed]  # closed: over the cap
 if photos:
-    # Loaded here, once, so that a model that cannot be loaded is not blamed on each photo.
-    resources.classifier(model.key, threshold, distance)
-if len(photos) > CLASSIFY_DETAILS_MAX_PHOTOS:
-    st.info(
-        f"{len(photos)} photos: sorted by who is in them, without each photo's details (those are shown "
-        f"for at most {CLASSIFY_DETAILS_MAX_PHOTOS} photos at a time).",
-        icon=":material/sort:",
-    )
-    sorted_photos = sort_quietly(photos, model, threshold, distance)
+    # The results' code (NumPy, OpenCV, scikit-learn) is imported only now: the first page needs none of it.
+    from celeb_app import classify_view
+
+    classify_view.show_results(photos, model, threshold, distance)
 else:
-    sorted_photos = []
-    for name, data in photos:
-        faces = show_photo(name, data, model, threshold, distance)
-        if faces is not None:
-            sorted_photos.append((sorted_photo(name, data, faces), data))
-if len(sorted_photos) >= 2:
-    # Nothing of a visitor's photos is grouped: strangers are the owner's to name.
-    grouping = (
-        grouping_distance(resources.classifier(model.key, threshold, distance)) if access.is_owner() else None
-    )
-    show_who_is_where(sorted_photos, grouping)
-forget_photos_not_shown()
+    st.session_state.pop("classified", None)  # nothing shown: nothing of a photo is kept
 resources.warm_up(model)  # after the page is drawn: the first photo finds the model ready

@@ -11,7 +11,7 @@ app work with any of them. One module per engine:
   two-eye rule, raw pixels stacked with a wavelet image.
 
 A new engine is a module with an :class:`Engine` subclass and one entry in
-:data:`ENGINES` (README: "Adding an engine").
+``_ENTRIES`` (README: "Adding an engine").
 
 >>> engine = get_engine("classic")
 >>> engine.name, engine.feature_length
@@ -22,21 +22,54 @@ A new engine is a module with an :class:`Engine` subclass and one entry in
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from ..errors import CelebError
 from .base import Engine, EngineUnavailable
-from .classic import ClassicEngine
 from .dlib_models import INSTALL
-from .embeddings import EmbeddingsEngine
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    """Where an engine lives, and its name for people."""
+
+    module: str  # under celeb.engines
+    cls: str
+    label: str
+
 
 #: Every engine by name, the default first.
-ENGINES: dict[str, type[Engine]] = {engine.name: engine for engine in (EmbeddingsEngine, ClassicEngine)}
-DEFAULT_ENGINE = EmbeddingsEngine.name
+_ENTRIES = {
+    "embeddings": EngineEntry("embeddings", "EmbeddingsEngine", "Embeddings (dlib ResNet)"),
+    "classic": EngineEntry("classic", "ClassicEngine", "Classic (haar + wavelets, the recipe)"),
+}
+
+
+class _Engines(Mapping[str, type[Engine]]):
+    """Engine classes by name. An engine's module (and with it OpenCV, NumPy, dlib) is imported
+    when the engine is first asked for: naming engines, as the app's first page does, imports
+    none of them."""
+
+    def __getitem__(self, name: str) -> type[Engine]:
+        entry = _ENTRIES[name]
+        return getattr(import_module(f"{__name__}.{entry.module}"), entry.cls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ENTRIES)
+
+    def __len__(self) -> int:
+        return len(_ENTRIES)
+
+
+ENGINES: Mapping[str, type[Engine]] = _Engines()
+DEFAULT_ENGINE = "embeddings"
 #: The engine of models, crops and manifests stored before engines had names.
-LEGACY_ENGINE = ClassicEngine.name
-ENGINE_NAMES = tuple(ENGINES)
-ENGINE_LABELS = {name: engine.label for name, engine in ENGINES.items()}
+LEGACY_ENGINE = "classic"
+ENGINE_NAMES = tuple(_ENTRIES)
+ENGINE_LABELS = {name: entry.label for name, entry in _ENTRIES.items()}
 #: How to install every engine's packages.
 ENABLE_ENGINES = INSTALL
 
@@ -54,6 +87,14 @@ __all__ = [
     "engine_available",
     "get_engine",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The engine classes by their class names (``from celeb.engines import ClassicEngine``)."""
+    for key, entry in _ENTRIES.items():
+        if entry.cls == name:
+            return ENGINES[key]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_engine(name: str = DEFAULT_ENGINE, settings: dict[str, Any] | None = None) -> Engine:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import CelebError
-from ..faces import Face
+
+if TYPE_CHECKING:  # the registry (engines/__init__.py) imports this module without NumPy or OpenCV
+    import numpy as np
+
+    from ..faces import Face
 
 
 class EngineUnavailable(CelebError):
@@ -24,7 +26,6 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
-    label: ClassVar[str]
     #: Train on mirrored copies of every crop too (helps pixel features, not embeddings).
     mirror: ClassVar[bool]
     #: Answers "unknown person" by distance to the training faces (else by probability).
@@ -35,6 +36,13 @@ class Engine(ABC):
     faces_kept_as: ClassVar[str] = ""
     #: What it needs to find a face, for a user whose photo gave none.
     needs: ClassVar[str] = "a face that is not tiny, covered or turned fully away"
+
+    @property
+    def label(self) -> str:
+        """Its name for people (the registry's, celeb/engines/__init__.py)."""
+        from . import ENGINE_LABELS
+
+        return ENGINE_LABELS[self.name]
 
     @classmethod
     def available(cls) -> bool:

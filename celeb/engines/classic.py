@@ -21,7 +21,6 @@ class ClassicEngine(Engine):
     """
 
     name = "classic"
-    label = "Classic (haar + wavelets, the recipe)"
     mirror = True
     faces_kept_as = " with both eyes"
     needs = "a clear, frontal face with both eyes visible, not too small in the photo"

@@ -21,7 +21,6 @@ class EmbeddingsEngine(Engine):
     """Detector + dlib 5-point alignment + dlib ResNet embedding."""
 
     name = "embeddings"
-    label = "Embeddings (dlib ResNet)"
     mirror = False
     open_set = True
     needs = "a face at least about 20 pixels tall that is not covered or turned fully away"
