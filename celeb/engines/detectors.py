@@ -48,27 +48,19 @@ def _smaller(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 class HogDetector:
     """dlib's HOG detector: one pass at the decoded size; when it finds nothing, one pass that
-    upsamples a copy of at most 640 px once, for faces under about 80 px.
-
-    With ``max_side``, a single pass on a copy at most that long (no upsampling): for
-    :class:`HogThenMtcnn`, where MTCNN finds the small faces, at a third of the cost.
-    """
+    upsamples a copy of at most 640 px once, for faces under about 80 px."""
 
     name: ClassVar[str] = "hog"
     UPSAMPLE_MAX_SIDE = DETECTION_MAX_SIDE
 
-    def __init__(self, max_side: int | None = None) -> None:
+    def __init__(self) -> None:
         self._pool = dlib_pool()
-        self.max_side = max_side
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
         return [box for box, _ in self.scored_boxes(rgb)]
 
     def scored_boxes(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
         """Boxes with HOG's score (above 0; real faces score about 1.5, half of them)."""
-        if self.max_side is not None:
-            small, back = _smaller(rgb, self.max_side)
-            return [(box.scaled(back), score) for box, score in self._run(small, upsample=0)]
         found = self._run(rgb, upsample=0)
         if not found:
             small, back = _smaller(rgb, self.UPSAMPLE_MAX_SIDE)
@@ -144,16 +136,13 @@ class HogThenMtcnn:
     """
 
     name: ClassVar[str] = "hog+mtcnn"
-    #: HOG looks on a copy this long: faces of at least 80 px there (an eighth of the photo's
-    #: longer side); MTCNN finds smaller ones down to 20 px (bench/find_faces.py, bench/embeddings.py).
-    HOG_MAX_SIDE = DETECTION_MAX_SIDE
     #: Measured on the shared photos: 5% of the largest faces score under 0.38, half over 1.5;
     #: a patch on a space suit scored 0.07.
     WEAK_SCORE = 0.3
     SAME_FACE_IOU = 0.3
 
     def __init__(self) -> None:
-        self._hog, self._mtcnn = HogDetector(max_side=self.HOG_MAX_SIDE), MtcnnDetector()
+        self._hog, self._mtcnn = HogDetector(), MtcnnDetector()
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
         scored = self._hog.scored_boxes(rgb)
