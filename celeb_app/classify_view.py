@@ -8,6 +8,8 @@ Imported by the page only once there are photos: it brings NumPy, OpenCV and
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -31,28 +33,40 @@ from celeb_app.charts import chart_height, distance_chart, probability_chart
 from celeb_app.messages import logger
 from celeb_app.text import md, names, plural
 
+if TYPE_CHECKING:
+    from celeb.classify import Classifier
+
 SHOWN_MAX_SIDE = 1200
 
 
+@dataclass
+class PageRun:
+    """One run of the page: the model and thresholds it classifies with, and the results it shows
+    (keys of ``st.session_state["classified"]``; the others are forgotten after the run)."""
+
+    model: resources.ActiveCard
+    threshold: float
+    distance: float | None
+    shown: set[tuple] = field(default_factory=set)
+
+    def classifier(self) -> Classifier:
+        return resources.classifier(self.model.key, self.threshold, self.distance)
+
+
 def classify(
-    data: bytes,
-    model_key: tuple,
-    threshold: float,
-    distance: float | None,
-    shown_now: set[tuple],
-    picture: bool = True,
+    data: bytes, run: PageRun, picture: bool = True
 ) -> tuple[np.ndarray | None, tuple[int, int], list]:
     """The photo as shown (at most SHOWN_MAX_SIDE; None without ``picture``), its size as stored,
-    and its faces; its key is added to ``shown_now``.
+    and its faces; its key is added to ``run.shown``.
 
     Results are kept in this session only, for the photos it shows now, so
     moving a widget does not redo the work; nothing of a visitor's photo goes
     to disk, to the log, or to a cache other sessions share. At most one
     classification per core runs at once; the others say they are queued.
     """
-    key = (hashlib.sha256(data).hexdigest(), model_key, threshold, distance, picture)
+    key = (hashlib.sha256(data).hexdigest(), run.model.key, run.threshold, run.distance, picture)
     kept = st.session_state.setdefault("classified", {})
-    shown_now.add(key)
+    run.shown.add(key)
     if key not in kept:
         waiting = st.empty()
 
@@ -65,7 +79,7 @@ def classify(
         with resources.classify_slots().hold(on_wait=queued):
             waiting.empty()
             with st.spinner("Looking for faces…"):
-                prediction = resources.classifier(model_key, threshold, distance).classify(data)
+                prediction = run.classifier().classify(data)
         photo = prediction.photo
         # Sorting many photos shows none of them: keeping their pictures would cost 4 MB a photo.
         shown = thumbnail(photo.rgb, SHOWN_MAX_SIDE) if picture else None
@@ -73,9 +87,9 @@ def classify(
     return kept[key]
 
 
-def forget_photos_not_shown(shown_now: set[tuple]) -> None:
+def forget_photos_not_shown(run: PageRun) -> None:
     kept = st.session_state.get("classified", {})
-    for key in [key for key in kept if key not in shown_now]:
+    for key in [key for key in kept if key not in run.shown]:
         del kept[key]
 
 
@@ -127,17 +141,11 @@ def show_face(number: int, face: FacePrediction, threshold: float, distance: flo
 
 
 def classify_or_say_why(
-    name: str,
-    data: bytes,
-    model: resources.ActiveCard,
-    threshold: float,
-    distance: float | None,
-    shown_now: set[tuple],
-    picture: bool = True,
+    name: str, data: bytes, run: PageRun, picture: bool = True
 ) -> tuple[np.ndarray | None, tuple[int, int], list] | None:
     """:func:`classify`, or None after an error message naming the photo."""
     try:
-        return classify(data, model.key, threshold, distance, shown_now, picture)
+        return classify(data, run, picture)
     except CelebError as exc:
         st.error(f"**{md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
     except Exception as exc:  # one odd photo must not stop the others
@@ -147,17 +155,10 @@ def classify_or_say_why(
     return None
 
 
-def show_photo(
-    name: str,
-    data: bytes,
-    model: resources.ActiveCard,
-    threshold: float,
-    distance: float | None,
-    shown_now: set[tuple],
-) -> list | None:
+def show_photo(name: str, data: bytes, run: PageRun) -> list | None:
     """The photo with its faces boxed and each face's answer; its faces (None when unreadable)."""
     st.subheader(md(name), divider="gray")
-    result = classify_or_say_why(name, data, model, threshold, distance, shown_now)
+    result = classify_or_say_why(name, data, run)
     if result is None:
         return None
     shown, original_size, faces = result
@@ -165,7 +166,7 @@ def show_photo(
     if not faces:
         with faces_column:
             st.warning(
-                f"No face found. This model's engine needs {ENGINES[model.info.engine].needs}: "
+                f"No face found. This model's engine needs {ENGINES[run.model.info.engine].needs}: "
                 "try a closer or sharper photo.",
                 icon=":material/face_retouching_off:",
             )
@@ -177,22 +178,16 @@ def show_photo(
         named = [face.person or ("unknown" if face.unknown else "not sure") for face in faces]
         st.markdown(f"{plural(len(faces), 'face')}: " + names(named))
         for number, face in enumerate(faces, start=1):
-            show_face(number, face, threshold, distance)
+            show_face(number, face, run.threshold, run.distance)
     return faces
 
 
-def sort_quietly(
-    photos: list[tuple[str, bytes]],
-    model: resources.ActiveCard,
-    threshold: float,
-    distance: float | None,
-    shown_now: set[tuple],
-) -> list[tuple[SortedPhoto, bytes]]:
+def sort_quietly(photos: list[tuple[str, bytes]], run: PageRun) -> list[tuple[SortedPhoto, bytes]]:
     """Classify many photos with a progress bar and no details; the readable ones, sorted."""
     bar = st.progress(0.0, text="Sorting photos…")
     sorted_photos = []
     for done, (name, data) in enumerate(photos, start=1):
-        result = classify_or_say_why(name, data, model, threshold, distance, shown_now, picture=False)
+        result = classify_or_say_why(name, data, run, picture=False)
         if result is not None:
             sorted_photos.append((sorted_photo(name, data, result[2]), data))
         bar.progress(done / len(photos), text=f"Sorting photos: {done}/{len(photos)}")
@@ -233,25 +228,25 @@ def show_results(
 ) -> None:
     """Every photo with its faces (over CLASSIFY_DETAILS_MAX_PHOTOS, a sorted table instead), and
     for two photos or more, who is where; results of photos no longer shown are forgotten."""
+    run = PageRun(model, threshold, distance)
     # Loaded here, once, so that a model that cannot be loaded is not blamed on each photo.
-    resources.classifier(model.key, threshold, distance)
-    shown_now: set[tuple] = set()
+    run.classifier()
     if len(photos) > CLASSIFY_DETAILS_MAX_PHOTOS:
         st.info(
             f"{len(photos)} photos: sorted by who is in them, without each photo's details (those are "
             f"shown for at most {CLASSIFY_DETAILS_MAX_PHOTOS} photos at a time).",
             icon=":material/sort:",
         )
-        sorted_photos = sort_quietly(photos, model, threshold, distance, shown_now)
+        sorted_photos = sort_quietly(photos, run)
     else:
         sorted_photos = []
         for name, data in photos:
-            faces = show_photo(name, data, model, threshold, distance, shown_now)
+            faces = show_photo(name, data, run)
             if faces is not None:
                 sorted_photos.append((sorted_photo(name, data, faces), data))
     if len(sorted_photos) >= 2:
         # Nothing of a visitor's photos is grouped: strangers are the owner's to name.
         owner = access.is_owner()
-        grouping = grouping_distance(resources.classifier(model.key, threshold, distance)) if owner else None
+        grouping = grouping_distance(run.classifier()) if owner else None
         show_who_is_where(sorted_photos, grouping)
-    forget_photos_not_shown(shown_now)
+    forget_photos_not_shown(run)
