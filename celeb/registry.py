@@ -153,9 +153,12 @@ class ModelRegistry:
             bundle = load_bundle(self.active_path)
         info = model_info(bundle, self.active_path, size_bytes=len(data), sha256=digest)
         if not self.read_only:
-            with contextlib.suppress(OSError):
-                write_atomic(self.active_card, json.dumps(info.as_json(), indent=1).encode())
+            with contextlib.suppress(OSError):  # only a card: the next reader makes it again
+                self._write_card(info)
         return info
+
+    def _write_card(self, info: ModelInfo) -> None:
+        write_atomic(self.active_card, json.dumps(info.as_json(), indent=1).encode())
 
     def load_active(self) -> ModelBundle:
         """The active model (raises :class:`ModelError` when missing or damaged)."""
@@ -189,7 +192,7 @@ class ModelRegistry:
     def activate(self, bundle: ModelBundle) -> Path:
         """Make ``bundle`` the active model; the one it replaces goes to history."""
         self._require_writable()
-        return self._install(bundle_bytes(bundle))
+        return self._install(bundle_bytes(bundle), bundle)
 
     def restore(self, model_id: str) -> ModelBundle:
         """Make an earlier model active again; the current one takes its place in history."""
@@ -202,7 +205,7 @@ class ModelRegistry:
                 warnings.simplefilter("ignore")
                 bundle = load_bundle(path)  # refuses a file that is not a celeb model
             data = path.read_bytes()
-            self._install(data, locked=True)
+            self._install(data, bundle, locked=True)
             self._remove_entry(model_id)
         return bundle
 
@@ -219,10 +222,10 @@ class ModelRegistry:
         if self.read_only:
             raise ReadOnlyError("the models folder is read-only here: only its owner can change the model")
 
-    def _install(self, data: bytes, *, locked: bool = False) -> Path:
+    def _install(self, data: bytes, bundle: ModelBundle, *, locked: bool = False) -> Path:
         if not locked:
             with self._locked():
-                return self._install(data, locked=True)
+                return self._install(data, bundle, locked=True)
         try:
             current = self.active_path.read_bytes()
         except FileNotFoundError:
@@ -235,8 +238,8 @@ class ModelRegistry:
             if current is not None:
                 self._archive(current)
             write_atomic(self.active_path, data)
-            self.active_card.unlink(missing_ok=True)
-            self.active_info()  # the new model's card
+            digest = hashlib.sha256(data).hexdigest()
+            self._write_card(model_info(bundle, self.active_path, size_bytes=len(data), sha256=digest))
             self._prune()
         except OSError as exc:
             raise ModelError(
