@@ -406,6 +406,16 @@ def test_a_missing_model_file_says_how_to_install_it(monkeypatch):
         engines.dlib_models.model_file("shape_predictor_5_face_landmarks.dat")
 
 
+def test_the_registry_names_each_engine_as_its_class_does_and_imports_it_when_asked():
+    assert engines.ENGINE_NAMES == ("embeddings", "classic") and engines.DEFAULT_ENGINE == "embeddings"
+    for name, engine_class in engines.ENGINES.items():
+        assert engine_class.name == name
+    assert engines.get_engine("classic").label == "Classic (haar + wavelets, the recipe)"
+    assert engines.ClassicEngine is engines.ENGINES["classic"]
+    with pytest.raises(AttributeError, match="has no attribute 'DeepEngine'"):
+        _ = engines.DeepEngine
+
+
 def test_every_registered_engine_is_rebuilt_from_its_stored_settings():
     for name, engine_class in engines.ENGINES.items():
         if not engines.engine_available(name):
