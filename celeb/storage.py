@@ -24,20 +24,44 @@ _cleaned_lock = threading.Lock()
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f"{_TEMPORARY_PREFIX}{path.name}.", suffix=_TEMPORARY_SUFFIX
-    )
-    try:
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; others may read photos and models
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    StagedFile(path, data).commit()
+
+
+class StagedFile:
+    """``data`` written and synced beside ``path`` under a temporary name; :meth:`commit` puts it
+    in place (an atomic rename), :meth:`discard` drops it.
+
+    The slow part (writing, syncing) can so run outside a lock, and only the rename under it:
+    a writer that learns under the lock that its file is no longer wanted (another process
+    wrote that record meanwhile) discards it and has overwritten nothing.
+    """
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f"{_TEMPORARY_PREFIX}{self.path.name}.", suffix=_TEMPORARY_SUFFIX
+        )
+        self.temporary = Path(temporary)
+        try:
+            os.chmod(temporary, 0o644)  # mkstemp makes 0600; others may read photos and models
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        self.temporary.unlink(missing_ok=True)
 
 
 def read_regular_file(path: Path, limit: int) -> bytes:
