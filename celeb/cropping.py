@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +21,7 @@ from .faces import Box, Face
 from .feature_cache import FeatureCache, crop_vectors, engine_cache
 from .images import decode_png, encode_png, read_image
 from .manifest import KEPT, REJECTED, CropRecord, PhotoRecord, content_hash, person_named
-from .storage import write_atomic
+from .storage import StagedFile, write_atomic
 
 if TYPE_CHECKING:
     from .dataset import DatasetStore
@@ -71,7 +71,7 @@ def find_faces(
         if engine not in photo.searched
     ]
     faces = clean = 0
-    batch: list[tuple[str, PhotoRecord, list[CropRecord]]] = []
+    batch: list[SearchedPhoto] = []
     last_commit, commit_cost = time.monotonic(), 0.0
     workers = workers or min(4, os.cpu_count() or 1)
     # Identity engines describe each face as it is cropped: the cleaning
@@ -81,17 +81,19 @@ def find_faces(
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         crops = pool.map(lambda job: _crop_photo(store, finder, job, describe=cache is not None), todo)
-        for done, (slug, photo, records, vectors) in enumerate(crops, start=1):
-            batch.append((slug, photo, records))
-            for crop_id, vector in vectors.items():
-                cache.put(crop_id, vector)
+        for done, searched in enumerate(crops, start=1):
+            batch.append(searched)
             since = time.monotonic() - last_commit
             if done == len(todo) or since > max(COMMIT_SECONDS, COMMIT_SHARE_OF_TIME * commit_cost):
                 # Rewriting the manifest per photo would cost more than the detection.
                 commit_started = time.monotonic()
                 committed = _commit_crops(store, finder.name, batch)
                 commit_cost = time.monotonic() - commit_started
-                touched |= {slug for slug, _, _ in batch}
+                if cache is not None:
+                    vectors = {crop_id: v for s in batch for crop_id, v in s.vectors.items()}
+                    for record in committed:
+                        cache.put(record.id, vectors[record.id])
+                touched |= {s.slug for s in batch}
                 faces += len(committed)
                 clean += sum(r.clean for r in committed)
                 batch, last_commit = [], time.monotonic()
@@ -101,6 +103,8 @@ def find_faces(
         # Interrupted (a page's rerun, Ctrl-C): stop at once; what was committed stays,
         # with its faces chosen as usual, and the rest is searched next time.
         pool.shutdown(wait=False, cancel_futures=True)
+        for searched in batch:
+            searched.discard()
         if cache is not None and touched:
             with contextlib.suppress(Exception):
                 _choose_faces_by_identity(store, finder, touched, cache)
@@ -169,30 +173,45 @@ def _vector(
     return vectors[0]
 
 
+@dataclass
+class SearchedPhoto:
+    """A photo searched by a cropping run, not yet recorded: its crops' records, their files
+    staged under temporary names, and (identity engines) their feature vectors."""
+
+    slug: str
+    photo: PhotoRecord
+    records: list[CropRecord] = field(default_factory=list)
+    files: dict[str, StagedFile] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        for staged in self.files.values():
+            staged.discard()
+
+
 def _crop_photo(
     store: DatasetStore, engine: Engine, job: tuple[str, PhotoRecord], describe: bool = False
-) -> tuple[str, PhotoRecord, list[CropRecord], dict[str, np.ndarray]]:
-    """Find a photo's clean faces and write their crop files (not yet in the manifest).
+) -> SearchedPhoto:
+    """Find a photo's clean faces and stage their crop files (put in place when recorded).
 
     With ``describe``, also the crops' feature vectors (as FeatureCache keeps them).
     """
     slug, photo = job
-    vectors: dict[str, np.ndarray] = {}
+    searched = SearchedPhoto(slug, photo)
     try:
         image = read_image(store.root / photo.stored, max_side=DECODE_MAX_SIDE)
     except (ImageError, OSError):
-        return slug, photo, [], vectors
+        return searched
     clean = [face for face in engine.detect(image.rgb) if face.clean]
     # Crop ids of the classic engine keep their old form, so older datasets stay valid; other
     # engines' carry their whole name, so that no two engines' ids can be the same.
     prefix = "" if engine.name == LEGACY_ENGINE else f"{engine.name}-"
-    records = []
     for rank, face in enumerate(clean):
         crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
         crop = engine.crop(image.rgb, face)
-        write_atomic(store.crop_file(slug, crop_id), encode_png(crop))
+        searched.files[crop_id] = StagedFile(store.crop_file(slug, crop_id), encode_png(crop))
         if describe:
-            vectors[crop_id] = crop_vectors(engine, crop)
+            searched.vectors[crop_id] = crop_vectors(engine, crop)
         record = CropRecord(
             id=crop_id,
             photo=photo.sha,
@@ -205,26 +224,32 @@ def _crop_photo(
             # Automatic cleaning: in a group photo the largest face is the
             # person the photo was collected for; the others are likely not.
             record.status, record.reason = REJECTED, SMALLER_FACE
-        records.append(record)
-    return slug, photo, records, vectors
+        searched.records.append(record)
+    return searched
 
 
-def _commit_crops(
-    store: DatasetStore, engine: str, batch: list[tuple[str, PhotoRecord, list[CropRecord]]]
-) -> list[CropRecord]:
-    """Record searched photos and their crops; returns the crops recorded."""
+def _commit_crops(store: DatasetStore, engine: str, batch: list[SearchedPhoto]) -> list[CropRecord]:
+    """Record searched photos and put their crop files in place; returns the crops recorded.
+
+    A photo deleted or searched by someone else meanwhile (another tab, or the owner choosing one
+    of its faces on the Strangers page) keeps what they recorded: its staged files are dropped
+    unseen, so a crop file always belongs to its record.
+    """
     committed = []
     with store.editing() as people:
-        for slug, photo, records in batch:
-            person = people.get(slug)
-            current = person.photos.get(photo.sha) if person else None
+        for searched in batch:
+            person = people.get(searched.slug)
+            current = person.photos.get(searched.photo.sha) if person else None
             if current is None or engine in current.searched:
-                continue  # deleted meanwhile, or done by another tab
+                searched.discard()
+                continue
+            for staged in searched.files.values():
+                staged.commit()
             current.searched.append(engine)
-            current.faces_found[engine] = len(records)
-            for record in records:
+            current.faces_found[engine] = len(searched.records)
+            for record in searched.records:
                 person.crops[record.id] = record
-            committed += records
+            committed += searched.records
     return committed
 
 
