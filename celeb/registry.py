@@ -83,12 +83,46 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, values: dict, path: Path) -> ModelInfo:
-        """The card as written by :meth:`as_json`; ValueError or TypeError when it is not one."""
+        """The card as written by :meth:`as_json`; ValueError or TypeError when it is not one.
+
+        Every field is checked as the manifest's are: a card is read by the first page without the
+        model, so a wrong type there (``"classes": 5``) would break the page, not just the card.
+        """
+        if not isinstance(values, dict):
+            raise TypeError("a model card is a JSON object")
         known = {f.name for f in fields(cls)} - {"path"}
         info = cls(path=path, **{key: value for key, value in values.items() if key in known})
-        if not isinstance(info.classes, list) or not isinstance(info.id, str):
-            raise ValueError("not a model card")
+        for name in known:
+            if not _CARD_FIELD_OK[name](getattr(info, name)):
+                raise ValueError(f"not a model card: {name} is {getattr(info, name)!r}")
         return info
+
+
+def _number(value: object, low: float, high: float) -> bool:
+    # bool is an int to Python, never a figure here; nan fails both comparisons.
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 10_000
+
+
+#: What each field of a model card may hold.
+_CARD_FIELD_OK = {
+    "id": lambda v: _text(v) and bool(v),
+    "trained_at": _text,
+    "test_accuracy": lambda v: v is None or _number(v, 0.0, 1.0),
+    "classes": lambda v: isinstance(v, list) and all(_text(c) and c for c in v),
+    "winner": _text,
+    "archived_at": _text,
+    "size_bytes": lambda v: _number(v, 0, 2**63) and isinstance(v, int),
+    "problem": _text,
+    "engine": _text,
+    "test_faces": lambda v: v is None or (_number(v, 0, 2**63) and isinstance(v, int)),
+    "distance_threshold": lambda v: v is None or _number(v, 0.0, 1e6),
+    "made_with": _text,
+    "sha256": _text,
+}
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,42 @@ def test_flagged_first_keeps_the_order_otherwise(ann_store: DatasetStore):
         crops[0].record.id,
         crops[1].record.id,
     ]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("classes", 5),
+        ("classes", [1, 2]),
+        ("classes", "Ann"),
+        ("test_accuracy", "high"),
+        ("test_accuracy", 7.5),
+        ("test_accuracy", True),
+        ("test_faces", "72"),
+        ("test_faces", -1),
+        ("distance_threshold", "0.6"),
+        ("distance_threshold", -0.6),
+        ("trained_at", 20260101),
+        ("engine", ["embeddings"]),
+        ("id", None),
+        ("size_bytes", 1.5),
+    ],
+)
+def test_a_card_with_a_field_of_the_wrong_kind_is_made_anew(tmp_path: Path, field, value):
+    """Issue 18: a card whose SHA-256 matches but whose fields are wrong is not trusted (the sidebar
+    showed "Something went wrong")."""
+    registry = ModelRegistry(tmp_path)
+    registry.activate(constant_bundle("Ann"))
+    card = json.loads(registry.active_card.read_text())
+    registry.active_card.write_text(json.dumps({**card, field: value}))
+    info = registry.active_info()
+    assert info.classes == ["Ann", "Zed"] and info.test_accuracy == 0.5
+    assert json.loads(registry.active_card.read_text())[field] == card[field]  # written anew
+
+
+def test_a_card_that_is_not_an_object_is_made_anew(tmp_path: Path):
+    registry = ModelRegistry(tmp_path)
+    registry.activate(constant_bundle("Ann"))
+    for text in ("[]", "5", "null", '"card"'):
+        registry.active_card.write_text(text)
+        assert registry.active_info().classes == ["Ann", "Zed"]
