@@ -223,8 +223,10 @@ class ModelRegistry:
 
     # -- changing
 
-    def activate(self, bundle: ModelBundle) -> Path:
-        """Make ``bundle`` the active model; the one it replaces goes to history."""
+    def activate(self, bundle: ModelBundle) -> ModelInfo:
+        """Make ``bundle`` the active model; the one it replaces goes to history. Returns its card,
+        whose ``sha256`` tells later whether it is still the active one (another tab or the CLI may
+        activate another)."""
         self._require_writable()
         return self._install(bundle_bytes(bundle), bundle)
 
@@ -256,7 +258,7 @@ class ModelRegistry:
         if self.read_only:
             raise ReadOnlyError("the models folder is read-only here: only its owner can change the model")
 
-    def _install(self, data: bytes, bundle: ModelBundle, *, locked: bool = False) -> Path:
+    def _install(self, data: bytes, bundle: ModelBundle, *, locked: bool = False) -> ModelInfo:
         if not locked:
             with self._locked():
                 return self._install(data, bundle, locked=True)
@@ -266,21 +268,22 @@ class ModelRegistry:
             current = None
         except OSError as exc:
             raise ModelError(f"the active model cannot be read ({exc.strerror or exc})") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        info = model_info(bundle, self.active_path, size_bytes=len(data), sha256=digest)
         if current == data:
-            return self.active_path  # already active: nothing to keep or replace
+            return info  # already active: nothing to keep or replace
         try:
             if current is not None:
                 self._archive(current)
             write_atomic(self.active_path, data)
-            digest = hashlib.sha256(data).hexdigest()
-            self._write_card(model_info(bundle, self.active_path, size_bytes=len(data), sha256=digest))
+            self._write_card(info)
             self._prune()
         except OSError as exc:
             raise ModelError(
                 f"the model could not be saved in {self.root} ({exc.strerror or exc}); "
                 "is the folder read-only?"
             ) from exc
-        return self.active_path
+        return info
 
     def _archive(self, data: bytes) -> None:
         digest = hashlib.sha256(data).hexdigest()[:10]

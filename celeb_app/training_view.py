@@ -10,13 +10,13 @@ import streamlit as st
 
 from celeb.dataset import DatasetStore
 from celeb.engines import ENGINE_LABELS, Engine
-from celeb.errors import TrainingError
+from celeb.errors import ModelError, TrainingError
 from celeb.features import TrainingSet
 from celeb.model import ModelBundle
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
 from celeb.train import CANDIDATES, PhotoScore, TrainingResult, score_photos
 from celeb.training import train_from_store
-from celeb_app import access
+from celeb_app import access, resources
 from celeb_app.charts import confusion_figure, report_table
 from celeb_app.messages import flash, message
 from celeb_app.text import md, names, plural, when
@@ -28,7 +28,8 @@ class Trained:
 
     result: TrainingResult
     bundle: ModelBundle
-    activated: bool = False
+    #: The model file's SHA-256 once this tab made it active ("" before).
+    activated_sha256: str = ""
     #: Scored over the photos held out for every engine compared (engines compared only).
     photos: PhotoScore | None = None
 
@@ -128,19 +129,42 @@ def score_on_shared_photos(trained: list[Trained], held_out: set[tuple[str, str]
         one.photos = score_photos(held_out, one.result.test_faces)
 
 
+def is_active(trained: Trained) -> bool:
+    """Whether ``trained`` is the active model now: this tab made it active and no other tab, nor
+    the command line, has made another active since."""
+    if not trained.activated_sha256:
+        return False
+    try:
+        card = resources.active_card()
+    except ModelError:
+        return False
+    return card is not None and card.info.sha256 == trained.activated_sha256
+
+
+def activation_note(trained: Trained) -> None:
+    """Say whether ``trained`` is the model the Classify page uses."""
+    if is_active(trained):
+        st.success("This model is active: the Classify page uses it.", icon=":material/check_circle:")
+    elif trained.activated_sha256:
+        st.info(
+            "Another model has been made active since this one (in another tab or from the command line): "
+            "the Classify page uses that one. **Use this model** makes this one active again.",
+            icon=":material/info:",
+        )
+
+
 def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:
     """ "Use this model" (keeps the active one in the history) and the download of the new model."""
     with st.container(horizontal=True):
         if st.button(
             "Use this model",
             type="primary",
-            disabled=trained.activated,
+            disabled=is_active(trained),
             icon=":material/published_with_changes:",
             key=f"use_{key}",
             help="Saves it as models/model.joblib; the model it replaces is kept in the history below.",
         ):
-            registry.activate(trained.bundle)
-            trained.activated = True
+            trained.activated_sha256 = registry.activate(trained.bundle).sha256
             flash("The new model is active: the Classify page uses it now.")
             st.rerun()
         model_download(trained.bundle, key=f"download_{key}")

@@ -157,8 +157,7 @@ def show_retrain() -> None:
             f"New model: {training_view.label(trained.result.winner)}, test accuracy "
             f"{trained.result.test_accuracy:.0%}."
         )
-        if trained.activated:
-            st.success("This model is active: the Classify page uses it.", icon=":material/check_circle:")
+        training_view.activation_note(trained)
         training_view.use_buttons(resources.registry(), trained, key="strangers_model")
 
 

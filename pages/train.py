@@ -152,12 +152,13 @@ if len(trained_models) == 1:
     trained = trained_models[0]
     result, bundle = trained.result, trained.bundle
     st.subheader("New model")
-    comparable = active is not None and not trained.activated and active.bundle.engine == bundle.engine
+    is_active = training_view.is_active(trained)
+    comparable = active is not None and not is_active and active.bundle.engine == bundle.engine
     training_view.headline(result, active.bundle if comparable else None)
     st.markdown("**Model comparison** (accuracy in cross-validation on the training photos)")
     training_view.show_comparison([(result, "")])
-    if trained.activated:
-        st.success("This model is active: the Classify page uses it.", icon=":material/check_circle:")
+    training_view.activation_note(trained)
+    if is_active:
         with st.columns(2, gap="large")[0]:
             training_view.show_figures(bundle, "New model (active)")
     else:
@@ -195,7 +196,7 @@ elif trained_models:
             engine_label = ENGINE_LABELS.get(trained.bundle.engine, trained.bundle.engine)
             st.markdown(f"#### {engine_label}")
             training_view.headline(trained.result, None, engine_label, trained.photos)
-            title = "Test figures (active)" if trained.activated else "Test figures"
+            title = "Test figures (active)" if training_view.is_active(trained) else "Test figures"
             training_view.show_figures(trained.bundle, title)
             training_view.use_buttons(registry, trained, key=f"new_model_{trained.bundle.engine}")
 

@@ -205,6 +205,29 @@ def test_train_shows_figures_and_use_this_model_keeps_the_previous(env, make_pho
     next(b for b in at.button if b.label == "Make active").click().run()
     assert_clean(at)
     assert registry.active_bytes() == before
+    # The earlier model is active again: the new one no longer says it is (issue 18: two tabs).
+    assert not any("This model is active" in s.value for s in at.success)
+    assert any("Another model has been made active" in i.value for i in at.info)
+    assert not next(b for b in at.button if b.label == "Use this model").disabled
+
+
+def test_two_tabs_that_both_use_their_model_do_not_both_say_it_is_active(env, make_photo):
+    dataset, models = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    tabs = []
+    for _ in range(2):
+        tab = app(TRAIN, timeout=90)
+        tab.multiselect(key="train_models").set_value(["svm_linear"])
+        tab.slider(key="train_folds").set_value(2)
+        next(b for b in tab.button if b.label == "Train").click().run()
+        tabs.append(tab)
+    for tab in tabs:
+        next(b for b in tab.button if b.label == "Use this model").click().run()
+        assert_clean(tab)
+    first, second = (tab.run() for tab in tabs)
+    assert any("This model is active" in s.value for s in second.success)
+    assert not any("This model is active" in s.value for s in first.success)
+    assert any("Another model has been made active" in i.value for i in first.info)
 
 
 def test_train_with_too_little_data_says_what_to_do(env, make_photo):
