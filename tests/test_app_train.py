@@ -212,7 +212,7 @@ def test_train_shows_figures_and_use_this_model_keeps_the_previous(env, make_pho
 
 
 def test_two_tabs_that_both_use_their_model_do_not_both_say_it_is_active(env, make_photo):
-    dataset, models = env
+    dataset, _ = env
     store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
     tabs = []
     for _ in range(2):
