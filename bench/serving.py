@@ -16,6 +16,7 @@ reaches the app as the owner.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -185,6 +186,9 @@ class AppServer:
         self.stop()
 
 
+#: The site configuration the README gives for self-hosting, run here as it is but for its ports.
+SITE_CONFIG = Path(__file__).resolve().parent.parent / "docs" / "nginx.conf"
+
 _NGINX_CONFIG = """\
 worker_processes 1;
 {user}
@@ -198,30 +202,21 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
-    # The app enforces its own upload limit; the proxy passes bodies through unbuffered.
-    client_max_body_size 0;
-    proxy_request_buffering off;
-    proxy_buffering off;
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://127.0.0.1:{upstream};
-            proxy_http_version 1.1;
-            proxy_set_header Host $host;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-        }}
-    }}
+{site}
 }}
 """
+
+
+def site_config(port: int, upstream: int) -> str:
+    """docs/nginx.conf listening on 127.0.0.1:``port`` and forwarding to 127.0.0.1:``upstream``."""
+    text = SITE_CONFIG.read_text(encoding="utf-8")
+    text, listens = re.subn(r"(?m)^(\s*)listen \d+;", rf"\g<1>listen 127.0.0.1:{port};", text)
+    text, passes = re.subn(
+        r"proxy_pass http://127\.0\.0\.1:\d+;", f"proxy_pass http://127.0.0.1:{upstream};", text
+    )
+    if (listens, passes) != (1, 1):
+        raise ServingError(f"{SITE_CONFIG} must have one 'listen PORT;' and one 'proxy_pass' to 127.0.0.1")
+    return text
 
 
 def nginx_available() -> bool:
@@ -257,7 +252,7 @@ class ReverseProxy:
         user = "user root;" if os.geteuid() == 0 else ""
         config = self.root / "nginx.conf"
         config.write_text(
-            _NGINX_CONFIG.format(root=self.root, port=self.port, upstream=self.upstream_port, user=user)
+            _NGINX_CONFIG.format(root=self.root, user=user, site=site_config(self.port, self.upstream_port))
         )
         command = [NGINX, "-p", str(self.root), "-e", str(self.log), "-c", str(config), "-g", "daemon off;"]
         with (self.root / "nginx.out").open("wb") as out:

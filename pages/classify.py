@@ -2,7 +2,12 @@
 
 import streamlit as st
 
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, MAX_UPLOAD_MB, VISITOR_MAX_FILES
+from celeb.config import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    MAX_UPLOAD_MB,
+    VISITOR_MAX_FILES,
+    VISITOR_MAX_UPLOAD_MB,
+)
 from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS
 from celeb_app import access, navigation, resources
 from celeb_app.text import names
@@ -78,6 +83,14 @@ st.caption(
     ":material/lock: Your photos are processed in memory for this page only: "
     "never saved to disk, logged, or shown to anyone else."
 )
+if not access.is_owner():
+    # The server refuses a visitor's files past these before reading them; the picker can only
+    # mark them failed ("Request failed with status code 400"), so the page says the rule.
+    st.caption(
+        f"Visitors: at most {VISITOR_MAX_FILES} photos and {VISITOR_MAX_UPLOAD_MB} MB at once, "
+        f"{MAX_UPLOAD_MB} MB a photo. Files past that are refused and marked as failed in the list "
+        "above: remove some photos to add others."
+    )
 if model.info.engine not in resources.available_engines():
     picker.empty()
     engine_label = ENGINE_LABELS.get(model.info.engine, model.info.engine)

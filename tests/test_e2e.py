@@ -572,6 +572,28 @@ def test_visitor_classifies_without_editing_and_leaves_no_file_behind(
     assert "holiday" not in public_app.log.read_text(errors="replace")
 
 
+def test_a_visitors_phone_photo_passes_the_proxy_and_the_limits_are_said(
+    visitor: Page, public_app: Server, astronaut, encode_image
+):
+    """Issue 18: behind nginx's default client_max_body_size (1 MB) every phone photo failed with
+    "Request failed with status code 413". The proxy here runs docs/nginx.conf, the README's."""
+    import cv2
+
+    big = cv2.resize(astronaut, (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    noise = np.random.default_rng(7).integers(-20, 21, big.shape)
+    data = encode_image(np.clip(big.astype(int) + noise, 0, 255).astype(np.uint8))
+    assert len(data) > 2 * 2**20, len(data)  # a phone photo's size, over nginx's default
+    open_as_visitor(visitor, public_app)
+    expect(visitor.get_by_text(re.compile(r"at most 10 photos and 80 MB at once"))).to_be_visible()
+    photo = {"name": "phone.jpg", "mimeType": "image/jpeg", "buffer": data}
+    visitor.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([photo])
+    answer = visitor.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^Face 1: "))
+    expect(answer).to_have_count(1, timeout=SLOW)
+    body = visitor.locator("body").inner_text()
+    assert "413" not in body and "AxiosError" not in body
+    assert_no_failure(visitor, public_app)
+
+
 def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(visitor: Page, public_app: Server, browser):
     open_as_visitor(visitor, public_app)
     unlock_form(visitor, "not the password at all")
