@@ -19,11 +19,20 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from .config import IMAGE_SUFFIXES, MAX_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS
+from .config import (
+    IMAGE_SUFFIXES,
+    MAX_FILE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_JPEG_FILL_RUN,
+    MAX_JPEG_SCANS,
+    MAX_JPEG_SEGMENTS,
+    MAX_JPEG_STRAY_BYTES,
+)
 from .errors import (
     DatasetError,
     EmptyImageError,
@@ -43,12 +52,19 @@ READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF")
 Image.init()  # registers every plugin, so READABLE_FORMATS can be checked
 READABLE_FORMATS = tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
 
-#: After a scan's header comes its entropy-coded data, where 0xFF is always
-#: followed by 0x00 (a stuffed byte) or a restart marker (0xD0-0xD7); any other
-#: byte after 0xFF (but another 0xFF, a fill byte) starts the next segment.
-_MARKER_AFTER_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
-_FILL_BYTES = re.compile(rb"\xff+")
+#: The next marker, found as libjpeg finds it both between segments and in a scan's entropy-coded
+#: data: 0xFF and a byte that is neither 0x00 (0xFF00 is a stuffed 0xFF in entropy-coded data, and
+#: libjpeg skips it as junk elsewhere) nor 0xFF (fill bytes: the last 0xFF of a run starts the
+#: marker). Anything else before it is skipped, as libjpeg skips it ("extraneous bytes"), and so are
+#: restart markers (0xD0-0xD7): they have no segment, and thousands may stand in a scan's data.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+#: Markers whose segment libjpeg reads or skips by its length (or fails on): SOF0-15 with DHT, JPG
+#: and DAC (C0-CF), SOS (its header: the scan's data follows), DQT, DNL, DRI, APP0-15 and COM. It
+#: takes every other marker but EOI as having no segment (RST0-7, TEM) or fails on it, so the walk
+#: goes on right after those.
+_SEGMENT_MARKERS = frozenset([*range(0xC0, 0xD0), 0xDA, 0xDB, 0xDC, 0xDD, *range(0xE0, 0xF0), 0xFE])
 _SOS, _EOI = 0xDA, 0xD9
+_LONG_FILL = b"\xff" * (MAX_JPEG_FILL_RUN + 1)
 
 #: How to turn a photo upright for each EXIF orientation (as ImageOps.exif_transpose does).
 _UPRIGHT = {
@@ -187,61 +203,74 @@ def _is_heif(data: bytes) -> bool:
 
 
 def _refuse_costly_jpeg(data: bytes) -> None:
-    """Refuse a JPEG with more scans than any encoder writes, before decoding it.
+    """Refuse a JPEG that would cost far more to decode than any photo, before decoding it.
 
     Every scan of a progressive JPEG is a pass over the whole photo, even at
-    draft scale, so the scan count bounds the decoding cost.
+    draft scale, so the scan count bounds the decoding cost; stray bytes and
+    long runs of fill bytes cost time of their own (see :func:`_walk_jpeg`).
     """
     if not data.startswith(b"\xff\xd8"):
         return
-    scans, segments = _jpeg_scans(data)
-    if scans > MAX_JPEG_SCANS:
+    walk = _walk_jpeg(data)
+    if walk.scans > MAX_JPEG_SCANS:
         raise ImageTooComplexError(
             f"this JPEG is built from more than {MAX_JPEG_SCANS} scans (ordinary photos have at most "
             "about 10) and would take far too long to decode; open it and save it again as a normal JPEG"
         )
-    if segments > MAX_JPEG_SEGMENTS:
+    if walk.segments > MAX_JPEG_SEGMENTS:
         raise ImageTooComplexError(
             f"this JPEG is made of more than {MAX_JPEG_SEGMENTS} pieces (markers), far more than any "
             "camera or editor writes; open it and save it again as a normal JPEG"
         )
+    if walk.stray_bytes > MAX_JPEG_STRAY_BYTES or walk.long_fill:
+        raise ImageTooComplexError(
+            "this JPEG holds long runs of stray bytes between its markers (cameras and editors write "
+            "none) and would take far too long to read; open it and save it again as a normal JPEG"
+        )
 
 
-def _jpeg_scans(data: bytes) -> tuple[int, int]:
-    """(scans, segments) of the first JPEG in ``data``, counted up to just past the limits.
+class _JpegWalk(NamedTuple):
+    scans: int
+    segments: int
+    #: Bytes skipped before the first scan: Pillow reads them one at a time, in Python.
+    stray_bytes: int
+    #: Whether a run of 0xFF bytes where libjpeg looks for a marker is over MAX_JPEG_FILL_RUN: libjpeg
+    #: reads such a run again from its start each time Pillow hands it more data (quadratic time).
+    long_fill: bool
 
-    Walks the segments by their lengths and jumps over each scan's entropy-coded
-    data with one regular-expression search, so the work is bounded by the
-    limits and one pass over the bytes. A damaged file ends the walk: the
-    decoder then says what is wrong with it.
+
+def _walk_jpeg(data: bytes) -> _JpegWalk:
+    """The scans and segments (markers) of the first JPEG in ``data`` as libjpeg decodes them,
+    counted up to just past the limits, and the stray and fill bytes met on the way.
+
+    The walk does what libjpeg does, not what the standard says, so that no damage can hide a scan
+    from it: it finds each marker as libjpeg does (stray bytes, fill bytes and stuffed zeros are
+    skipped, between segments and in a scan's entropy-coded data alike), skips a segment by its
+    length only where libjpeg does (or fails on it), and steps over every other marker. It ends at
+    the first EOI, where libjpeg stops (another image after it, as in an MPO file, is another
+    decode), or at the end of the data. The work is one pass over the bytes and at most
+    MAX_JPEG_SEGMENTS steps.
     """
-    scans = segments = 0
-    position, end = 2, len(data)  # after SOI
-    while scans <= MAX_JPEG_SCANS and segments <= MAX_JPEG_SEGMENTS and position + 4 <= end:
-        fill = _FILL_BYTES.match(data, position)
-        if fill is None:
-            break  # not at a marker
-        position = fill.end() - 1  # the last 0xFF of a run of fill bytes starts the marker
-        if position + 4 > end:
-            break
-        marker = data[position + 1]
+    scans = segments = stray = 0
+    long_fill = False
+    position = 2  # after SOI
+    while scans <= MAX_JPEG_SCANS and segments <= MAX_JPEG_SEGMENTS and not long_fill:
+        found = _NEXT_MARKER.search(data, position)
+        long_fill = data.find(_LONG_FILL, position, found.start() if found else len(data)) >= 0
+        if found is None:
+            break  # the data ends here, and so does decoding
+        if scans == 0:
+            stray += found.start() - position
         segments += 1
+        marker = data[found.start() + 1]
+        position = found.end()
         if marker == _EOI:
             break
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers and TEM have no length
-            position += 2
-            continue
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if length < 2:
-            break
-        position += 2 + length
-        if marker == _SOS:
-            scans += 1
-            following = _MARKER_AFTER_SCAN.search(data, position)
-            if following is None:
-                break
-            position = following.start()
-    return scans, segments
+        if marker in _SEGMENT_MARKERS:
+            scans += marker == _SOS
+            # A length under 2 skips only itself (libjpeg skips such an APPn or COM so, fails on others).
+            position += max(2, int.from_bytes(data[position : position + 2], "big"))
+    return _JpegWalk(scans, segments, stray, long_fill)
 
 
 def _open(data: bytes) -> Image.Image:

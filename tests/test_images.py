@@ -6,7 +6,9 @@ no fixture files, no network.
 
 from __future__ import annotations
 
+import functools
 import io
+import struct
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from celeb import errors
-from celeb.config import MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS
+from celeb.config import MAX_JPEG_FILL_RUN, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_JPEG_STRAY_BYTES
 from celeb.errors import (
     CelebError,
     EmptyImageError,
@@ -490,3 +492,134 @@ def test_a_jpeg_of_countless_tiny_segments_is_refused():
     empty_comment = b"\xff\xfe\x00\x02"
     padded = data[:2] + empty_comment * (MAX_JPEG_SEGMENTS + 1) + data[2:]
     expect_error(ImageTooComplexError, "markers", padded)
+
+
+# The scan count must follow the file as libjpeg does: it skips stray bytes, fill bytes and stuffed
+# zeros wherever it looks for a marker, and an APPn or COM whose length is under 2 is only its
+# length. A count that stopped at any of them let the 10,000 scans after it be decoded (37 s at 49 MP).
+
+
+@functools.cache
+def scan_bomb() -> bytes:
+    return with_scans(progressive_jpeg(), 10_000)
+
+
+def segment_end(data: bytes, marker: int) -> int:
+    """Where the first segment with ``marker`` ends, in a well-formed JPEG's header."""
+    position = 2
+    while True:
+        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if data[position + 1] == marker:
+            return end
+        position = end
+
+
+def insert(data: bytes, at: int, extra: bytes) -> bytes:
+    return data[:at] + extra + data[at:]
+
+
+def scan_offset(data: bytes, n: int) -> int:
+    """Where the ``n``th scan (SOS marker) starts."""
+    position = -1
+    for _ in range(n):
+        position = data.index(b"\xff\xda", position + 1)
+    return position
+
+
+DAMAGE_LIBJPEG_TOLERATES = {
+    "a stray byte after APP0": lambda d: insert(d, segment_end(d, 0xE0), b"\x00"),
+    "stray bytes before SOF": lambda d: insert(d, d.index(b"\xff\xc2"), b"junk"),
+    "many stray bytes after APP0": lambda d: insert(d, segment_end(d, 0xE0), bytes(1000)),
+    "a stuffed zero after APP0": lambda d: insert(d, segment_end(d, 0xE0), b"\xff\x00"),
+    "an APP1 of length 0": lambda d: insert(d, 2, b"\xff\xe1\x00\x00"),
+    "a comment of length 1": lambda d: insert(d, 2, b"\xff\xfe\x00\x01"),
+    "fill bytes before every scan": lambda d: d.replace(b"\xff\xda", b"\xff\xff\xff\xda"),
+    "stray bytes before every scan": lambda d: d.replace(b"\xff\xda", b"\x00junk\xff\xda"),
+    "stuffed zeros before every scan": lambda d: d.replace(b"\xff\xda", b"\xff\x00\xff\xda"),
+    "restart markers before every scan": lambda d: d.replace(b"\xff\xda", b"\xff\xd3\xff\xda"),
+    "a comment in the first scan's data": lambda d: insert(d, scan_offset(d, 1) + 20, b"\xff\xfe\x00\x04ab"),
+    "a DNL segment before the second scan": lambda d: insert(d, scan_offset(d, 2), b"\xff\xdc\x00\x04\x00@"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE_LIBJPEG_TOLERATES.values(), ids=DAMAGE_LIBJPEG_TOLERATES.keys())
+def test_a_damaged_jpeg_with_thousands_of_scans_is_still_refused_before_decoding(damage, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    def no_decoding(self):
+        raise AssertionError("the file was decoded")
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", no_decoding)
+    started = time.perf_counter()
+    expect_error(ImageTooComplexError, "scans", damage(scan_bomb()))
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("damage", DAMAGE_LIBJPEG_TOLERATES.values(), ids=DAMAGE_LIBJPEG_TOLERATES.keys())
+def test_an_ordinary_jpeg_with_damage_libjpeg_tolerates_still_decodes(damage):
+    assert_rgb8(read_image(damage(progressive_jpeg())), (64, 96, 3))
+
+
+@pytest.mark.parametrize("length", [b"\xff\xff", b"\x00\x00"])
+def test_a_scan_header_with_a_wrong_length_stops_the_decoder(length):
+    # The walk skips a scan header by its length as libjpeg reads it; libjpeg fails on any length
+    # but the right one, so the scans after it are never decoded.
+    data = scan_bomb()
+    eleventh = scan_offset(data, 11)
+    damaged = data[: eleventh + 2] + length + data[eleventh + 4 :]
+    with pytest.raises(ImageError):
+        read_image(damaged)
+
+
+def test_another_image_after_the_end_marker_is_not_decoded():
+    # libjpeg stops at the first EOI: a second image after it (an MPO file's) is another decode,
+    # which read_image never asks for, so its scans do not count.
+    first = progressive_jpeg()
+    photo = read_image(first + scan_bomb())
+    np.testing.assert_array_equal(assert_rgb8(photo, (64, 96, 3)), read_image(first).rgb)
+
+
+def test_stray_bytes_before_the_first_scan_are_limited():
+    # Pillow reads them one at a time in Python: 10 MB of them cost 3 to 7 s.
+    data = progressive_jpeg()
+    at = segment_end(data, 0xE0)
+    assert_rgb8(read_image(insert(data, at, bytes(MAX_JPEG_STRAY_BYTES))), (64, 96, 3))
+    expect_error(ImageTooComplexError, "stray", insert(data, at, bytes(MAX_JPEG_STRAY_BYTES + 1)))
+
+
+@pytest.mark.parametrize("where", ["before the second scan", "before the end"])
+def test_a_long_run_of_fill_bytes_is_refused(where):
+    # libjpeg reads a run of 0xFF again from its start for every 64 KB Pillow hands it: 50 MB, 30 s.
+    data = progressive_jpeg()
+    at = scan_offset(data, 2) if where == "before the second scan" else len(data) - 2
+    assert_rgb8(read_image(insert(data, at, b"\xff" * MAX_JPEG_FILL_RUN)), (64, 96, 3))
+    started = time.perf_counter()
+    expect_error(ImageTooComplexError, "stray", insert(data, at, b"\xff" * (MAX_JPEG_FILL_RUN + 1)))
+    assert time.perf_counter() - started < 1.0
+
+
+def tiff_with_one_jpeg_strip(jpeg: bytes, width: int, height: int) -> bytes:
+    """A little-endian TIFF of one YCbCr strip compressed as ``jpeg`` (compression 7)."""
+    tags = [(256, width), (257, height), (259, 7), (262, 6), (277, 3), (278, height), (284, 1)]
+    entries = len(tags) + 4  # and BitsPerSample, StripOffsets, StripByteCounts, YCbCrSubSampling
+    bits_at = 8 + 2 + 12 * entries + 4
+    strip_at = bits_at + 6
+    ifd = [struct.pack("<HHIHH", tag, 3, 1, value, 0) for tag, value in tags]
+    ifd += [
+        struct.pack("<HHII", 258, 3, 3, bits_at),
+        struct.pack("<HHII", 273, 4, 1, strip_at),
+        struct.pack("<HHII", 279, 4, 1, len(jpeg)),
+        struct.pack("<HHIHH", 530, 3, 2, 2, 2),
+    ]
+    ifd.sort()
+    header = b"II*\x00" + struct.pack("<IH", 8, entries) + b"".join(ifd) + b"\x00" * 4
+    return header + struct.pack("<3H", 8, 8, 8) + jpeg
+
+
+def test_a_scan_bomb_in_a_tiff_is_refused_by_libtiff():
+    # A TIFF's JPEG strips are decoded by libtiff, which stops at 100 scans of its own accord.
+    normal = tiff_with_one_jpeg_strip(progressive_jpeg(), 96, 64)
+    assert_rgb8(read_image(normal), (64, 96, 3))
+    started = time.perf_counter()
+    expect_error(NotAnImageError, "damaged", tiff_with_one_jpeg_strip(scan_bomb(), 96, 64))
+    assert time.perf_counter() - started < 1.0
