@@ -26,7 +26,7 @@ from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
 from .model import load_bundle, save_bundle
 from .registry import ModelRegistry
-from .sort import REPORT_FILE, UNKNOWN, sort_photos
+from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places, sort_photos
 from .storage import FileTooLargeError, read_regular_file
 from .terminal import format_table, progress_printer, terminal_text
 from .train import CANDIDATES
@@ -92,7 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         f"knows, DEST/no face/ when there is no face. With an embeddings model the unknown faces are "
         "grouped by who they look like: DEST/unknown/group-01/ ... (largest group first) and "
         f"DEST/unknown/others/ for faces that fit no group. DEST/{REPORT_FILE} lists every photo. A second "
-        "run skips the photos done already (and regroups the unknown faces). SRC is only read.",
+        "run skips the photos done already (and regroups the unknown faces). SRC is only read; SRC and "
+        "DEST may not overlap (one inside the other, or the same folder). Exit status: 0 when every "
+        "photo was filed; 1 when a photo could not be read (it is listed) or DEST could not be written "
+        "(read-only, full: one error line; a rerun resumes); 2 on usage errors (SRC is not a folder, "
+        "SRC and DEST overlap).",
     )
     sort.add_argument("album", type=Path, metavar="SRC")
     sort.add_argument("dest", type=Path, metavar="DEST")
@@ -295,8 +299,14 @@ def _print_faces(path: Path, error: str | None, faces: list) -> None:
 
 
 def _sort(args: argparse.Namespace) -> int:
-    classifier = _classifier(args)
-    report = sort_photos(args.album, args.dest, classifier, progress=progress_printer("sorting photos"))
+    # A DEST that cannot be written is exit status 1 (the command was right, the run failed).
+    try:
+        check_places(args.album, args.dest)  # before the model is loaded
+        classifier = _classifier(args)
+        report = sort_photos(args.album, args.dest, classifier, progress=progress_printer("sorting photos"))
+    except SortError as exc:
+        print(f"error: {terminal_text(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, SortUsageError) else 1
     done_before = len(report.photos) - report.classified_now
     print(
         f"{len(report.photos)} photos: {report.classified_now} sorted now"
@@ -311,7 +321,7 @@ def _sort(args: argparse.Namespace) -> int:
     for group in report.groups:
         print(f"  {UNKNOWN}/{group.name}: {len(group.faces)} faces in {len(group.photos)} photos")
     for photo in report.unreadable:
-        print(f"  cannot be read: {terminal_text(photo.path)}: {photo.error}")
+        print(f"  cannot be read: {terminal_text(Path(photo.path))}: {terminal_text(photo.error)}")
     print(f"list of every photo: {terminal_text(args.dest / REPORT_FILE)}")
     return 1 if report.unreadable else 0
 
