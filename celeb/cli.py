@@ -312,14 +312,21 @@ def _sort(args: argparse.Namespace) -> int:
         f"{len(report.photos)} photos: {report.classified_now} sorted now"
         + (f", {done_before} done in an earlier run" if done_before else "")
     )
+    duplicates = report.duplicates()
     for folder, count in report.folder_counts().most_common():
         if not folder.startswith(f"{UNKNOWN}/"):  # the groups' folders: a line each below
-            print(f"  {terminal_text(folder)}: {count} photos")
+            # Photos of the same name and bytes share one file: say so, so that the folder agrees.
+            shared = duplicates[folder]
+            plural = "s" if shared > 1 else ""
+            note = f" ({count - shared} files; {shared} duplicate{plural})" if shared else ""
+            print(f"  {terminal_text(folder)}: {count} photos{note}")
     if report.groups:
         strangers = [group for group in report.groups if not group.others]
         print(f"unknown faces: {len(strangers)} groups of the same person (largest first)")
     for group in report.groups:
-        print(f"  {UNKNOWN}/{group.name}: {len(group.faces)} faces in {len(group.photos)} photos")
+        shared = duplicates[f"{UNKNOWN}/{group.name}"]
+        note = f" ({len(group.photos) - shared} files)" if shared else ""
+        print(f"  {UNKNOWN}/{group.name}: {len(group.faces)} faces in {len(group.photos)} photos{note}")
     for photo in report.unreadable:
         print(f"  cannot be read: {terminal_text(Path(photo.path))}: {terminal_text(photo.error)}")
     print(f"list of every photo: {terminal_text(args.dest / REPORT_FILE)}")

@@ -121,6 +121,16 @@ class SortReport:
         """Photos per destination folder."""
         return Counter(folder for photo in self.photos for folder in photo.folders)
 
+    def duplicates(self) -> Counter:
+        """Per destination folder, the photos that share their copy with another photo (the same
+        name and the same bytes: the folder holds one file for them)."""
+        copies = Counter(file for photo in self.photos for file in set(photo.files))
+        shared = Counter()
+        for file, photos in copies.items():
+            if photos > 1:
+                shared[file.rpartition("/")[0]] += photos - 1
+        return shared
+
     def people_found(self) -> dict[str, list[str]]:
         """Each known person, with the photos they were found in."""
         found: dict[str, list[str]] = {}

@@ -356,6 +356,20 @@ def test_two_sorts_never_write_in_one_destination_at_once(tmp_path: Path, album:
     assert sort_photos(album, dest, TwoPeople()).classified_now == ALBUM_PHOTOS
 
 
+def test_the_counts_agree_with_the_files_when_a_photo_is_there_twice(capsys, tmp_path: Path, monkeypatch):
+    album = tmp_path / "album"
+    for folder in ("a", "b", "c"):
+        (album / folder).mkdir(parents=True)
+        (album / folder / "IMG_0001.jpg").write_bytes(b"the same photo" if folder != "c" else b"another")
+    dest = tmp_path / "sorted"
+    monkeypatch.setattr(cli, "_classifier", lambda args: NoFaces())
+    for _ in range(2):
+        code, out, err = run(capsys, "sort", album, dest)
+        assert code == 0, err
+        assert f"  {NO_FACE}: 3 photos (2 files; 1 duplicate)" in out.splitlines()
+    assert len(list((dest / NO_FACE).iterdir())) == 2
+
+
 def test_usage_errors_exit_with_2_before_the_model_is_loaded(
     capsys, tmp_path: Path, album: Path, monkeypatch
 ):
