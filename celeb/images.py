@@ -16,7 +16,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -77,9 +77,28 @@ _UPRIGHT = {
     8: Image.Transpose.ROTATE_90,
 }
 
-#: Modes whose pixels Image.reduce may average; a palette image's indices must not be averaged,
-#: so it (and 1-bit) is converted to one of these first.
-_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK")
+#: Modes whose pixels Image.reduce averages in place, with no copy of the photo.
+_REDUCIBLE = ("L", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "I", "F")
+#: What the other modes are reduced as, a band of rows at a time: palette indices (and bits) must not
+#: be averaged, Image.reduce takes no 16-bit mode, and it copies a whole LA or RGBA photo to
+#: premultiply its alpha first.
+_REDUCE_AS = {
+    "1": "L",
+    "P": "RGB",  # RGBA when it has a transparent colour
+    "PA": "RGBA",
+    "LA": "LA",
+    "RGBA": "RGBA",
+    "HSV": "RGB",
+    "I;16": "I",
+    "I;16L": "I",
+    "I;16B": "I",
+    "I;16N": "I",
+}
+#: Modes of more than 8 bits a channel: gray, made 8-bit a band of rows at a time.
+_DEEP = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+#: About how many pixels each band of rows holds, so that no step copies a whole 49-megapixel photo
+#: in a wide type (as float64 it is 392 MB).
+_BAND_PIXELS = 1 << 20
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -144,10 +163,11 @@ def read_image(
             image.draft("RGB", (round(width * factor), round(height * factor)))
         image.load()
         orientation = _exif_orientation(image)
+        float_scale = _float_scale(image) if image.mode == "F" else 1.0  # from the photo as stored
         if max_side:
             image = _reduce(image, max_side)
         image = _upright(image, orientation)
-        rgb = _to_rgb8(image)
+        rgb = _to_rgb8(image, float_scale)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -301,17 +321,40 @@ def _reduce(image: Image.Image, max_side: int) -> Image.Image:
     can, so a 49-megapixel PNG of 157 KB decodes to 196 MB. Reducing it first
     (one pass, box average) means every later step (turning it upright,
     converting to RGB, the final resize) copies a small image, not that.
+    A mode Image.reduce cannot average in place is converted and reduced a
+    band of rows at a time, so no mode costs a full-size copy.
     """
     factor = (max(image.size) - 1) // max_side  # stays over max_side: the final resize sets the size
     if factor < 2:
         return image
-    if image.mode in ("P", "PA"):
-        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
-    elif image.mode == "1":
-        image = image.convert("L")
-    if image.mode not in _REDUCIBLE:
-        return image  # 16-bit and float images: rare, kept on the full-size path
-    return image.reduce(factor)
+    if image.mode in _REDUCIBLE:
+        return image.reduce(factor)
+    mode = _REDUCE_AS.get(image.mode, "RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        mode = "RGBA"
+    width, height = image.size
+    reduced = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    for top, band in _bands(image, factor):
+        # Bands of whole blocks of factor rows reduce to what the whole photo would.
+        reduced.paste((band if band.mode == mode else band.convert(mode)).reduce(factor), (0, top // factor))
+    return reduced
+
+
+def _bands(image: Image.Image, rows_multiple: int = 1) -> Iterator[tuple[int, Image.Image]]:
+    """(top row, band) for bands of rows of ``image``, each a multiple of ``rows_multiple`` rows
+    (but the last) and about _BAND_PIXELS pixels."""
+    width, height = image.size
+    rows = rows_multiple * max(1, _BAND_PIXELS // (max(1, width) * rows_multiple))
+    for top in range(0, height, rows):
+        yield top, image.crop((0, top, width, min(height, top + rows)))
+
+
+def _float_scale(image: Image.Image) -> float:
+    """What a float photo's values are multiplied by for 8 bits, from its largest value: 0-1 data
+    by 255, 16-bit data by 255/65535, 8-bit data by 1."""
+    tops = [np.asarray(band).max() for _, band in _bands(image)]
+    top = np.max(tops) if tops else 1.0  # NaN if any value is NaN, as for the whole photo at once
+    return 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255 else 1.0)
 
 
 def _upright(image: Image.Image, orientation: int) -> Image.Image:
@@ -319,19 +362,10 @@ def _upright(image: Image.Image, orientation: int) -> Image.Image:
     return image.transpose(method) if method is not None else image  # no copy when already upright
 
 
-def _to_rgb8(image: Image.Image) -> np.ndarray:
+def _to_rgb8(image: Image.Image, float_scale: float = 1.0) -> np.ndarray:
     mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        array = np.asarray(image, dtype=np.int64)
-        # 16-bit data keeps its top 8 bits; 32-bit integer data is clipped to 16 bits first.
-        gray = (np.clip(array, 0, 65535) >> 8).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-    if mode == "F":
-        array = np.asarray(image, dtype=np.float64)
-        top = array.max() if array.size else 1.0
-        scale = 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255 else 1.0)
-        gray = np.clip(array * scale, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if mode in _DEEP:
+        return _deep_to_rgb8(image, float_scale)
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
         mode = "RGBA"
@@ -342,6 +376,20 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
     if image.mode != "RGB":  # converting an RGB image would only copy it
         image = image.convert("RGB")
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def _deep_to_rgb8(image: Image.Image, float_scale: float) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float photo as 8-bit gray RGB, converted a band of rows at a time."""
+    width, height = image.size
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for top, band in _bands(image):
+        if image.mode == "F":
+            gray = np.clip(np.asarray(band, dtype=np.float64) * float_scale, 0, 255).astype(np.uint8)
+        else:
+            # 16-bit data keeps its top 8 bits; 32-bit integer data is clipped to 16 bits first.
+            gray = (np.clip(np.asarray(band, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
+        rgb[top : top + band.height] = gray[..., None]
+    return rgb
 
 
 def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -409,6 +409,39 @@ def test_a_large_image_of_any_mode_keeps_its_colours_when_reduced(mode):
     assert_close(rgb[100, 250], right, tolerance=2)
 
 
+@pytest.mark.parametrize(
+    ("mode", "left", "right", "expected"),
+    [
+        ("I;16", 0xAB00 + 0xFF, 0x1200, (0xAB, 0x12)),  # the top 8 bits
+        ("I;16B", 0xAB00 + 0xFF, 0x1200, (0xAB, 0x12)),
+        ("I", 70_000, -5, (255, 0)),  # clipped to 16 bits
+        ("F", 0.5, 1.0, (127, 255)),  # 0-1 data
+        ("F", 200.0, 20.0, (200, 20)),  # 8-bit data
+        ("F", 30_000.0, 65_535.0, (116, 255)),  # 16-bit data
+    ],
+)
+def test_a_large_deep_image_keeps_its_values_when_reduced(mode, left, right, expected):
+    image = Image.new(mode, (1200, 900), left)
+    image.paste(Image.new(mode, (600, 900), right), (600, 0))  # (paste(value) fills I;16 with 0)
+    data = encode(image, "TIFF")
+    assert Image.open(io.BytesIO(data)).mode == mode
+    small = read_image(data, max_side=300)
+    rgb = assert_rgb8(small, (225, 300, 3))
+    assert tuple(rgb[100, [50, 250], 0]) == expected
+    assert (rgb == rgb[..., :1]).all()  # gray
+    full = read_image(data).rgb  # and as without max_side
+    assert tuple(full[100, [50, 1150], 0]) == expected
+
+
+def test_a_float_image_is_scaled_by_the_largest_value_of_the_whole_photo():
+    # One pixel over 255 makes it 16-bit data, however the photo is reduced.
+    image = Image.new("F", (1200, 900), 20_000.0)
+    image.putpixel((5, 5), 65_535.0)
+    data = encode(image, "TIFF")
+    assert read_image(data).rgb[100, 100, 0] == 77
+    assert read_image(data, max_side=300).rgb[100, 100, 0] == 77
+
+
 def test_max_side_leaves_a_small_image_alone():
     pixels = noise(30, 40, seed=3)
     photo = read_image(encode(Image.fromarray(pixels), "PNG"), max_side=640)
@@ -623,3 +656,45 @@ def test_a_scan_bomb_in_a_tiff_is_refused_by_libtiff():
     started = time.perf_counter()
     expect_error(NotAnImageError, "damaged", tiff_with_one_jpeg_strip(scan_bomb(), 96, 64))
     assert time.perf_counter() - started < 1.0
+
+
+# --------------------------------------------------------------------------- memory
+
+
+_PEAK_MEMORY_GROWTH = """
+import re, sys
+from celeb.images import read_image
+
+def peak_mb():  # this process's own high-water mark (ru_maxrss would start at the parent's)
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\\s*(\\d+) kB", status.read()).group(1)) // 1024
+
+data = open(sys.argv[1], "rb").read()
+before = peak_mb()
+photo = read_image(data, max_side=1024)
+assert max(photo.rgb.shape) <= 1024
+print(peak_mb() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak memory from /proc")
+@pytest.mark.parametrize(("mode", "fmt"), [("F", "TIFF"), ("I;16", "PNG")])
+def test_a_deep_49_megapixel_image_is_reduced_without_full_size_copies(mode, fmt, tmp_path):
+    # Decoding it takes 98 MB (16-bit) or 196 MB (float); converting the whole photo to int64 or
+    # float64 before reducing it took 0.9 to 1.3 GB more (a 312 KB file).
+    import subprocess
+    import sys
+
+    image = Image.new(mode, (7000, 7000))
+    image.paste(Image.new(mode, (2000, 3000), 100), (1000, 2000))
+    path = tmp_path / f"deep.{fmt.lower()}"
+    image.save(path, fmt, **({"compression": "tiff_deflate"} if fmt == "TIFF" else {"compress_level": 1}))
+    del image
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY_GROWTH, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+    )
+    assert int(done.stdout) < 300, f"reading it took {done.stdout.strip()} MB more"
