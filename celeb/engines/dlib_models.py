@@ -11,10 +11,16 @@ and the ResNet embedding, whose weights dlib_resnet.py reads (both public
 domain, Davis King). The 68-point predictor in the
 same package is never loaded: its training data (iBUG 300-W) excludes
 commercial use.
+
+Both must be the very files that package's version 0.3.0 installs (their
+SHA-256 is checked once per process, before either is read): dlib makes
+whatever sizes a model file claims (a 9 MB file claiming 2^26 cascades of
+trees took 1.5 GB), and says only "Error deserializing" of a damaged one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import queue
 import threading
@@ -25,11 +31,18 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..limits import usable_cores
+from ..storage import read_regular_file
 from .base import EngineUnavailable
 
 INSTALL = "pip install -r requirements.txt"
 FIVE_POINT_MODEL = "shape_predictor_5_face_landmarks.dat"
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
+#: The files face-recognition-models 0.3.0 installs (its wheel's RECORD lists the same digests).
+MODEL_SHA256 = {
+    FIVE_POINT_MODEL: "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    EMBEDDING_MODEL: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+}
+_MAX_MODEL_BYTES = 64 << 20  # the two are 9 and 22 MB
 
 T = TypeVar("T")
 
@@ -45,6 +58,23 @@ def model_file(name: str) -> Path:
     raise EngineUnavailable(
         f"dlib's face model {name} is not installed (package face-recognition-models): run `{INSTALL}`"
     )
+
+
+def checked_model_file(name: str) -> Path:
+    """:func:`model_file`, refused (EngineUnavailable) unless it is the file face-recognition-models
+    0.3.0 installs, byte for byte."""
+    path = model_file(name)
+    reinstall = "reinstall it: `pip install --force-reinstall face-recognition-models==0.3.0`"
+    try:
+        data = read_regular_file(path, _MAX_MODEL_BYTES)
+    except OSError as exc:
+        raise EngineUnavailable(f"dlib's face model {name} cannot be read ({exc}); {reinstall}") from exc
+    if hashlib.sha256(data).hexdigest() != MODEL_SHA256[name]:
+        raise EngineUnavailable(
+            f"dlib's face model {name} is damaged or not the one face-recognition-models 0.3.0 installs "
+            f"(its SHA-256 differs); {reinstall}"
+        )
+    return path
 
 
 def import_dlib() -> Any:
@@ -112,15 +142,15 @@ def dlib_pool() -> Pool[DlibModels]:
     with _LOADING:
         if _POOL is None:
             dlib = import_dlib()
-            five_point = str(model_file(FIVE_POINT_MODEL))
-            model_file(EMBEDDING_MODEL)  # the engine's network (dlib_resnet.py): missing means unavailable
+            five_point = str(checked_model_file(FIVE_POINT_MODEL))
+            checked_model_file(EMBEDDING_MODEL)  # the engine's network (dlib_resnet.py)
 
             def make() -> DlibModels:
-                return DlibModels(
-                    dlib,
-                    dlib.get_frontal_face_detector(),
-                    dlib.shape_predictor(five_point),
-                )
+                try:
+                    predictor = dlib.shape_predictor(five_point)
+                except (RuntimeError, MemoryError) as exc:  # only if the file changed since it was checked
+                    raise EngineUnavailable(f"dlib cannot load {FIVE_POINT_MODEL}: {exc}") from exc
+                return DlibModels(dlib, dlib.get_frontal_face_detector(), predictor)
 
             _POOL = Pool(make, usable_cores())
         return _POOL
