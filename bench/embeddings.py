@@ -160,12 +160,11 @@ def open_set(
             if not found:
                 return []
             features = np.stack([searched[photos[i].key].vectors[0] for i in found])
+            if gallery is not None:  # the model's own rule, as classifying uses it (one face a photo)
+                return [gallery.rule.name_one(row) for row in gallery.nearest_per_person(features)]
             probabilities = model.predict_proba(features)
             names = np.asarray(model.classes_)[probabilities.argmax(axis=1)]
-            if gallery is not None:
-                known = gallery.nearest(features)[0] <= gallery.threshold
-            else:
-                known = probabilities.max(axis=1) >= DEFAULT_CONFIDENCE_THRESHOLD
+            known = probabilities.max(axis=1) >= DEFAULT_CONFIDENCE_THRESHOLD
             return [str(name) if ok else None for name, ok in zip(names, known, strict=True)]
 
         strangers = answers([i for i in range(len(photos)) if photos[i].person == stranger])

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, UNCLEAN_EXTRA_CONFIDENCE
-from .faces import Box
+from .faces import Box, Face
 from .images import Photo, read_image
+from .open_set import OpenSetRule, name_once_per_photo
 
 if TYPE_CHECKING:  # a Classifier is given a loaded model: the pages import this module before one is
+    from .engines import Engine
     from .model import ModelBundle
 
 
@@ -40,6 +42,8 @@ class FacePrediction:
     distance: float | None = None
     distances: dict[str, float] | None = None
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: Why the face got no name ("" when it got one), in words for the user.
+    why: str = ""
 
     @property
     def best_guess(self) -> str:
@@ -79,20 +83,49 @@ def needed_probability(threshold: float, clean: bool) -> float:
     return threshold if clean else min(1.0, threshold + UNCLEAN_EXTRA_CONFIDENCE)
 
 
+def probable_person(odds: dict[str, float], clean: bool, threshold: float) -> str | None:
+    """The most probable person of ``odds`` (most probable first), if probable enough to name.
+
+    >>> probable_person({"Ada": 0.55, "Bo": 0.45}, True, 0.5), probable_person({"Ada": 0.55}, False, 0.5)
+    ('Ada', None)
+    """
+    person, probability = next(iter(odds.items()))
+    return person if probability >= needed_probability(threshold, clean) else None
+
+
 @dataclass(frozen=True)
 class PhotoPrediction:
     photo: Photo
     faces: list[FacePrediction]
 
 
+@dataclass(frozen=True)
+class DescribedFace:
+    """A face an engine found in a decoded photo: where (the decoded photo's coordinates), its
+    crop and its feature vector."""
+
+    face: Face
+    crop: np.ndarray
+    features: np.ndarray
+
+
+def describe_faces(engine: Engine, rgb: np.ndarray) -> list[DescribedFace]:
+    """Every face ``engine`` finds in a decoded photo, largest first, cropped and described."""
+    described = []
+    for face in engine.detect(rgb):
+        crop = engine.crop(rgb, face)
+        described.append(DescribedFace(face, crop, engine.features(crop)))
+    return described
+
+
 class Classifier:
     """A model bundle ready to classify photos with the bundle's engine; safe to share between threads.
 
-    Classic engine: below ``threshold`` top probability a face's person is
-    None; a face without two visible eyes needs ``UNCLEAN_EXTRA_CONFIDENCE``
-    more. Open-set engines (embeddings): a face farther than
-    ``distance_threshold`` (default: the model's calibrated one) from every
-    training face is an unknown person (None).
+    Open-set engines (embeddings): the model's rule (:class:`celeb.open_set.OpenSetRule`) names
+    a face or calls it unknown, at the model's saved strictness unless ``strictness`` or a
+    hand-set ``distance_threshold`` says otherwise. Classic engine: below ``threshold`` top
+    probability a face's person is None; a face without two visible eyes needs
+    ``UNCLEAN_EXTRA_CONFIDENCE`` more. Either way a person is named on one face of a photo at most.
     Raises :class:`celeb.engines.EngineUnavailable` when the bundle's engine is not installed.
     """
 
@@ -101,14 +134,17 @@ class Classifier:
         bundle: ModelBundle,
         threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
         distance_threshold: float | None = None,
+        strictness: str | None = None,
     ) -> None:
         self.bundle = bundle
         self.threshold = threshold
         self.engine = bundle.make_engine()
-        gallery = bundle.gallery
-        self.distance_threshold = (
-            distance_threshold if distance_threshold is not None else (gallery.threshold if gallery else None)
-        )
+        self.rule = rule_for(bundle, strictness, distance_threshold)
+
+    @property
+    def distance_threshold(self) -> float | None:
+        """Within this distance of a person's training faces a face may be named (open set)."""
+        return None if self.rule is None else self.rule.max_distance
 
     def classify(self, source: bytes | str | Path) -> PhotoPrediction:
         """Read a photo (bytes or path) and classify every face in it.
@@ -120,40 +156,71 @@ class Classifier:
 
     def classify_photo(self, photo: Photo) -> list[FacePrediction]:
         """Every face in a decoded photo, largest first."""
-        faces = self.engine.detect(photo.rgb)
-        if not faces:
+        return self.name_faces(describe_faces(self.engine, photo.rgb), photo.scale)
+
+    def name_faces(self, described: list[DescribedFace], scale: float = 1.0) -> list[FacePrediction]:
+        """Who each of one photo's faces is (boxes multiplied by ``scale``, to the photo as stored)."""
+        if not described:
             return []
-        crops = [self.engine.crop(photo.rgb, face) for face in faces]
-        features = np.stack([self.engine.features(crop) for crop in crops])
+        features = np.stack([one.features for one in described])
         probabilities = self.bundle.predict_proba(features)
+        ranked = [
+            {self.bundle.classes[i]: float(row[i]) for i in np.argsort(row)[::-1]} for row in probabilities
+        ]
         gallery = self.bundle.gallery
-        open_set = gallery is not None  # an embeddings model: its vectors are worth grouping
-        per_person = gallery.nearest_per_person(features) if gallery is not None else [None] * len(faces)
+        if gallery is not None and self.rule is not None:
+            per_person = gallery.nearest_per_person(features)
+            names = self.rule.name_faces(per_person)
+            return [
+                FacePrediction(
+                    one.face.box.scaled(scale),
+                    name,
+                    probability=odds[name] if name else next(iter(odds.values())),
+                    probabilities=odds,
+                    clean=one.face.clean,
+                    crop=one.crop,
+                    distance=next(iter(distances.values())),
+                    distances=distances,
+                    features=one.features,
+                    why=self.rule.why_unknown(distances, name),
+                )
+                for one, odds, distances, name in zip(described, ranked, per_person, names, strict=True)
+            ]
+        best = [
+            (probable_person(odds, one.face.clean, self.threshold), next(iter(odds.values())))
+            for one, odds in zip(described, ranked, strict=True)
+        ]
+        names = name_once_per_photo(best)
         return [
-            self._prediction(
-                face.box.scaled(photo.scale), face.clean, crop, row, distances, vector if open_set else None
+            FacePrediction(
+                one.face.box.scaled(scale),
+                name,
+                probability=next(iter(odds.values())),
+                probabilities=odds,
+                clean=one.face.clean,
+                crop=one.crop,
+                why="" if name else self._why_not_named(person, probability, one.face.clean),
             )
-            for face, crop, row, distances, vector in zip(
-                faces, crops, probabilities, per_person, features, strict=True
-            )
+            for one, odds, name, (person, probability) in zip(described, ranked, names, best, strict=True)
         ]
 
-    def _prediction(
-        self,
-        box: Box,
-        clean: bool,
-        crop: np.ndarray,
-        row: np.ndarray,
-        distances: dict[str, float] | None = None,
-        features: np.ndarray | None = None,
-    ) -> FacePrediction:
-        distance = min(distances.values()) if distances else None
-        order = np.argsort(row)[::-1]
-        ranked = {self.bundle.classes[i]: float(row[i]) for i in order}
-        best = float(row[order[0]])
-        if distance is not None and self.distance_threshold is not None:
-            known = distance <= self.distance_threshold
-        else:
-            known = best >= needed_probability(self.threshold, clean)
-        person = self.bundle.classes[order[0]] if known else None
-        return FacePrediction(box, person, best, ranked, clean, crop, distance, distances, features)
+    def _why_not_named(self, person: str | None, probability: float, clean: bool) -> str:
+        if person is not None:
+            return f"{person} is named on another face of this photo, more probably them"
+        needed = needed_probability(self.threshold, clean)
+        return f"{probability:.0%}, below the {needed:.0%} needed to name someone"
+
+
+def rule_for(
+    bundle: ModelBundle, strictness: str | None = None, distance: float | None = None
+) -> OpenSetRule | None:
+    """The model's open-set rule at ``strictness`` (default: the one saved with it), with its
+    distance set by hand where ``distance`` is given; None for a model that names by probability."""
+    if bundle.gallery is None:
+        return None
+    rule = bundle.gallery.rule
+    if strictness is not None:
+        rule = rule.with_strictness(strictness)
+    if distance is not None:
+        rule = rule.with_max_distance(distance)
+    return rule

@@ -18,13 +18,21 @@ from pathlib import Path
 
 from .auth import hash_password
 from .classify import Classifier
-from .config import DEFAULT_CONFIDENCE_THRESHOLD, IMAGE_SUFFIXES, MAX_CSV_BYTES, paths
+from .config import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    DEFAULT_STRICTNESS,
+    IMAGE_SUFFIXES,
+    MAX_CSV_BYTES,
+    STRICTNESS,
+    paths,
+)
 from .dataset import DatasetStore
 from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
 from .model import load_bundle, save_bundle
+from .open_set import point_line
 from .registry import ModelRegistry
 from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places, sort_photos
 from .storage import FileTooLargeError, read_regular_file
@@ -64,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         "--test-size", type=float, default=0.25, help="share of photos held out (default 0.25)"
     )
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    train.add_argument(
+        "--strictness",
+        choices=list(STRICTNESS),
+        default=DEFAULT_STRICTNESS,
+        help="embeddings engine: how sure before naming, saved with the model "
+        f"(default {DEFAULT_STRICTNESS}; stricter: fewer wrong names, more 'unknown')",
+    )
     train.add_argument(
         "--engine",
         choices=ENGINE_NAMES,
@@ -178,10 +193,16 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "classic engine)",
     )
     parser.add_argument(
+        "--strictness",
+        choices=list(STRICTNESS),
+        help="embeddings engine: name at another of the model's fitted settings than the one saved "
+        "with it (stricter: fewer wrong names, more 'unknown')",
+    )
+    parser.add_argument(
         "--distance",
         type=positive,
-        help="embeddings engine: beyond this distance from every known face, the person is unknown "
-        "(default: the model's calibrated threshold)",
+        help="embeddings engine: name nobody farther than this from a person's training faces "
+        "(default: the model's fitted distance)",
     )
 
 
@@ -191,7 +212,12 @@ def _classifier(args: argparse.Namespace) -> Classifier:
         bundle = load_bundle(args.model or paths().active_model)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
-    return Classifier(bundle, threshold=args.threshold, distance_threshold=args.distance)
+    try:
+        return Classifier(
+            bundle, threshold=args.threshold, distance_threshold=args.distance, strictness=args.strictness
+        )
+    except ValueError as exc:  # a model without fitted settings (by probability)
+        raise CelebError(str(exc)) from exc
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -228,6 +254,11 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
     )
     result, bundle = trained.result, trained.bundle
+    if bundle.gallery is not None:
+        bundle = bundle.with_strictness(args.strictness)
+        for point in bundle.gallery.rule.points:
+            chosen = " (saved with the model)" if point.strictness == args.strictness else ""
+            print(f"naming {point_line(point)}{chosen}")
     print(format_table(result.table()))
     print(
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
@@ -290,12 +321,17 @@ def _print_faces(path: Path, error: str | None, faces: list) -> None:
     elif not faces:
         print(f"{shown}: no face found (a clear frontal face is needed)")
     for face in faces:
-        if face.unknown:
-            who = f"unknown person (distance {face.distance:.2f}; nearest: {face.best_guess})"
-        else:
-            who = face.person or f"not sure (maybe {face.best_guess})"
         note = "" if face.clean else ", eyes not both visible: less reliable"
-        print(f"{shown}: {terminal_text(who)} {face.probability:.0%} at {face.box.as_list()}{note}")
+        if face.unknown:
+            # The distances decided, so no probability: it would read as a confident answer.
+            who = f"unknown person: {face.why}"
+        elif face.person is None:
+            who = f"not sure (maybe {face.best_guess}: {face.why})"
+        elif face.distance is not None:
+            who = f"{face.person} (distance {face.distance:.2f})"
+        else:
+            who = f"{face.person} {face.probability:.0%}"
+        print(f"{shown}: {terminal_text(who)} at {face.box.as_list()}{note}")
 
 
 def _sort(args: argparse.Namespace) -> int:

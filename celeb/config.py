@@ -62,6 +62,26 @@ DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 #: probability than a clean face before it gets a name.
 UNCLEAN_EXTRA_CONFIDENCE = 0.2
 
+#: Who a face is, or "unknown" (celeb.open_set.OpenSetRule): a face is named only within a
+#: distance of that person's training faces and with a margin to the next person, both fitted
+#: on the training faces. Each strictness is the share of people the model never saw (each
+#: training person left out in turn) that may still get a name; the fit keeps the setting that
+#: names the most known faces right within it. The owner chooses one; it is saved with the model.
+#: Shares are per face; a photo with several faces gives a stranger more chances, so they are
+#: set low (bench/open_set.py: "balanced" left 0.96 of strangers' photos unknown on the shared set).
+STRICTNESS = {"strict": 0.005, "balanced": 0.01, "loose": 0.03}
+DEFAULT_STRICTNESS = "balanced"
+#: A face's distance to a person: the mean of its distances to this many of their nearest training
+#: faces (1 let a single odd training face decide: strangers unknown 0.93 against 0.94-0.96 with 2).
+NEAREST_FACES = 2
+#: Never beyond dlib's own same-person limit (its docs: 0.6 apart are different people).
+MAX_DISTANCE_THRESHOLD = 0.6
+#: How far a known person's face may be from their own other faces: this quantile of those
+#: distances. It sets the scale strangers' faces are grouped at (celeb.strangers).
+SAME_PERSON_QUANTILE = 0.99
+#: The margin used where strangers cannot be measured (a model of one person, or one photo each).
+FALLBACK_MARGIN = 0.04
+
 #: Largest file, in MB, that anyone may upload or the engine reads: every
 #: file picker says it and refuses bigger files in the browser, and
 #: ``server.maxUploadSize`` in .streamlit/config.toml must be the same
@@ -84,6 +104,10 @@ UPLOADS_PARSED_AT_ONCE = 2
 #: Above this many photos at once, the Classify page sorts them into a table (who is where)
 #: with a progress bar instead of showing every photo's faces and charts.
 CLASSIFY_DETAILS_MAX_PHOTOS = 10
+
+#: A face's chart on the Classify page shows this many people at most (the nearest or likeliest):
+#: a chart of every person is unreadable past a dozen.
+CHART_PEOPLE = 8
 
 #: A temporary file of an atomic write (``.name.random.tmp``) this many
 #: seconds old was left by an interrupted write (a crash, a killed process)

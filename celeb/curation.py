@@ -1,9 +1,13 @@
 """Flags that point at the face crops worth a second look before training.
 
-Three signs of a bad crop, each cheap to compute for a few hundred crops:
+Four signs of a bad crop, each cheap to compute for a few hundred crops:
 
-- the active model names someone else, and is sure of it (a wrong person in
-  the folder, or not a face at all);
+- identity engines (embeddings): the face is far from the person's own other
+  faces, or nearer to another known person's (a wrong person in the folder: a
+  spouse in the crowd, a team-mate); distances decide, not the model agreeing
+  with itself, and these crops are shown first;
+- other engines: the active model names someone else, and is sure of it (a
+  wrong person in the folder, or not a face at all);
 - the face is tiny in its photo (blurry once enlarged to a crop);
 - the crop nearly repeats an earlier one of the same person (the same photo
   twice at different sizes, or a pattern the face detector keeps firing on),
@@ -26,12 +30,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .engines import EngineUnavailable
+from .config import MAX_DISTANCE_THRESHOLD, NEAREST_FACES
+from .engines import EngineUnavailable, get_engine
 from .errors import DatasetError
 from .images import decode_png
 from .manifest import KEPT, Crop
 from .model import ModelBundle
 from .names import same_person
+from .open_set import pairwise_distances
 
 #: A face narrower than this (in its source photo) is flagged as tiny.
 TINY_FACE_PIXELS = 48
@@ -43,6 +49,8 @@ DISAGREE_PROBABILITY = 0.5
 DUPLICATE_SIMILARITY = 0.97
 
 MODEL, TINY, DUPLICATE, DAMAGED = "model", "tiny", "duplicate", "damaged"
+#: Far from the person's own faces (identity engines): shown before every other flag.
+SOMEONE_ELSE = "someone else"
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,9 @@ def flag_crops(
     for crop_id, flag in _duplicates(readable, images, settings.duplicate_similarity).items():
         add(crop_id, flag)
 
-    if bundle is not None:
+    for crop_id, flag in _unlike_their_own(readable, images, bundle).items():
+        add(crop_id, flag)
+    if bundle is not None and bundle.gallery is None:  # a model that names by probability
         for crop_id, flag in _disagreements(readable, images, bundle, settings.disagree_probability).items():
             add(crop_id, flag)
     return flags
@@ -110,9 +120,15 @@ def model_knows(bundle: ModelBundle | None, person: str) -> bool:
 
 
 def flagged_first(crops: Sequence[Crop], flags: dict[str, list[Flag]]) -> list[Crop]:
-    """The crops with flagged ones first (most flags first), otherwise in their order."""
+    """The crops with flagged ones first (someone else first of all, then most flags first),
+    otherwise in their order."""
     order = {crop.record.id: index for index, crop in enumerate(crops)}
-    return sorted(crops, key=lambda c: (-len(flags.get(c.record.id, [])), order[c.record.id]))
+
+    def rank(crop: Crop) -> tuple[bool, int, int]:
+        found = flags.get(crop.record.id, [])
+        return (not any(f.kind == SOMEONE_ELSE for f in found), -len(found), order[crop.record.id])
+
+    return sorted(crops, key=rank)
 
 
 def signature(rgb: np.ndarray, size: int = 32) -> np.ndarray:
@@ -169,3 +185,56 @@ def _disagreements(
         if not same_person(predicted, crop.person) and probability >= level:
             found[crop.record.id] = Flag(MODEL, f"the model says {predicted} ({probability:.0%})")
     return found
+
+
+def _unlike_their_own(
+    crops: Sequence[Crop], images: dict[str, np.ndarray], bundle: ModelBundle | None
+) -> dict[str, Flag]:
+    """Identity engines' crops unlike the person's kept faces in other photos: farther than dlib's
+    same-person limit from most of them (the median: a few odd faces of the person, or a few
+    crops of one wrong person, cannot hide it), or nearer to another person the model knows."""
+    found: dict[str, Flag] = {}
+    for name in sorted({crop.record.engine for crop in crops}):
+        try:
+            engine = get_engine(name)
+        except (EngineUnavailable, KeyError, ValueError):
+            continue
+        if not engine.open_set:
+            continue
+        mine = [crop for crop in crops if crop.record.engine == name]
+        vectors = np.stack([engine.features(images[crop.record.id]) for crop in mine])
+        kept = np.array([crop.record.status == KEPT for crop in mine])
+        photos = np.array([crop.record.photo for crop in mine])
+        gallery = bundle.gallery if bundle is not None and bundle.engine == name else None
+        distances = pairwise_distances(vectors, vectors)
+        others = _other_people(gallery, mine[0].person, vectors) if gallery is not None else None
+        for index, crop in enumerate(mine):
+            theirs = np.sort(distances[index, kept & (photos != crop.record.photo)])
+            if len(theirs) < NEAREST_FACES + 1:
+                continue  # too few other photos to say what this person looks like
+            typical = float(np.median(theirs))
+            if typical > MAX_DISTANCE_THRESHOLD:
+                found[crop.record.id] = Flag(
+                    SOMEONE_ELSE,
+                    f"may be someone else: most of this person's other faces are farther than "
+                    f"{MAX_DISTANCE_THRESHOLD:.2f} from it, the limit for one person (median {typical:.2f})",
+                )
+                continue
+            nearest = float(theirs[:NEAREST_FACES].mean())
+            if others is not None and others[index] and others[index][1] < nearest:
+                person, distance = others[index]
+                found[crop.record.id] = Flag(
+                    SOMEONE_ELSE,
+                    f"may be someone else: nearer to {person} ({distance:.2f}) than to this person's "
+                    f"other faces ({nearest:.2f})",
+                )
+    return found
+
+
+def _other_people(gallery, person: str, vectors: np.ndarray) -> list[tuple[str, float] | None]:
+    """For each vector, the nearest person of the model other than ``person``, with the distance."""
+    nearest = []
+    for row in gallery.nearest_per_person(vectors):
+        others = [(name, distance) for name, distance in row.items() if not same_person(name, person)]
+        nearest.append(others[0] if others else None)
+    return nearest

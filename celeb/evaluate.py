@@ -14,6 +14,7 @@ from .config import IMAGE_SUFFIXES
 from .errors import ImageError
 from .images import photo_file_bytes
 from .manifest import content_hash
+from .names import display_name, same_person
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,25 @@ def labelled_photos(root: Path) -> list[tuple[str, Path]]:
     ]
 
 
+def person_of_folder(folder: str, classes: list[str]) -> str:
+    """The person a folder of photos is of, named as the model names them: ``lionel_messi`` is the
+    model's "Lionel Messi" (as everywhere in the app), a person the model does not know keeps
+    their folder's name made readable.
+
+    >>> person_of_folder("lionel_messi", ["Lionel Messi", "Virat Kohli"]), person_of_folder("ann_lee", [])
+    ('Lionel Messi', 'Ann Lee')
+    """
+    return next((name for name in classes if same_person(name, folder)), display_name(folder))
+
+
 def evaluate_folder(
     root: Path, classifier: Classifier, progress: Callable[[int, int], None] | None = None
 ) -> Evaluation:
     files = labelled_photos(root)
+    classes = list(classifier.bundle.classes)
     outcomes = []
-    for done, (truth, path) in enumerate(files, start=1):
-        outcomes.append(photo_outcome(classifier, truth, path))
+    for done, (folder, path) in enumerate(files, start=1):
+        outcomes.append(photo_outcome(classifier, person_of_folder(folder, classes), path))
         if progress:
             progress(done, len(files))
     return Evaluation(list(classifier.bundle.classes), outcomes)

@@ -10,85 +10,73 @@ from __future__ import annotations
 import io
 import platform
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
 import numpy as np
 import sklearn
-from sklearn.metrics.pairwise import euclidean_distances
 
+from .config import DEFAULT_STRICTNESS
 from .engines import LEGACY_ENGINE, Engine, get_engine
 from .errors import ModelError
 from .faces import DetectorSettings
 from .features import FeatureSettings
+from .open_set import OpenSetRule, distances_to_people, pairwise_distances
 from .storage import utc_timestamp, write_atomic
 from .train import TrainingResult, TrainingSet
 from .versions import other_version_note
-
-#: The distance beyond which dlib's own docs call two faces different people:
-#: an upper bound for the calibrated threshold.
-MAX_DISTANCE_THRESHOLD = 0.6
 
 BUNDLE_FORMAT = 1
 
 
 @dataclass
 class Gallery:
-    """The training faces' feature vectors: a face far from all of them is an unknown person.
+    """The training faces' feature vectors, and the rule that names a face from its distances to
+    them or calls it unknown (:class:`celeb.open_set.OpenSetRule`, fitted on these faces).
 
-    ``threshold`` is calibrated on the training faces themselves (see
-    :func:`make_gallery`) and can be overridden when classifying.
+    ``threshold`` is how far a known person's face may be from their own other faces (the
+    rule's ``same_person_distance``): the scale unknown faces are grouped at.
     """
 
     vectors: np.ndarray  # (n, d) float32
     labels: list[str]
     threshold: float
+    #: None in files made before the rule: it is then fitted on these faces when first needed.
+    rule: OpenSetRule | None = None
 
-    def nearest(self, vectors: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """For each row of ``vectors``: the distance to the nearest training face, and its person."""
-        distances = euclidean_distances(vectors, self.vectors)
-        index = distances.argmin(axis=1)
-        return distances[np.arange(len(vectors)), index], [self.labels[i] for i in index]
+    def __post_init__(self) -> None:
+        if isinstance(self.rule, dict):
+            self.rule = OpenSetRule.from_json(self.rule)
+        if self.rule is None:
+            self.rule = OpenSetRule.fit(self.vectors, self.labels)
 
     def nearest_per_person(self, vectors: np.ndarray) -> list[dict[str, float]]:
-        """For each row of ``vectors``: every person's nearest training face distance, nearest first.
+        """For each row of ``vectors``: its distance to every person (the rule's measure, see
+        :func:`celeb.open_set.distances_to_people`), nearest first.
 
         >>> gallery = Gallery(np.eye(3, dtype=np.float32), np.asarray(["a", "b", "b"]), 0.5)
         >>> {name: round(d, 3) for name, d in gallery.nearest_per_person(np.eye(3)[1:2])[0].items()}
-        {'b': 0.0, 'a': 1.414}
+        {'b': 0.707, 'a': 1.414}
         """
-        distances = euclidean_distances(vectors, self.vectors)
-        labels = np.asarray(self.labels)
-        columns = {person: labels == person for person in sorted(set(labels.tolist()))}
+        people = sorted({str(label) for label in self.labels})
+        person_of = np.asarray([people.index(str(label)) for label in self.labels])
+        table = distances_to_people(pairwise_distances(vectors, self.vectors), person_of, len(people))
         rows = []
-        for row in distances:
-            nearest = {person: float(row[mask].min()) for person, mask in columns.items()}
-            rows.append(dict(sorted(nearest.items(), key=lambda item: item[1])))
+        for row in table:
+            order = np.argsort(row, kind="stable")
+            rows.append({people[i]: float(row[i]) for i in order})
         return rows
 
 
-def make_gallery(data: TrainingSet, quantile: float = 0.99) -> Gallery:
-    """A gallery of ``data``'s original faces with a calibrated distance threshold.
-
-    For every face, its distance to the nearest face of the same person in
-    another photo is how far a known person can be from the gallery; the
-    threshold sits at ``quantile`` of those distances (at most
-    MAX_DISTANCE_THRESHOLD, dlib's own same-person limit), so that about 99%
-    of known faces stay named. (0.975 left 0.93-0.95 of known people's test
-    photos named on the shared set; 0.99 keeps 0.96-0.99 and still calls
-    0.87-0.90 of strangers unknown: bench/embeddings.py.)
-    """
+def make_gallery(data: TrainingSet, strictness: str = DEFAULT_STRICTNESS) -> Gallery:
+    """A gallery of ``data``'s original faces with its rule fitted on them (faces of one photo
+    never judge each other) at ``strictness``."""
     originals = data.originals
     vectors = originals.features.astype(np.float32)
-    distances = euclidean_distances(vectors)
-    same_person = originals.labels[:, None] == originals.labels[None, :]
-    other_photo = originals.groups[:, None] != originals.groups[None, :]
-    genuine = np.where(same_person & other_photo, distances, np.inf).min(axis=1)
-    genuine = genuine[np.isfinite(genuine)]
-    threshold = float(np.quantile(genuine, quantile)) if len(genuine) else MAX_DISTANCE_THRESHOLD
     labels = [str(label) for label in originals.labels]
-    return Gallery(vectors, labels, min(threshold, MAX_DISTANCE_THRESHOLD))
+    rule = OpenSetRule.fit(vectors, labels, [str(group) for group in originals.groups], strictness)
+    return Gallery(vectors, labels, rule.same_person_distance, rule)
 
 
 @dataclass
@@ -119,6 +107,13 @@ class ModelBundle:
         if not settings and self.engine == LEGACY_ENGINE:
             settings = {"features": self.features.as_dict(), "detector": vars(self.detector).copy()}
         return get_engine(self.engine, settings)
+
+    def with_strictness(self, strictness: str) -> ModelBundle:
+        """The same model naming at another of its fitted strictness settings (saved with it)."""
+        if self.gallery is None:
+            raise ModelError("this model names by probability: it has no strictness to choose")
+        gallery = replace(self.gallery, rule=self.gallery.rule.with_strictness(strictness))
+        return replace(self, gallery=gallery)
 
     @property
     def test_accuracy(self) -> float | None:
@@ -212,6 +207,7 @@ def _as_dict(bundle: ModelBundle) -> dict:
             "vectors": bundle.gallery.vectors,
             "labels": bundle.gallery.labels,
             "threshold": bundle.gallery.threshold,
+            "rule": bundle.gallery.rule.as_json(),
         },
     }
 

@@ -70,6 +70,10 @@ class ModelInfo:
     distance_threshold: float | None = None
     made_with: str = ""  # the scikit-learn version
     sha256: str = ""  # of the model file described
+    #: Open-set models: the strictness saved with the model, and every fitted setting with what it
+    #: did (``celeb.open_set.OperatingPoint`` as a dict), for the Classify page's choice.
+    strictness: str = ""
+    operating_points: list = field(default_factory=list)
 
     @property
     def version_note(self) -> str:
@@ -122,7 +126,18 @@ _CARD_FIELD_OK = {
     "distance_threshold": lambda v: v is None or _number(v, 0.0, 1e6),
     "made_with": _text,
     "sha256": _text,
+    "strictness": _text,
+    "operating_points": lambda v: isinstance(v, list) and len(v) <= 20 and all(_point(p) for p in v),
 }
+
+
+def _point(value: object) -> bool:
+    if not isinstance(value, dict) or not _text(value.get("strictness")) or not value["strictness"]:
+        return False
+    measured = ("strangers_unknown", "known_named_right")
+    return all(_number(value.get(key), 0.0, 10.0) for key in ("max_distance", "min_margin")) and all(
+        value.get(key) is None or _number(value.get(key), 0.0, 1.0) for key in measured
+    )
 
 
 @dataclass(frozen=True)
@@ -354,6 +369,7 @@ def model_info(
 ) -> ModelInfo:
     """The card of a loaded bundle."""
     test_faces = bundle.metrics.get("test_size")
+    rule = bundle.gallery.rule if bundle.gallery is not None else None
     return ModelInfo(
         id=model_id,
         path=path or Path(),
@@ -364,9 +380,11 @@ def model_info(
         size_bytes=size_bytes,
         engine=bundle.engine,
         test_faces=int(test_faces) if test_faces else None,
-        distance_threshold=float(bundle.gallery.threshold) if bundle.gallery is not None else None,
+        distance_threshold=rule.max_distance if rule is not None else None,
         made_with=str(bundle.versions.get("scikit-learn", "")),
         sha256=sha256,
+        strictness=rule.strictness if rule is not None else "",
+        operating_points=[asdict(point) for point in rule.points] if rule is not None else [],
     )
 
 

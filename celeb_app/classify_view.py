@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from celeb.classify import FacePrediction, needed_probability
-from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS
+from celeb.classify import FacePrediction
+from celeb.config import CHART_PEOPLE, CLASSIFY_DETAILS_MAX_PHOTOS
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENGINES
 from celeb.errors import CelebError
+from celeb.open_set import OpenSetRule
 from celeb.sort import (
     SortedPhoto,
     SortReport,
@@ -46,11 +47,11 @@ class PageRun:
 
     model: resources.ActiveCard
     threshold: float
-    distance: float | None
+    strictness: str | None
     shown: set[tuple] = field(default_factory=set)
 
     def classifier(self) -> Classifier:
-        return resources.classifier(self.model.key, self.threshold, self.distance)
+        return resources.classifier(self.model.key, self.threshold, self.strictness)
 
 
 def classify(
@@ -64,7 +65,7 @@ def classify(
     to disk, to the log, or to a cache other sessions share. At most one
     classification per core runs at once; the others say they are queued.
     """
-    key = (hashlib.sha256(data).hexdigest(), run.model.key, run.threshold, run.distance, picture)
+    key = (hashlib.sha256(data).hexdigest(), run.model.key, run.threshold, run.strictness, picture)
     kept = st.session_state.setdefault("classified", {})
     run.shown.add(key)
     if key not in kept:
@@ -96,6 +97,8 @@ def forget_photos_not_shown(run: PageRun) -> None:
 def face_label(number: int, face: FacePrediction) -> Label:
     if face.unknown:
         return Label(face.box, f"{number}. unknown", DOUBT)
+    if face.person and face.distance is not None:  # named by distance: no probability to show
+        return Label(face.box, f"{number}. {face.person}", SURE if face.clean else DOUBT)
     if face.person:
         return Label(
             face.box, f"{number}. {face.person} {face.probability:.0%}", SURE if face.clean else DOUBT
@@ -103,41 +106,40 @@ def face_label(number: int, face: FacePrediction) -> Label:
     return Label(face.box, f"{number}. not sure", DOUBT)
 
 
-def show_face(number: int, face: FacePrediction, threshold: float, distance: float | None) -> None:
+def show_face(number: int, face: FacePrediction, rule: OpenSetRule | None) -> None:
     left, right = st.columns([1, 3], vertical_alignment="top")
     left.image(face.crop, caption=f"Face {number}", width="content")  # never blown up on a phone
     with right:
         if face.unknown:
-            st.markdown(
-                f"**Face {number}: unknown person.** The nearest known face ({md(face.best_guess)}) "
-                f"is at distance {face.distance:.2f}, beyond the {distance:.2f} within which the model names "
-                "someone."
-            )
+            st.markdown(f"**Face {number}: unknown person.** {md(face.why[:1].upper() + face.why[1:])}.")
+        elif face.person and face.distance is not None:
+            st.markdown(f"**Face {number}: {md(face.person)}** — distance {face.distance:.2f}")
         elif face.person:
-            near = f" · distance {face.distance:.2f}" if face.distance is not None else ""
-            st.markdown(f"**Face {number}: {md(face.person)}** — {face.probability:.0%}{near}")
+            st.markdown(f"**Face {number}: {md(face.person)}** — {face.probability:.0%}")
         else:
             st.markdown(
-                f"**Face {number}: not sure.** Best guess: {md(face.best_guess)} "
-                f"({face.probability:.0%}), below the "
-                f"{needed_probability(threshold, face.clean):.0%} needed to name someone"
-                + ("." if face.clean else " whose eyes were not both found.")
+                f"**Face {number}: not sure.** Best guess: {md(face.best_guess)} ({md(face.why)})"
+                + ("." if face.clean else ", and its eyes were not both found.")
             )
         if not face.clean:
             st.caption(
                 ":material/visibility_off: Both eyes were not found in this face "
                 "(turned, covered or blurred), so this answer is less reliable."
             )
-        if face.unknown and face.distances and distance is not None:
-            # The distance decided, not the probabilities: show the distances, never a confident bar.
+        if face.distances and rule is not None:
+            # The distances decided, not the probabilities: show them, never a confident bar.
+            shown = dict(list(face.distances.items())[:CHART_PEOPLE])
             st.caption(
-                "Distance from this face to each person's nearest training face; the model names someone "
-                f"only within {distance:.2f} (the green line). The probabilities do not apply here."
+                f"Distance from this face to the {'nearest ' if len(face.distances) > CHART_PEOPLE else ''}"
+                f"known people; the model names someone only within {rule.max_distance:.2f} (the green "
+                f"line) and {rule.min_margin:.2f} nearer than anyone else."
             )
-            chart = distance_chart(face.distances, distance)
+            chart = distance_chart(shown, rule.max_distance)
+            st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
         else:
-            chart = probability_chart(face.probabilities, face.person)
-        st.altair_chart(chart, width="stretch", height=chart_height(len(face.probabilities)))
+            shown = dict(list(face.probabilities.items())[:CHART_PEOPLE])
+            chart = probability_chart(shown, face.person)
+            st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
 
 
 def classify_or_say_why(
@@ -178,7 +180,7 @@ def show_photo(name: str, data: bytes, run: PageRun) -> list | None:
         named = [face.person or ("unknown" if face.unknown else "not sure") for face in faces]
         st.markdown(f"{plural(len(faces), 'face')}: " + names(named))
         for number, face in enumerate(faces, start=1):
-            show_face(number, face, run.threshold, run.distance)
+            show_face(number, face, run.classifier().rule)
     return faces
 
 
@@ -224,11 +226,11 @@ def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]], grouping: 
 
 
 def show_results(
-    photos: list[tuple[str, bytes]], model: resources.ActiveCard, threshold: float, distance: float | None
+    photos: list[tuple[str, bytes]], model: resources.ActiveCard, threshold: float, strictness: str | None
 ) -> None:
     """Every photo with its faces (over CLASSIFY_DETAILS_MAX_PHOTOS, a sorted table instead), and
     for two photos or more, who is where; results of photos no longer shown are forgotten."""
-    run = PageRun(model, threshold, distance)
+    run = PageRun(model, threshold, strictness)
     # Loaded here, once, so that a model that cannot be loaded is not blamed on each photo.
     run.classifier()
     if len(photos) > CLASSIFY_DETAILS_MAX_PHOTOS:

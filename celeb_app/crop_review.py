@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, Flag, FlagSettings, flag_crops
+from celeb.curation import DAMAGED, DUPLICATE, MODEL, SOMEONE_ELSE, TINY, Flag, FlagSettings, flag_crops
 from celeb.dataset import (
     KEPT,
     REJECTED,
@@ -32,7 +32,13 @@ from celeb_app import resources
 from celeb_app.messages import message, safe_callback
 from celeb_app.text import md, names, plural
 
-FLAG_NAMES = {MODEL: "model disagrees", TINY: "tiny", DUPLICATE: "near-duplicate", DAMAGED: "damaged"}
+FLAG_NAMES = {
+    SOMEONE_ELSE: "may be someone else",
+    MODEL: "model disagrees",
+    TINY: "tiny",
+    DUPLICATE: "near-duplicate",
+    DAMAGED: "damaged",
+}
 #: The person's tabs (st.tabs key "person_tabs"), the first is open by default.
 PERSON_TABS = ["Crops", "Add photos", "Rename or delete"]
 #: Width of a face in the crop grid, in CSS pixels: fixed, so that a narrow screen (one column)

@@ -137,25 +137,24 @@ def active_model_or_problem() -> tuple[ActiveModel | None, str]:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _classifier(path: str, mtime_ns: int, size: int, threshold: float, distance: float | None) -> Classifier:
+def _classifier(path: str, mtime_ns: int, size: int, threshold: float, strictness: str | None) -> Classifier:
     from celeb.classify import Classifier
 
     bundle, _ = _load_bundle(path, mtime_ns, size)
-    return Classifier(bundle, threshold=threshold, distance_threshold=distance)
+    return Classifier(bundle, threshold=threshold, strictness=strictness)
 
 
 def classifier(
     model_key: tuple[str, int, int],
     threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
-    distance: float | None = None,
+    strictness: str | None = None,
 ) -> Classifier:
     """A classifier of the model file ``model_key`` names (see ActiveModel.key).
 
-    Shared between sessions: a Classifier is thread-safe. ``distance``
-    overrides an open-set model's calibrated unknown-person threshold.
+    Shared between sessions: a Classifier is thread-safe. ``strictness`` picks another of an
+    open-set model's fitted settings than the one saved with it.
     """
-    distance = None if distance is None else round(float(distance), 3)
-    return _classifier(*model_key, round(float(threshold), 3), distance)
+    return _classifier(*model_key, round(float(threshold), 3), strictness)
 
 
 _warmed: set[str] = set()

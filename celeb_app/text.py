@@ -57,3 +57,21 @@ def ago(moment: dt.datetime) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count > 1 else ''} ago"
     return "just now"
+
+
+def point_summary(point: dict) -> str:
+    """What one fitted naming setting (an OperatingPoint as a dict) did, in a sentence.
+
+    >>> point = {"strictness": "strict", "max_distance": 0.45, "min_margin": 0.06,
+    ...          "strangers_unknown": 0.991, "known_named_right": 0.9}
+    >>> point_summary(point).split(" (")[0]
+    'Strict: 99% of strangers answered unknown, 90% of known people named right'
+    """
+    name = str(point["strictness"]).capitalize()
+    strangers, known = point.get("strangers_unknown"), point.get("known_named_right")
+    if strangers is None or known is None:
+        return f"{name}: not measured (too few people or photos to leave one out)."
+    return (
+        f"{name}: {strangers:.0%} of strangers answered unknown, {known:.0%} of known people named right "
+        "(on the training faces, each person left out in turn as a stranger)."
+    )

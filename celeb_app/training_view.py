@@ -153,6 +153,47 @@ def activation_note(trained: Trained) -> None:
         )
 
 
+def choose_strictness(trained: Trained, key: str) -> None:
+    """For an open-set model: its fitted naming settings with what each did, and the one saved with
+    it (the Classify page starts there)."""
+    gallery = trained.bundle.gallery
+    if gallery is None:
+        return
+    rule = gallery.rule
+    st.markdown("**Naming**: who gets a name and who is 'unknown', fitted on the training faces")
+    rows = [
+        {
+            "setting": point.strictness,
+            "strangers answered unknown": point.strangers_unknown,
+            "known people named right": point.known_named_right,
+            "within distance": point.max_distance,
+            "margin to the next person": point.min_margin,
+        }
+        for point in rule.points
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "strangers answered unknown": st.column_config.NumberColumn(format="percent"),
+            "known people named right": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+    st.caption(
+        "Measured with each training person left out in turn as a stranger, and each known face against "
+        "the person's other photos. Photos from elsewhere usually do a little worse."
+    )
+    names = [point.strictness for point in rule.points]
+    chosen = st.segmented_control(
+        "Saved with the model", names, default=rule.strictness, key=f"strictness_{key}", required=True
+    )
+    if chosen and chosen != rule.strictness:
+        trained.bundle = trained.bundle.with_strictness(chosen)
+        trained.activated_sha256 = ""  # another model now, whichever this tab made active
+        st.rerun()
+
+
 def use_buttons(registry: ModelRegistry, trained: Trained, key: str) -> None:
     """ "Use this model" (keeps the active one in the history) and the download of the new model."""
     with st.container(horizontal=True):

@@ -10,7 +10,7 @@ from celeb.config import (
 )
 from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS
 from celeb_app import access, navigation, resources
-from celeb_app.text import names
+from celeb_app.text import names, point_summary
 from celeb_app.uploads import UPLOAD_TYPES, release_uploads
 
 navigation.start(__file__)
@@ -34,22 +34,20 @@ st.caption(f"Drop photos to find the faces in them and name each among: {names(m
 # the engine, OpenCV and NumPy); without it, the photo picker goes and this says why.
 engine_problem = st.empty()
 
-calibrated = model.info.distance_threshold
-distance = None
-if calibrated is not None:
-    distance = st.sidebar.slider(
-        "Unknown person beyond distance",
-        min_value=0.3,
-        max_value=0.8,
-        value=round(calibrated, 2),
-        step=0.01,
-        key=f"distance_{model.version.mtime_ns}",  # each model starts at its own calibrated value
-        help="A face farther than this from every face the model was trained on is an unknown person. "
-        f"Calibrated on the training faces: {calibrated:.2f}. Lower: fewer wrong names, more "
-        "'unknown'.",
+points = {point["strictness"]: point for point in model.info.operating_points}
+strictness = None
+if points:  # an open-set model: named by its rule, at a strictness the owner may change
+    strictness = st.sidebar.select_slider(
+        "Naming",
+        options=list(points),
+        value=model.info.strictness if model.info.strictness in points else next(iter(points)),
+        key=f"strictness_{model.version.mtime_ns}",  # each model starts at its own saved choice
+        help="Stricter: fewer wrong names, more faces answered 'unknown'. Looser: the opposite. "
+        "Each setting was fitted on the training faces, with every person left out in turn as a stranger.",
     )
+    st.sidebar.caption(point_summary(points[strictness]))
 threshold = DEFAULT_CONFIDENCE_THRESHOLD
-if calibrated is None:  # an open-set model names by distance, not by probability
+if not points:  # an open-set model names by its rule, not by probability
     threshold = st.sidebar.slider(
         "Confidence threshold",
         min_value=0.0,
@@ -120,7 +118,7 @@ if photos:
     # The results' code (NumPy, OpenCV, scikit-learn) is imported only now: the first page needs none of it.
     from celeb_app import classify_view
 
-    classify_view.show_results(photos, model, threshold, distance)
+    classify_view.show_results(photos, model, threshold, strictness)
 else:
     st.session_state.pop("classified", None)  # nothing shown: nothing of a photo is kept
 resources.warm_up(model)  # after the page is drawn: the first photo finds the model ready

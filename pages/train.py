@@ -171,6 +171,7 @@ if len(trained_models) == 1:
             else:
                 st.markdown("#### Active model")
                 st.info("There is no active model yet.")
+    training_view.choose_strictness(trained, key="new_model")
     training_view.use_buttons(registry, trained, key="new_model")
 elif trained_models:
     st.subheader("Engines compared on the same held-out photos")
@@ -198,6 +199,7 @@ elif trained_models:
             training_view.headline(trained.result, None, engine_label, trained.photos)
             title = "Test figures (active)" if training_view.is_active(trained) else "Test figures"
             training_view.show_figures(trained.bundle, title)
+            training_view.choose_strictness(trained, key=f"new_model_{trained.bundle.engine}")
             training_view.use_buttons(registry, trained, key=f"new_model_{trained.bundle.engine}")
 
 # ---------------------------------------------------------------- active model and history

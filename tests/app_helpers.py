@@ -145,12 +145,21 @@ def activate_model_near(models: Path, rgb: np.ndarray) -> None:
 
 
 def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
-    """An embeddings-engine model of Ann and Bob with a gallery threshold of 0.5.
+    """An embeddings-engine model of Ann and Bob whose rule names within 0.5 ("balanced", saved with
+    it), 0.4 ("strict") or 0.8 ("loose").
 
     With ``near`` (a face's embedding), Ann's faces sit 0.65 from it and Bob's
-    1.2: that face is unknown at 0.5, and Ann's at 0.8.
+    1.2: that face is unknown at "balanced", and Ann's at "loose".
     """
     from celeb.model import Gallery
+    from celeb.open_set import OpenSetRule, OperatingPoint
+
+    points = (
+        OperatingPoint("strict", 0.4, 0.1, 0.99, 0.9),
+        OperatingPoint("balanced", 0.5, 0.05, 0.97, 0.95),
+        OperatingPoint("loose", 0.8, 0.05, 0.9, 0.99),
+    )
+    rule = OpenSetRule(0.5, 0.05, "balanced", points, same_person_distance=0.5)
 
     rng = np.random.default_rng(0)
     centre = np.zeros(128, np.float32) if near is None else near
@@ -164,7 +173,7 @@ def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
         estimator=LogisticRegression(max_iter=500).fit(vectors, labels),
         classes=["Ann", "Bob"],
         engine="embeddings",
-        gallery=Gallery(vectors, labels, 0.5),
+        gallery=Gallery(vectors, labels, 0.5, rule),
         metrics={"test_accuracy": 0.95, "winner": "logistic_regression", "test_size": 6, "train_size": 18},
     )
 

@@ -85,25 +85,26 @@ def test_classify_with_an_embeddings_model_answers_unknown_by_distance(env, astr
     _, models = env
     activate_model_near(models, astronaut)
     at = app()
-    sliders = [s.label for s in at.sidebar.slider]
-    assert "Unknown person beyond distance" in sliders and "Confidence threshold" not in sliders
+    assert [s.label for s in at.sidebar.slider] == []  # no probability threshold: the rule decides
+    naming = at.sidebar.select_slider(
+        key=next(k for k in at.session_state if str(k).startswith("strictness_"))
+    )
+    assert naming.options == ["strict", "balanced", "loose"] and naming.value == "balanced"
+    assert any("97% of strangers answered unknown" in c.value for c in at.sidebar.caption)
     at.file_uploader(key="photos").set_value(("astronaut.jpg", jpeg(astronaut), "image/jpeg")).run()
     assert_clean(at)
-    face = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
+    face = next(m.value for m in at.markdown if m.value.startswith("**Face 1")).replace("\\", "")
     assert face.startswith("**Face 1: unknown person.**")
-    assert re.search(r"\(Ann\) is at distance 0\.6\d, beyond the 0\.50", face), face
+    assert re.search(r"Farther than 0\.50 from every known person \(nearest: Ann, 0\.6\d\)", face), face
     assert any("Embeddings" in c.value for c in at.sidebar.caption)
-    # The distances decided, so they are shown and the probabilities are marked as not applying,
-    # for every unknown face and no other.
-    unknown = sum(": unknown person." in m.value for m in at.markdown)
-    notes = [c.value for c in at.caption if "The probabilities do not apply here" in c.value]
-    assert len(notes) == unknown >= 1 and all("within 0.50" in note for note in notes)
-    # A lenient distance names the nearest person instead.
-    next(s for s in at.sidebar.slider if s.label.startswith("Unknown")).set_value(0.8).run()
+    # The distances decided, so they are what the chart shows, with the limit they were held to.
+    notes = [c.value for c in at.caption if "the model names someone only within" in c.value]
+    assert len(notes) == 1 and "within 0.50 (the green line) and 0.05 nearer" in notes[0]
+    # A looser setting names the nearest person instead.
+    naming.set_value("loose").run()
     face = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
     assert face.startswith("**Face 1: Ann**") and re.search(r"distance 0\.6\d", face), face
-    unknown = sum(": unknown person." in m.value for m in at.markdown)
-    assert sum("The probabilities do not apply here" in c.value for c in at.caption) == unknown
+    assert any("within 0.80" in c.value for c in at.caption)
 
 
 def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatch):
@@ -120,3 +121,29 @@ def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatc
         assert any("requirements.txt" in e.value for e in at.error)
     finally:
         resources.available_engines.clear()
+
+
+@needs_dlib
+@pytest.mark.parametrize("strictness, expected", [("balanced", None), ("loose", "Ann")])
+def test_the_page_and_the_command_line_give_the_same_answer(
+    env, astronaut, tmp_path, capsys, strictness, expected
+):
+    """Issue 19: one rule decides, so the Classify page and `python -m celeb classify` agree on a face
+    at every strictness (here unknown at the model's saved one, Ann at the loosest)."""
+    import json
+
+    from celeb.cli import main
+
+    _, models = env
+    activate_model_near(models, astronaut)
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(jpeg(astronaut))
+    assert main(["classify", "--json", "--strictness", strictness, str(photo)]) == 0
+    (face,) = json.loads(capsys.readouterr().out)["faces"]
+    assert face["person"] == expected
+    at = app()
+    at.sidebar.select_slider[0].set_value(strictness).run()
+    at.file_uploader(key="photos").set_value(("astronaut.jpg", photo.read_bytes(), "image/jpeg")).run()
+    assert_clean(at)
+    shown = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
+    assert shown.startswith(f"**Face 1: {expected or 'unknown person.'}")

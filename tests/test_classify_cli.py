@@ -261,7 +261,8 @@ def test_classify_text_output(capsys, model_path: Path, photos: dict[str, Path])
 def test_classify_text_output_when_not_sure(capsys, model_path: Path, photos: dict[str, Path]):
     code, out, _ = run(capsys, "classify", "--threshold", "1", "--model", model_path, photos["Bo"])
     assert code == 0
-    assert out.startswith(f"{photos['Bo']}: not sure (maybe Bo) ")
+    assert out.startswith(f"{photos['Bo']}: not sure (maybe Bo: ")
+    assert "below the 100% needed to name someone) at [" in out
 
 
 def test_classify_text_output_for_a_face_without_eyes(
@@ -389,6 +390,18 @@ def test_evaluate_prints_coverage(capsys, model_path: Path, labelled: Path):
     assert lines[-3].split() == ["truth", "Ada", "Bo", "Zoë", "not", "sure"]
     assert lines[-2].split() == ["Ada", "2", "0", "0", "0"]
     assert lines[-1].split() == ["Bo", "0", "2", "0", "0"]
+
+
+def test_evaluate_matches_folder_names_written_as_identifiers(capsys, model_path: Path, labelled: Path):
+    """Issue 19: folders named like ``lionel_messi/`` are the model's "Lionel Messi" (here ``ada/`` and
+    ``BO`` are Ada and Bo): the accuracy was 0.000 with a confusion matrix all on its diagonal."""
+    (labelled / "Ada").rename(labelled / "ada")
+    (labelled / "Bo").rename(labelled / "BO")
+    code, out, _ = run(capsys, "evaluate", labelled, "--model", model_path, "--json")
+    figures = json.loads(out)
+    assert code == 0
+    assert figures["confident_accuracy"] == 1.0 and figures["end_to_end_accuracy"] == 1.0
+    assert figures["confusion"]["rows"] == ["Ada", "Bo"]
 
 
 def test_evaluate_json(capsys, model_path: Path, labelled: Path):
@@ -623,17 +636,12 @@ def test_train_on_a_missing_folder(capsys, tmp_path: Path):
 
 
 def test_a_face_without_two_eyes_needs_more_confidence():
+    from celeb.classify import probable_person
     from celeb.config import UNCLEAN_EXTRA_CONFIDENCE
-    from celeb.faces import Box
-    from celeb.model import ModelBundle
 
-    classifier = Classifier(ModelBundle(estimator=None, classes=["Ada", "Bo"]), threshold=0.5)
-    crop = np.zeros((8, 8, 3), np.uint8)
-    row = np.array([0.5 + UNCLEAN_EXTRA_CONFIDENCE / 2, 0.5 - UNCLEAN_EXTRA_CONFIDENCE / 2])
-    assert classifier._prediction(Box(0, 0, 8, 8), True, crop, row).person == "Ada"
-    unsure = classifier._prediction(Box(0, 0, 8, 8), False, crop, row)
-    assert unsure.person is None
-    assert unsure.best_guess == "Ada"
+    odds = {"Ada": 0.5 + UNCLEAN_EXTRA_CONFIDENCE / 2, "Bo": 0.5 - UNCLEAN_EXTRA_CONFIDENCE / 2}
+    assert probable_person(odds, True, 0.5) == "Ada"
+    assert probable_person(odds, False, 0.5) is None
 
 
 def test_train_keeps_the_model_it_replaces_in_history(capsys, tmp_path: Path, make_person_folders):

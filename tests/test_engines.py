@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from celeb import engines
-from celeb.classify import Classifier
+from celeb.classify import Classifier, DescribedFace
 from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
 from celeb.errors import CelebError, TrainingError
@@ -146,21 +146,33 @@ def clusters(seed: int = 0) -> TrainingSet:
     return TrainingSet(rows, labels, groups, np.zeros(18, bool))
 
 
-def test_the_gallery_threshold_sits_beyond_known_faces_and_below_strangers():
+def test_the_rule_names_known_faces_and_not_strangers():
     data = clusters()
     gallery = make_gallery(data)
-    # Each face's nearest face of the same person: nearly all of them within the threshold.
-    features = data.features
-    same_person = [range(i // 6 * 6, i // 6 * 6 + 6) for i in range(18)]
-    nearest_own = [
-        min(np.linalg.norm(features[i] - features[j]) for j in same_person[i] if j != i) for i in range(18)
-    ]
-    assert np.mean(np.asarray(nearest_own) <= gallery.threshold) >= 0.9
-    assert gallery.threshold <= 0.6
-    distances, nearest = gallery.nearest(data.features[:2] + 0.001)
-    assert nearest == ["Ann", "Ann"] and (distances < gallery.threshold).all()
+    rule = gallery.rule
+    assert 0 < rule.max_distance <= 0.6 and gallery.threshold == rule.same_person_distance
+    # Every fitted setting was measured: strangers (each person left out) and known faces.
+    assert [p.strictness for p in rule.points] == ["strict", "balanced", "loose"]
+    assert all(p.strangers_unknown == 1.0 and p.known_named_right == 1.0 for p in rule.points)
+    near = gallery.nearest_per_person(data.features[:2] + 0.001)
+    assert rule.name_faces(near[:1]) == ["Ann"] and rule.name_one(near[1]) == "Ann"
     stranger = np.ones((1, 128), np.float32) / np.sqrt(128)
-    assert gallery.nearest(stranger)[0][0] > gallery.threshold
+    assert rule.name_faces(gallery.nearest_per_person(stranger)) == [None]
+
+
+def test_a_stranger_between_two_known_people_is_not_named():
+    """Issue 19: a face near enough to two people (as different people's faces come within
+    0.55-0.60 of each other) is not given the nearer one's name: the margin decides."""
+    data = clusters()
+    rule = make_gallery(data).rule
+    ann, bob = data.features[0], data.features[6]
+    between = (ann + bob) / 2
+    gallery = make_gallery(data)
+    (row,) = gallery.nearest_per_person(between[None])
+    assert abs(row["Ann"] - row["Bob"]) < rule.min_margin
+    loose = rule.with_max_distance(2.0)  # near enough to both: only the margin can refuse it
+    assert loose.name_one(row) is None
+    assert "too close to call" in loose.why_unknown(row, None)
 
 
 def test_a_bundle_keeps_its_engine_and_gallery(tmp_path):
@@ -187,48 +199,58 @@ def cluster_classifier() -> Classifier:
     return Classifier(bundle)
 
 
+def described(vector: np.ndarray) -> DescribedFace:
+    return DescribedFace(Face(Box(0, 0, 8, 8)), np.zeros((8, 8, 3), np.uint8), vector.astype(np.float32))
+
+
 def test_a_face_far_from_every_known_face_is_unknown():
     classifier = cluster_classifier()
-    bundle = classifier.bundle
-    crop = np.zeros((8, 8, 3), np.uint8)
-    row = np.array([0.9, 0.05, 0.05])
-    box = Box(0, 0, 8, 8)
-    threshold = bundle.gallery.threshold
+    rule = classifier.rule
 
     def distances(ann: float) -> dict[str, float]:
         return {"Ann": ann, "Bob": ann + 0.3, "Cid": ann + 0.5}
 
-    near = classifier._prediction(box, True, crop, row, distances(threshold - 0.01))
-    far = classifier._prediction(box, True, crop, row, distances(threshold + 0.01))
-    assert near.person == "Ann" and not near.unknown
-    assert far.person is None and far.unknown and far.best_guess == "Ann"
-    assert far.as_json()["distance"] == pytest.approx(threshold + 0.01, abs=1e-4)
-    assert list(far.as_json()["distances"]) == ["Ann", "Bob", "Cid"]
-    lenient = Classifier(bundle, distance_threshold=1.0)
-    assert lenient._prediction(box, True, crop, row, distances(0.9)).person == "Ann"
+    assert rule.name_faces([distances(rule.max_distance - 0.01)]) == ["Ann"]
+    assert rule.name_faces([distances(rule.max_distance + 0.01)]) == [None]
+    stranger = np.ones(128) / np.sqrt(128)
+    near, far = classifier.name_faces([described(clusters().features[0] + 0.001), described(stranger)])
+    assert near.person == "Ann" and not near.unknown and near.why == ""
+    assert far.person is None and far.unknown and far.why.startswith("farther than")
+    assert far.as_json()["distance"] == pytest.approx(far.distance, abs=1e-4)
+    assert list(far.as_json()["distances"]) == list(far.distances)
+    lenient = Classifier(classifier.bundle, distance_threshold=1.0)
+    assert lenient.rule.name_faces([distances(0.9)]) == ["Ann"]
 
 
 def test_an_unknown_persons_nearest_face_not_the_probabilities_is_the_best_guess():
     # A stranger may get 97% for one person from the classifier, which must then not be shown as
     # the answer: the distance decided, and the nearest known face is another person's.
     classifier = cluster_classifier()
-    far = {"Cid": 0.9, "Ann": 1.1, "Bob": 1.3}
-    face = classifier._prediction(
-        Box(0, 0, 8, 8), True, np.zeros((8, 8, 3), np.uint8), np.array([0.97, 0.02, 0.01]), far
-    )
-    assert face.unknown and face.best_guess == "Cid" and face.distance == 0.9
-    assert next(iter(face.probabilities)) == "Ann"  # what the probabilities alone would have said
+    (face,) = classifier.name_faces([described(np.ones(128) / np.sqrt(128))])
+    assert face.unknown and face.best_guess == next(iter(face.distances))
+    assert face.distance == min(face.distances.values())
 
 
-def test_the_gallery_gives_every_persons_nearest_face():
+def test_a_person_is_named_on_one_face_of_a_photo_at_most():
+    """Issue 19: three faces near Ann (a group photo of look-alikes): only the nearest is Ann."""
+    classifier = cluster_classifier()
+    ann = clusters().features[0]
+    faces = classifier.name_faces([described(ann + 0.02), described(ann + 0.001), described(ann + 0.01)])
+    assert [face.person for face in faces] == [None, "Ann", None]
+    assert all("named on another face" in face.why for face in (faces[0], faces[2]))
+
+
+def test_the_gallery_gives_every_persons_distance():
     data = clusters()
     gallery = make_gallery(data)
     rows = gallery.nearest_per_person(data.features[:2])
     assert all(list(row) == sorted(row, key=row.get) for row in rows)
     assert all(set(row) == {"Ann", "Bob", "Cid"} for row in rows)
-    nearest, people = gallery.nearest(data.features[:2])
-    assert [next(iter(row)) for row in rows] == people
-    assert [min(row.values()) for row in rows] == pytest.approx(nearest.tolist())
+    # A person's distance is the mean of the two nearest of their faces.
+    ann = data.features[:6]
+    for face, row in zip(data.features[:2], rows, strict=True):
+        two = np.sort(np.linalg.norm(ann - face, axis=1))[:2].mean()
+        assert row["Ann"] == pytest.approx(two, abs=1e-5)
 
 
 def test_two_engines_can_be_scored_on_the_same_photos():

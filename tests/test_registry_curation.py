@@ -276,3 +276,40 @@ def test_a_card_that_is_not_an_object_is_made_anew(tmp_path: Path):
     for text in ("[]", "5", "null", '"card"'):
         registry.active_card.write_text(text)
         assert registry.active_info().classes == ["Ann", "Zed"]
+
+
+def test_a_crop_unlike_the_persons_other_faces_may_be_someone_else(tmp_path: Path, monkeypatch):
+    """Issue 19: flags come from distances between the person's own faces (an identity engine's),
+    not from the model agreeing with itself: the crop far from the others is flagged, and first."""
+    from celeb import curation
+    from celeb.curation import SOMEONE_ELSE
+    from celeb.manifest import Crop, CropRecord
+
+    # Six crops of six photos: five close together, one (index 2) 1.0 away, another person.
+    places = [np.eye(8)[0] * 0.05 * i for i in range(6)]
+    places[2] = np.eye(8)[1]
+
+    class Identity:
+        """An open-set engine whose embedding of crop i is places[i] (the crop's pixels hold i)."""
+
+        open_set = True
+
+        def features(self, rgb: np.ndarray) -> np.ndarray:
+            return places[int(rgb[0, 0, 0])]
+
+    monkeypatch.setattr(curation, "get_engine", lambda name: Identity())
+    monkeypatch.setattr(curation, "decode_png", lambda path: np.full((4, 4, 3), int(path.stem), np.uint8))
+    crops = [
+        Crop(
+            "Ann",
+            CropRecord(f"c{i}", f"photo{i}", [0, 0, 100, 100], True, 0, engine="identity"),
+            tmp_path / f"{i}.png",
+            tmp_path / f"photo{i}.jpg",
+            f"photo{i}.jpg",
+        )
+        for i in range(6)
+    ]
+    flags = flag_crops(crops, settings=FlagSettings(duplicate_similarity=1.01, tiny_pixels=0))
+    assert {crop_id: [f.kind for f in found] for crop_id, found in flags.items()} == {"c2": [SOMEONE_ELSE]}
+    assert "most of this person's other faces are farther than 0.60" in flags["c2"][0].message
+    assert [c.record.id for c in flagged_first(crops, flags)][:2] == ["c2", "c0"]

@@ -143,3 +143,36 @@ def test_shipped_model_classifies_raw_photos(shipped_model: Path, shared_photos:
             assert face["probability"] == max(face["probabilities"].values())
             found += 1
     assert found >= 5
+
+
+def test_a_wrong_person_among_a_persons_crops_is_flagged_first(shared_photos: Path, tmp_path: Path):
+    """Issue 19: Find faces on Virat Kohli's raw photos keeps a crop of Anushka Sharma (the photo
+    b24633ff69.jpg); curation flags it as maybe someone else, from distances, and shows it first."""
+    from celeb.curation import SOMEONE_ELSE, flag_crops, flagged_first
+    from celeb.dataset import DatasetStore
+
+    store = DatasetStore(tmp_path / "data")
+    store.add_person("Virat Kohli")
+    store.add_files("Virat Kohli", photos_of(shared_photos / "raw" / "virat_kohli"))
+    store.find_faces()
+    crops = store.crops("Virat Kohli", status="kept")
+    (anushka,) = [crop for crop in crops if crop.photo_filename == "b24633ff69.jpg"]
+    flags = flag_crops(crops)
+    assert [flag.kind for flag in flags[anushka.record.id]] == [SOMEONE_ELSE]
+    someone_else = [c for c in crops if any(f.kind == SOMEONE_ELSE for f in flags.get(c.record.id, []))]
+    assert len(someone_else) <= len(crops) // 4  # worth a look, not every other crop
+    first = flagged_first(crops, flags)[: len(someone_else)]
+    assert {c.record.id for c in first} == {c.record.id for c in someone_else}
+
+
+def test_a_group_photo_names_each_person_once(shared_photos: Path):
+    """Issue 19: in this photo (of Maria Sharapova's) Andy Roddick and Will Ferrell stood beside Roger
+    Federer and all three were named Roger Federer. A person is now named once at most."""
+    from celeb.classify import Classifier
+
+    bundle = load_bundle(SHIPPED_MODEL)
+    photo = shared_photos / "raw" / "maria_sharapova" / "gettyimages-90174893-e1435455524320.jpg"
+    faces = Classifier(bundle).classify(photo).faces
+    assert len(faces) >= 3
+    names = [face.person for face in faces if face.person]
+    assert len(names) == len(set(names)) and names.count("Roger Federer") <= 1
