@@ -123,7 +123,7 @@ def splits(photos: list[RawPhoto], count: int, seed: int = 0) -> list[set[str]]:
 def rules(vectors: np.ndarray, labels: list[str], groups: list[str]) -> dict[str, OpenSetRule]:
     fitted = OpenSetRule.fit(vectors, labels, groups)
     found = {name: fitted.with_strictness(name) for name in STRICTNESS}
-    found["old rule (0.99 quantile, no margin)"] = OpenSetRule(
+    found["distance only (the rule before: 0.99 quantile, no margin)"] = OpenSetRule(
         min(fitted.same_person_distance, MAX_DISTANCE_THRESHOLD), 0.0
     )
     return found

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, UNCLEAN_EXTRA_CONFIDENCE
+from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, TOP_CANDIDATES, UNCLEAN_EXTRA_CONFIDENCE
 from .faces import Box, Face
 from .images import Photo, read_image
 from .open_set import OpenSetRule, name_once_per_photo
@@ -58,17 +58,24 @@ class FacePrediction:
         return self.person is None and self.distance is not None
 
     def as_json(self) -> dict:
+        """The face as ``classify --json`` prints it: its best TOP_CANDIDATES people only."""
+        top = list(self.probabilities.items())[:TOP_CANDIDATES]
         record = {
             "box": self.box.as_list(),
             "person": self.person,
-            "probability": round(self.probability, 4),
-            "probabilities": {name: round(p, 4) for name, p in self.probabilities.items()},
+            # An unknown face was judged by its distances: a probability beside it would read as
+            # a confident answer (the classifier's probabilities are still listed).
+            "probability": None if self.unknown else round(self.probability, 4),
+            "probabilities": {name: round(p, 4) for name, p in top},
             "clean": self.clean,
         }
         if self.distance is not None:
             record["distance"] = round(self.distance, 4)
         if self.distances is not None:
-            record["distances"] = {name: round(d, 4) for name, d in self.distances.items()}
+            nearest = list(self.distances.items())[:TOP_CANDIDATES]
+            record["distances"] = {name: round(d, 4) for name, d in nearest}
+        if self.why:
+            record["why"] = self.why
         return record
 
 

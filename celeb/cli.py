@@ -254,16 +254,17 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
     )
     result, bundle = trained.result, trained.bundle
-    if bundle.gallery is not None:
-        bundle = bundle.with_strictness(args.strictness)
-        for point in bundle.gallery.rule.points:
-            chosen = " (saved with the model)" if point.strictness == args.strictness else ""
-            print(f"naming {point_line(point)}{chosen}")
     print(format_table(result.table()))
     print(
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
     )
     print(result.report_text)
+    if bundle.gallery is not None:
+        bundle = bundle.with_strictness(args.strictness)
+        print("naming (fitted on the training faces, each person left out in turn as a stranger):")
+        for point in bundle.gallery.rule.points:
+            chosen = " <- saved with the model" if point.strictness == args.strictness else ""
+            print(f"  {point_line(point)}{chosen}")
     registry = ModelRegistry(out.parent)
     if out.name == registry.active_path.name:
         # A folder's active model: the one it replaces is kept in history, as the app keeps it.

@@ -105,9 +105,10 @@ UPLOADS_PARSED_AT_ONCE = 2
 #: with a progress bar instead of showing every photo's faces and charts.
 CLASSIFY_DETAILS_MAX_PHOTOS = 10
 
-#: A face's chart on the Classify page shows this many people at most (the nearest or likeliest):
-#: a chart of every person is unreadable past a dozen.
-CHART_PEOPLE = 8
+#: A face's answer lists this many people at most, nearest (or likeliest) first: in the JSON of
+#: `classify` and in the Classify page's chart. Every person would make 8 KB of JSON a face at 158
+#: people, and a chart nobody can read.
+TOP_CANDIDATES = 5
 
 #: A temporary file of an atomic write (``.name.random.tmp``) this many
 #: seconds old was left by an interrupted write (a crash, a killed process)

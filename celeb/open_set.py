@@ -194,7 +194,7 @@ def point_line(point: OperatingPoint) -> str:
     """One fitted setting in a line of text.
 
     >>> print(point_line(OperatingPoint("strict", 0.45, 0.06, 0.991, 0.9)).replace("; ", "\\n"))
-    strict: within 0.45 and 0.06 nearer than the next person
+    strict: within 0.450 and 0.060 nearer than the next person
     strangers answered unknown 0.991, known people named right 0.900
     """
     figures = (
@@ -204,7 +204,7 @@ def point_line(point: OperatingPoint) -> str:
         f"known people named right {point.known_named_right:.3f}"
     )
     return (
-        f"{point.strictness}: within {point.max_distance:.2f} and {point.min_margin:.2f} nearer than the "
+        f"{point.strictness}: within {point.max_distance:.3f} and {point.min_margin:.3f} nearer than the "
         f"next person; {figures}"
     )
 

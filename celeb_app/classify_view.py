@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from celeb.classify import FacePrediction
-from celeb.config import CHART_PEOPLE, CLASSIFY_DETAILS_MAX_PHOTOS
+from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS, TOP_CANDIDATES
 from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENGINES
 from celeb.errors import CelebError
@@ -128,16 +128,16 @@ def show_face(number: int, face: FacePrediction, rule: OpenSetRule | None) -> No
             )
         if face.distances and rule is not None:
             # The distances decided, not the probabilities: show them, never a confident bar.
-            shown = dict(list(face.distances.items())[:CHART_PEOPLE])
+            shown = dict(list(face.distances.items())[:TOP_CANDIDATES])
             st.caption(
-                f"Distance from this face to the {'nearest ' if len(face.distances) > CHART_PEOPLE else ''}"
+                f"Distance from this face to the {'nearest ' if len(face.distances) > TOP_CANDIDATES else ''}"
                 f"known people; the model names someone only within {rule.max_distance:.2f} (the green "
                 f"line) and {rule.min_margin:.2f} nearer than anyone else."
             )
             chart = distance_chart(shown, rule.max_distance)
             st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
         else:
-            shown = dict(list(face.probabilities.items())[:CHART_PEOPLE])
+            shown = dict(list(face.probabilities.items())[:TOP_CANDIDATES])
             chart = probability_chart(shown, face.person)
             st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
 

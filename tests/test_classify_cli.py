@@ -676,3 +676,27 @@ def test_cli_text_shows_control_characters_literally():
     assert cli.terminal_text("Ann\x1b[2J\x07") == "Ann\\x1b[2J\\x07"
     assert cli.terminal_text("<img src=x onerror=alert(1)>") == "<img src=x onerror=alert(1)>"
     assert cli.terminal_text(np.str_("Đoković")) == "Đoković"
+
+
+def test_a_faces_json_lists_its_best_few_people_whatever_their_number():
+    """Issue 20: every person's probability and distance made 8 KB a face at 158 people."""
+    from celeb.classify import FacePrediction
+    from celeb.config import TOP_CANDIDATES
+    from celeb.faces import Box
+
+    people = [f"Person number {i:03d} with a long name" for i in range(300)]
+    face = FacePrediction(
+        Box(10, 20, 30, 40),
+        None,
+        0.01,
+        {name: 1 / 300 for name in people},
+        True,
+        np.zeros((8, 8, 3), np.uint8),
+        distance=0.61,
+        distances={name: 0.61 + i / 1000 for i, name in enumerate(people)},
+        why="farther than 0.52 from every known person (nearest: Person number 000 with a long name, 0.61)",
+    )
+    record = face.as_json()
+    assert list(record["distances"]) == people[:TOP_CANDIDATES]
+    assert len(record["probabilities"]) == TOP_CANDIDATES
+    assert len(json.dumps(record)) <= 1500
