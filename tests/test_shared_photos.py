@@ -134,13 +134,19 @@ def test_shipped_model_classifies_raw_photos(shipped_model: Path, shared_photos:
         assert set(record) == {"file", "error", "faces"}
         assert record["error"] is None
         for face in record["faces"]:
-            assert set(face) == keys
+            # "why" only where a face got no name.
+            assert set(face) == keys | ({"why"} if face["person"] is None else set())
             if bundle.gallery is not None:
                 assert set(face["distances"]) == classes
                 assert face["distance"] == min(face["distances"].values())
             assert face["person"] is None or face["person"] in classes
             assert set(face["probabilities"]) == classes
-            assert face["probability"] == max(face["probabilities"].values())
+            if face["person"] is not None:  # the named person's probability
+                assert face["probability"] == face["probabilities"][face["person"]]
+            elif bundle.gallery is not None:
+                assert face["probability"] is None  # unknown: the distances decided
+            else:
+                assert face["probability"] == max(face["probabilities"].values())
             found += 1
     assert found >= 5
 
