@@ -44,6 +44,8 @@ from celeb.open_set import OpenSetRule
 
 OUT = ROOT / "bench" / "out"
 SPLITS = 4
+#: A person with this many training photos or fewer counts as one with few (issue 20).
+FEW_PHOTOS = 10
 
 
 @dataclass(frozen=True)
@@ -208,9 +210,17 @@ def measure_lfw(folder: Path) -> dict[str, Tally]:
     log(f"lfw-half: {len(train)} training faces of {len({p.person for p in train})} people")
     tests = [(p.person, central(p)) for p in people if p.key in split and described[p.key]]
     tests += [(None, central(p)) for p in strangers if described[p.key]]
+    photos_of = Counter(p.person for p in train)
+    few = [(truth, faces) for truth, faces in tests if truth is not None and photos_of[truth] <= FEW_PHOTOS]
     tallies: dict[str, Tally] = {}
     for name, rule in rules(gallery.vectors, gallery.labels, [p.key for p in train]).items():
         judge(rule, gallery, tests, tallies.setdefault(name, Tally()))
+        judge(
+            rule,
+            gallery,
+            few,
+            tallies.setdefault(f"{name}, people with <= {FEW_PHOTOS} training photos", Tally()),
+        )
         log(f"{name}: distance {rule.max_distance:.3f}, margin {rule.min_margin:.3f}")
     return tallies
 

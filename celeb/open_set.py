@@ -20,10 +20,10 @@ both sides of the question:
   which is how a person the model never saw looks to it.
 
 Each rate is the mean over people, so a person with six photos counts as much
-as one with five hundred. The fit keeps, for each strictness (``STRICTNESS``:
-the share of strangers that may get a name), the pair that names the most
-known faces right; the model's owner picks the strictness, and it is saved
-with the model.
+as one with five hundred. For each strictness (``STRICTNESS``: how many times
+worse a stranger given a name is than a known person left unknown) the fit
+keeps the pair that loses least; the model's owner picks the strictness, and
+it is saved with the model.
 
 In a photo with several faces a person is named once at most: the face
 nearest to them gets the name, the others are unknown (a face whose nearest
@@ -293,14 +293,11 @@ class _DistanceTable:
         known = self._known_rates()
         strangers = self._stranger_rates()
         points = []
-        for name, named_share in STRICTNESS.items():
-            feasible = strangers <= named_share + 1e-9
-            if not feasible.any():
-                feasible = strangers <= strangers.min() + 1e-9
-            # The most known faces named right; among equals the fewest strangers named, and of
-            # those the middle one (in distance, then margin): the grid's edges are the settings
-            # the training faces say least about.
-            score = np.where(feasible, known, -1.0)
+        for name, cost in STRICTNESS.items():
+            # What is lost: known faces not named right, and strangers named, each `cost` times.
+            # Among equals the fewest strangers named, and of those the middle one (in distance,
+            # then margin): the grid's edges are the settings the training faces say least about.
+            score = known - cost * strangers
             best = np.flatnonzero(score >= score.max() - 1e-9)
             best = best[strangers[best] <= strangers[best].min() + 1e-9]
             ordered = sorted(
