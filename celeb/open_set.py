@@ -171,7 +171,7 @@ class OpenSetRule:
         person, nearest = ranked[0]
         if nearest > self.max_distance:
             return (
-                f"farther than {self.max_distance:.2f} from every known person "
+                f"farther than {self.max_distance:.3g} from every known person "
                 f"(nearest: {person}, {nearest:.2f})"
             )
         if len(ranked) > 1 and ranked[1][1] - nearest < self.min_margin:

@@ -131,8 +131,8 @@ def show_face(number: int, face: FacePrediction, rule: OpenSetRule | None) -> No
             shown = dict(list(face.distances.items())[:TOP_CANDIDATES])
             st.caption(
                 f"Distance from this face to the {'nearest ' if len(face.distances) > TOP_CANDIDATES else ''}"
-                f"known people; the model names someone only within {rule.max_distance:.2f} (the green "
-                f"line) and {rule.min_margin:.2f} nearer than anyone else."
+                f"known people; the model names someone only within {rule.max_distance:.3g} (the green "
+                f"line) and {rule.min_margin:.3g} nearer than anyone else."
             )
             chart = distance_chart(shown, rule.max_distance)
             st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))

@@ -95,16 +95,16 @@ def test_classify_with_an_embeddings_model_answers_unknown_by_distance(env, astr
     assert_clean(at)
     face = next(m.value for m in at.markdown if m.value.startswith("**Face 1")).replace("\\", "")
     assert face.startswith("**Face 1: unknown person.**")
-    assert re.search(r"Farther than 0\.50 from every known person \(nearest: Ann, 0\.6\d\)", face), face
+    assert re.search(r"Farther than 0\.5 from every known person \(nearest: Ann, 0\.6\d\)", face), face
     assert any("Embeddings" in c.value for c in at.sidebar.caption)
     # The distances decided, so they are what the chart shows, with the limit they were held to.
     notes = [c.value for c in at.caption if "the model names someone only within" in c.value]
-    assert len(notes) == 1 and "within 0.50 (the green line) and 0.05 nearer" in notes[0]
+    assert len(notes) == 1 and "within 0.5 (the green line) and 0.05 nearer" in notes[0]
     # A looser setting names the nearest person instead.
     naming.set_value("loose").run()
     face = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
     assert face.startswith("**Face 1: Ann**") and re.search(r"distance 0\.6\d", face), face
-    assert any("within 0.80" in c.value for c in at.caption)
+    assert any("within 0.8 (the green line)" in c.value for c in at.caption)
 
 
 def test_an_embeddings_model_without_dlib_says_how_to_install_it(env, monkeypatch):
