@@ -110,6 +110,11 @@ CLASSIFY_DETAILS_MAX_PHOTOS = 10
 #: people, and a chart nobody can read.
 TOP_CANDIDATES = 5
 
+#: The Dataset page's people list gets a search box past this many people, and is at most this
+#: many pixels tall (it scrolls): a league's hundreds of people would push the page down.
+PEOPLE_SEARCH_FROM = 20
+PEOPLE_TABLE_HEIGHT = 400
+
 #: A temporary file of an atomic write (``.name.random.tmp``) this many
 #: seconds old was left by an interrupted write (a crash, a killed process)
 #: and is removed when the folder is next opened for writing. A write takes

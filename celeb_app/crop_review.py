@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -82,6 +83,23 @@ def people_table(people: Sequence[PersonSummary]) -> pd.DataFrame:
             for p in people
         ]
     )
+
+
+def people_named_like(people: Sequence[PersonSummary], text: str) -> list[PersonSummary]:
+    """The people whose name holds ``text`` (case, accents and underscores aside); all for "".
+
+    >>> from celeb.manifest import PersonSummary
+    >>> team = [PersonSummary(n, n.lower(), 1, 0, 1, 0) for n in ("Zoë Bel", "Ann Lee", "Bo Zoe")]
+    >>> [p.name for p in people_named_like(team, "zoe")]
+    ['Zoë Bel', 'Bo Zoe']
+    """
+    wanted = _folded(text)
+    return [person for person in people if wanted in _folded(person.name)]
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.replace("_", " "))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().strip()
 
 
 def crop_summary(report: CropReport, engine: str) -> str:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from celeb.config import MAX_UPLOAD_MB
+from celeb.config import MAX_UPLOAD_MB, PEOPLE_SEARCH_FROM, PEOPLE_TABLE_HEIGHT
 from celeb.curation import FlagSettings, flagged_first, model_knows
 from celeb.dataset import KEPT, REJECTED, AddReport, preview_paths, preview_zip_people
 from celeb.errors import CelebError
@@ -59,7 +59,13 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("People")
     if people:
-        st.dataframe(crop_review.people_table(people), hide_index=True, width="stretch")
+        listed = people
+        if len(people) > PEOPLE_SEARCH_FROM:  # a squad or a league: find one by name
+            wanted = st.text_input("Find a person", placeholder="part of a name", key="people_search")
+            listed = crop_review.people_named_like(people, wanted)
+            st.caption(f"{len(listed)} of {plural(len(people), 'person', 'people')}")
+        height = PEOPLE_TABLE_HEIGHT if len(listed) > PEOPLE_SEARCH_FROM else "auto"
+        st.dataframe(crop_review.people_table(listed), hide_index=True, width="stretch", height=height)
     else:
         st.info("No people yet: add the first one.", icon=":material/person_add:")
 with right:

@@ -372,3 +372,18 @@ def test_finding_faces_goes_on_while_the_owner_uses_other_pages(env, make_photo,
     assert DatasetStore(dataset).people("classic")[0].kept == 2
     at.run()
     assert not any("Searched 2 photos" in s.value for s in at.success)  # said once
+
+
+def test_a_long_people_list_can_be_searched(env):
+    """Issue 20: from a squad to a league, the people list has a search box (past 20 people)."""
+    dataset, _ = env
+    store = DatasetStore(dataset)
+    for number in range(25):
+        store.add_person(f"Player {number:02d}")
+    store.add_person("Zoë Bel")
+    at = app(DATASET)
+    assert_clean(at)
+    at.text_input(key="people_search").set_value("zoe").run()
+    (table,) = [d.value for d in at.dataframe if "person" in d.value.columns]
+    assert table["person"].tolist() == ["Zoë Bel"]
+    assert any("1 of 26 people" in c.value for c in at.caption)
