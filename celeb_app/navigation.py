@@ -33,7 +33,7 @@ class AppPage:
     path: str  #: the page's file, relative to app.py's folder; its name is the page's URL
     title: str  #: in the navigation and the browser's tab
     icon: str  #: in the navigation and in every link to the page
-    owner: bool  #: only the owner's navigation has it; a visitor opening it is told how to unlock
+    owner: bool  #: only the owner's navigation shows it; a visitor opening it is told how to unlock
 
     @property
     def file(self) -> Path:
@@ -67,11 +67,21 @@ def page(name: str) -> AppPage:
 
 
 def pages_for(owner: bool) -> list[st.Page]:
-    """The pages of this session's navigation (for app.py's ``st.navigation``)."""
+    """The pages of this session's navigation (for app.py's ``st.navigation``).
+
+    A visitor's navigation lists the owner's pages as hidden, not at all: opened by their address
+    they say they are the owner's and how to unlock (:func:`start`), where a missing page gave
+    Streamlit's bare "Page not found".
+    """
     return [
-        st.Page(row.file, title=row.title, icon=row.icon, default=index == 0)
+        st.Page(
+            row.file,
+            title=row.title,
+            icon=row.icon,
+            default=index == 0,
+            visibility="hidden" if row.owner and not owner else "visible",
+        )
         for index, row in enumerate(PAGES)
-        if owner or not row.owner
     ]
 
 

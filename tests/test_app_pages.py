@@ -105,18 +105,19 @@ def _navigation_of(owner: bool) -> None:
     from celeb_app import navigation
 
     for page in navigation.pages_for(owner=owner):
-        st.text(f"{page.title} {page.url_path} {page.icon}")
+        st.text(f"{page.title} {page.url_path} {page.icon} {page.visibility}")
 
 
 def test_the_navigation_is_the_page_table(env):
     for owner in (True, False):
         at = AppTest.from_function(_navigation_of, args=(owner,)).run()
         assert not at.exception
-        rows = [row for row in PAGES if owner or not row.owner]
-        # The first row is the default page, at the app's root URL.
-        urls = ["", *(row.name for row in rows[1:])]
+        # Every page, the first (the default) at the app's root URL; a visitor's shows only theirs.
+        urls = ["", *(row.name for row in PAGES[1:])]
+        shown = ["hidden" if row.owner and not owner else "visible" for row in PAGES]
         assert [t.value for t in at.text] == [
-            f"{row.title} {url} {row.icon}" for row, url in zip(rows, urls, strict=True)
+            f"{row.title} {url} {row.icon} {visibility}"
+            for row, url, visibility in zip(PAGES, urls, shown, strict=True)
         ]
     at = app()  # the owner's app has every page of the table
     for row in PAGES:

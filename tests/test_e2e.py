@@ -558,11 +558,14 @@ def test_visitor_classifies_without_editing_and_leaves_no_file_behind(
     expect(visitor.locator("img[src='y']")).to_have_count(0)
     assert_no_failure(visitor, public_app)
 
-    # An owner page asked for by its address is not there for a visitor.
-    for path, heading in (("dataset", "Dataset"), ("train", "Train")):
+    # An owner page asked for by its address says whose it is and how to unlock (issue 23: it was
+    # Streamlit's bare "Page not found" dialog), and shows nothing of the page.
+    for path, heading in (("dataset", "Dataset"), ("train", "Train"), ("strangers", "Strangers")):
         visitor.goto(f"{public_app.public_url}/{path}")
-        expect(visitor.get_by_role("heading", name="Who is this?")).to_be_visible()
+        expect(visitor.get_by_role("heading", name="For the owner only")).to_be_visible()
         expect(visitor.get_by_text("You are a visitor")).to_be_visible()
+        expect(visitor.get_by_text("Page not found")).to_have_count(0)
+        expect(visitor.get_by_test_id("stSidebarNav")).to_have_count(0)
         expect(visitor.get_by_role("button", name=re.compile("^(Add person|Train)"))).to_have_count(0)
         expect(visitor.get_by_role("heading", name=heading, exact=True)).to_have_count(0)
         running_done(visitor)
