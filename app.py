@@ -23,7 +23,7 @@ from celeb_app import access, messages, navigation, uploads, widgets
 # browser fetch it from a font CDN, which fails offline (a tennis ball in the theme's blue, 64 px).
 ICON = Path(__file__).resolve().parent / "celeb_app" / "static" / "icon.png"
 
-return_large_buffers_to_the_system()  # glibc: freed photos go back to the system, see the README
+return_large_buffers_to_the_system()  # glibc: freed photos go back to the system, see bench/README.md (load)
 uploads.bound_uploads()
 st.set_page_config(page_title="Who is this? · celeb", page_icon=str(ICON), layout="wide")
 

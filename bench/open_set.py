@@ -23,7 +23,6 @@ unknown, and photos naming one person on two faces. Faces are described once and
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ import numpy as np
 
 from bench.common import ROOT, RawPhoto, list_photos, log, raw_folder
 from celeb.classify import describe_faces
-from celeb.config import DECODE_MAX_SIDE, MAX_DISTANCE_THRESHOLD, STRICTNESS
+from celeb.config import DECODE_MAX_SIDE, MAX_DISTANCE_THRESHOLD, STRICTNESS, paths
 from celeb.cropping import faces_most_like
 from celeb.engines import get_engine
 from celeb.errors import ImageError
@@ -58,9 +57,7 @@ class Described:
 
 
 def lfw_folder() -> Path | None:
-    folder = Path(
-        os.environ.get("CELEB_LFW_HALF") or ROOT.parent / "shared" / "datasets" / "lfw-half"
-    ).expanduser()
+    folder = paths().lfw_half
     return folder if (folder / "people").is_dir() else None
 
 

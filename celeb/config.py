@@ -172,6 +172,8 @@ class Paths:
     dataset: Path
     models: Path
     shared_photos: Path
+    #: LFW's people and strangers, for measuring many people (bench/open_set.py).
+    lfw_half: Path
 
     @property
     def active_model(self) -> Path:
@@ -185,6 +187,9 @@ class Paths:
             shared_photos=_path_from_env(
                 "CELEB_SHARED_PHOTOS",
                 PROJECT_ROOT.parent / "shared" / "datasets" / "sports-celebrities",
+            ),
+            lfw_half=_path_from_env(
+                "CELEB_LFW_HALF", PROJECT_ROOT.parent / "shared" / "datasets" / "lfw-half"
             ),
         )
 

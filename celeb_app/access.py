@@ -64,7 +64,7 @@ _SESSION_KEY = "_access_key"
 HOW_TO_UNLOCK = (
     "Editing (the Dataset and Train pages) is for the app's owner: open the app on the computer it runs "
     "on, or unlock it with the owner password in the sidebar. The owner sets that password with "
-    "`python -m celeb hash-password` (see the README's deploy section)."
+    "`python -m celeb hash-password` (see docs/deploy.md)."
 )
 
 
