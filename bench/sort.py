@@ -18,7 +18,6 @@ import contextlib
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -28,7 +27,7 @@ from celeb.classify import Classifier
 from celeb.config import paths
 from celeb.errors import ImageError
 from celeb.images import read_image
-from celeb.model import load_bundle
+from celeb.model import read_bundle
 from celeb.sort import sort_photos
 
 
@@ -60,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=paths().active_model)
     args = parser.parse_args(argv)
     raw = raw_folder()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        classifier = Classifier(load_bundle(args.model))
+    classifier = Classifier(read_bundle(args.model)[0])
     classifier.classify(next(p for p in sorted(raw.rglob("*.jpg"))))  # models loaded before timing
     print(f"model: {args.model} ({classifier.bundle.engine} engine)")
     sources = readable_photos(raw)

@@ -163,6 +163,16 @@ def load_bundle(path: Path) -> ModelBundle:
     Raises :class:`ModelError` for a missing or damaged file; warns (with
     ``UserWarning``) when it was made with another scikit-learn version.
     """
+    bundle, note = read_bundle(path)
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return bundle
+
+
+def read_bundle(path: Path) -> tuple[ModelBundle, str]:
+    """The bundle written by :func:`save_bundle` at ``path``, and what to tell its user when it was
+    made with another scikit-learn ("" when not): the one way the CLI, the app, the registry and the
+    benchmarks load a model. Raises :class:`ModelError` for a missing or damaged file."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"no model file at {path}; train one first (Train page or `python -m celeb train`)")
@@ -182,10 +192,7 @@ def load_bundle(path: Path) -> ModelBundle:
     made_with = bundle.versions.get("scikit-learn")
     # scikit-learn's own warning catches an estimator pickled by another version than recorded.
     pickled_elsewhere = any("InconsistentVersion" in str(w.category) for w in caught)
-    note = other_version_note(path.name, made_with, pickled_elsewhere=pickled_elsewhere)
-    if note:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    return bundle
+    return bundle, other_version_note(path.name, made_with, pickled_elsewhere=pickled_elsewhere)
 
 
 def _as_dict(bundle: ModelBundle) -> dict:

@@ -33,7 +33,6 @@ import hashlib
 import json
 import re
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,11 +194,9 @@ class ModelRegistry:
                 return info
         except (OSError, ValueError, TypeError):
             pass  # no card, or a damaged one: it is made anew
-        from .model import load_bundle
+        from .model import read_bundle
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the card carries the version note
-            bundle = load_bundle(self.active_path)
+        bundle, _ = read_bundle(self.active_path)  # the card carries the version note
         info = model_info(bundle, self.active_path, size_bytes=len(data), sha256=digest)
         if not self.read_only:
             with contextlib.suppress(OSError):  # only a card: the next reader makes it again
@@ -250,11 +247,9 @@ class ModelRegistry:
         self._require_writable()
         with self._locked():
             path = self.history_path(model_id)
-            from .model import load_bundle
+            from .model import read_bundle
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                bundle = load_bundle(path)  # refuses a file that is not a celeb model
+            bundle, _ = read_bundle(path)  # refuses a file that is not a celeb model
             data = path.read_bytes()
             self._install(data, bundle, locked=True)
             self._remove_entry(model_id)
@@ -398,12 +393,10 @@ def bundle_bytes(bundle: ModelBundle) -> bytes:
 
 
 def _describe(path: Path) -> ModelInfo:
-    from .model import load_bundle
+    from .model import read_bundle
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bundle = load_bundle(path)
+        bundle, _ = read_bundle(path)
     except ModelError as exc:
         return ModelInfo(id=path.stem, path=path, trained_at="", test_accuracy=None, problem=str(exc))
     data = path.read_bytes()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,12 +100,10 @@ def active_card() -> ActiveCard | None:
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def _load_bundle(path: str, mtime_ns: int, size: int) -> tuple[ModelBundle, tuple[str, ...]]:
     # Keyed by the file's mtime and size: a newly saved model is loaded at once.
-    from celeb.model import load_bundle
+    from celeb.model import read_bundle
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bundle = load_bundle(Path(path))
-    return bundle, tuple(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+    bundle, note = read_bundle(Path(path))
+    return bundle, (note,) if note else ()
 
 
 def load_model(model_key: tuple[str, int, int]) -> ModelBundle:
