@@ -244,3 +244,23 @@ def parse_host_port(entry: str) -> tuple[str, int]:
     except UnicodeError as exc:
         raise ValueError(f"{entry!r} is not a valid host name") from exc
     return host, port
+
+
+# Training with many people (celeb.train; issue 20).
+
+#: Candidates whose cross-validation scores are this close (or within the best one's standard error)
+#: are a tie, which goes to the simpler model (celeb.train.CANDIDATES lists them simplest first):
+#: at 40 people four models tied at 0.998 and the SVM (RBF), listed first then, won; its calibrated
+#: probabilities never named some people who had few photos.
+SELECTION_TIE_MARGIN = 0.005
+#: The random forest is not searched above this many people or training rows (mirrored copies
+#: included), unless it is the only model asked for: its search took 77-330 s at 158 people against
+#: 2-5 s for the others, and it never won.
+FOREST_MAX_PEOPLE = 20
+FOREST_MAX_ROWS = 2_000
+#: After training, a person is flagged when the winner names right less than LOW_RECALL of their
+#: held-out test faces, or LOW_RECALL_GAP less than the median person does; only people with at
+#: least LOW_RECALL_MIN_FACES test faces (fewer say little).
+LOW_RECALL = 0.5
+LOW_RECALL_GAP = 0.3
+LOW_RECALL_MIN_FACES = 3
