@@ -37,7 +37,7 @@ from .registry import ModelRegistry
 from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places, sort_photos
 from .storage import FileTooLargeError, read_regular_file
 from .terminal import format_table, progress_printer, terminal_text
-from .train import CANDIDATES
+from .train import CANDIDATES, StageTime, timed, timings_text
 from .training import train_from_store
 from .url_import import import_urls, read_url_csv
 
@@ -230,16 +230,23 @@ def _train(args: argparse.Namespace) -> int:
         return _train_store(DatasetStore(root), args, out)
     with tempfile.TemporaryDirectory(prefix="celeb-train-") as scratch:
         store = DatasetStore(scratch)
-        report = store.import_folders(root)
+        timings: list[StageTime] = []
+        with timed("importing", timings):
+            report = store.import_folders(root)
         print(f"imported {report.summary()}", file=sys.stderr)
         for name, why in report.skipped:
             print(f"  skipped {name}: {why}", file=sys.stderr)
-        return _train_store(store, args, out)
+        return _train_store(store, args, out, timings)
 
 
-def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> int:
+def _train_store(
+    store: DatasetStore, args: argparse.Namespace, out: Path, timings: list[StageTime] | None = None
+) -> int:
+    """Train on ``store`` and save the model; ``timings``: the stages before (importing a folder)."""
+    timings = list(timings or [])
     engine = store.engine(args.engine)
-    cropped = store.find_faces(engine=engine.name, progress=progress_printer("finding faces"))
+    with timed("finding faces", timings):
+        cropped = store.find_faces(engine=engine.name, progress=progress_printer("finding faces"))
     print(
         f"faces: {cropped.faces}{engine.faces_kept_as} in {cropped.photos} new photos, {cropped.kept} kept",
         file=sys.stderr,
@@ -254,11 +261,15 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
         on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
     )
     result, bundle = trained.result, trained.bundle
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(format_table(result.table()))
     print(
         f"\nwinner: {result.winner}, test accuracy {result.test_accuracy:.3f} on {result.test_size} faces\n"
     )
     print(result.report_text)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if bundle.gallery is not None:
         bundle = bundle.with_strictness(args.strictness)
         print("naming (fitted on the training faces, each person left out in turn as a stranger):")
@@ -273,6 +284,7 @@ def _train_store(store: DatasetStore, args: argparse.Namespace, out: Path) -> in
     else:
         save_bundle(bundle, out)
         print(f"model saved to {out}")
+    print(f"time: {timings_text([*timings, *result.timings])}", file=sys.stderr)
     return 0
 
 

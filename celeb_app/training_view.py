@@ -14,7 +14,7 @@ from celeb.errors import ModelError, TrainingError
 from celeb.features import TrainingSet
 from celeb.model import ModelBundle
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, PhotoScore, TrainingResult, score_photos
+from celeb.train import CANDIDATES, PhotoScore, TrainingResult, score_photos, timings_text
 from celeb.training import train_from_store
 from celeb_app import access, resources
 from celeb_app.charts import confusion_figure, report_table
@@ -233,12 +233,20 @@ def headline(
     engine_label: str = "",
     photos: PhotoScore | None = None,
 ) -> None:
-    """The new model's winner and test accuracy, with the change from the active model.
+    """The new model's winner and test accuracy, with the change from the active model, and the
+    people it named right far less often than the others (:func:`low_recall_warning`).
 
     With ``photos`` (engines compared), the accuracy over the photos every
     engine shares comes first: the per-face one is over this engine's own faces.
     Values are kept short: a metric box truncates what does not fit ("Logi…").
     """
+    _headline_metrics(result, active, engine_label, photos)
+    low_recall_warning(result)
+
+
+def _headline_metrics(
+    result: TrainingResult, active: ModelBundle | None, engine_label: str, photos: PhotoScore | None
+) -> None:
     faces = f"{result.train_size} / {result.test_size}"
     faces_help = f"{result.train_size} faces for training, {result.test_size} held out to test"
     if photos is not None:
@@ -284,6 +292,12 @@ def headline(
     counts.metric("Faces: train / test", faces, border=True, help=faces_help)
 
 
+def low_recall_warning(result: TrainingResult) -> None:
+    """The people the model named right on few of their held-out test faces, worst first."""
+    for warning in result.warnings:
+        st.warning(md(warning[0].upper() + warning[1:]), icon=":material/warning:")
+
+
 def comparison_table(result: TrainingResult, engine: str = "") -> pd.DataFrame:
     """The candidates, best first, in short cells; with ``engine``, a first column naming it."""
     rows = [
@@ -309,13 +323,19 @@ COMPARISON_COLUMNS = {
         "CV accuracy",
         format="percent",
         width=100,
-        help="Best accuracy in cross-validation on the training photos",
+        help="Best balanced accuracy in cross-validation on the training photos: the mean over people of "
+        "their faces named right, so that a person with few photos counts as much as one with many",
     ),
     "parameters": st.column_config.TextColumn("parameters", width=200, help="The grid search's best"),
     "fit": st.column_config.NumberColumn(
         "fit time", format="%.1f s", width=80, help="Time of the whole grid search"
     ),
-    "winner": st.column_config.TextColumn("winner", width=70),
+    "winner": st.column_config.TextColumn(
+        "winner",
+        width=70,
+        help="The best in cross-validation; a tie (within the best's standard error) goes to the simpler "
+        "model: logistic regression, then the linear SVM, the RBF SVM, the random forest",
+    ),
 }
 
 
@@ -332,6 +352,12 @@ def show_comparison(results: list[tuple[TrainingResult, str]]) -> None:
         width="stretch",
         column_config=COMPARISON_COLUMNS,
     )
+    for result, engine in results:
+        prefix = f"{engine}: " if engine else ""
+        for note in result.notes:
+            st.caption(f":material/info: {prefix}{md(note)}")
+        if result.timings:
+            st.caption(f"{prefix}Time: {timings_text(result.timings)}.")
 
 
 def parameters(params: dict) -> str:
