@@ -110,6 +110,10 @@ CLASSIFY_DETAILS_MAX_PHOTOS = 10
 #: people, and a chart nobody can read.
 TOP_CANDIDATES = 5
 
+#: The Train page draws the confusion matrix up to this many people; past it, a matrix is unreadable
+#: (158 x 158) and the page lists this many of the most frequent mistakes instead.
+CONFUSION_HEATMAP_MAX_PEOPLE = 20
+
 #: The Dataset page's people list gets a search box past this many people, and is at most this
 #: many pixels tall (it scrolls): a league's hundreds of people would push the page down.
 PEOPLE_SEARCH_FROM = 20

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -379,6 +379,31 @@ def _affordable(names: list[str], people: int, rows: int) -> tuple[list[str], li
         "to minutes with many people while the others take seconds). Choose it alone to train it."
     )
     return [name for name in names if name != forest], [note]
+
+
+def most_confused(confusion: Sequence[Sequence[float]], classes: Sequence[str], top: int) -> list[Confusion]:
+    """The ``top`` most frequent mistakes of a confusion matrix (rows: truth, columns: answer), most
+    first: what a reader needs past a matrix too large to read.
+
+    >>> most_confused([[5, 2, 0], [0, 4, 1], [3, 0, 6]], ["Ann", "Bob", "Cy"], 2)
+    [Confusion(truth='Cy', answer='Ann', faces=3), Confusion(truth='Ann', answer='Bob', faces=2)]
+    """
+    mistakes = [
+        Confusion(classes[row], classes[column], int(count))
+        for row, counts in enumerate(confusion)
+        for column, count in enumerate(counts)
+        if row != column and count > 0
+    ]
+    return sorted(mistakes, key=lambda m: (-m.faces, m.truth, m.answer))[:top]
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """A person's held-out faces given another person's name."""
+
+    truth: str
+    answer: str
+    faces: int
 
 
 def per_person_recall(report: dict, classes: Iterable[str]) -> list[PersonRecall]:

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from celeb.config import CONFUSION_HEATMAP_MAX_PEOPLE
 from celeb.dataset import DatasetStore
 from celeb.engines import ENGINE_LABELS, Engine
 from celeb.errors import ModelError, TrainingError
 from celeb.features import TrainingSet
 from celeb.model import ModelBundle
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, PhotoScore, TrainingResult, score_photos, timings_text
+from celeb.train import CANDIDATES, PhotoScore, TrainingResult, most_confused, score_photos, timings_text
 from celeb.training import train_from_store
 from celeb_app import access, resources
 from celeb_app.charts import confusion_figure, report_table
@@ -116,11 +117,25 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
     )
     report = metrics.get("report")
     if report:
-        st.dataframe(report_table(report), width="stretch")
+        # Worst first: with many people, the ones the model names least well are what matters.
+        table = report_table(report)
+        averages = [name for name in ("macro avg", "weighted avg") if name in table.index]
+        table = pd.concat(
+            [table.drop(index=averages).sort_values("recall", kind="stable"), table.loc[averages]]
+        )
+        st.dataframe(table, width="stretch", height="auto" if len(table) <= 12 else 400)
     confusion = metrics.get("confusion")
-    if confusion:
+    if confusion and len(bundle.classes) <= CONFUSION_HEATMAP_MAX_PEOPLE:
         figure = confusion_figure(confusion, bundle.classes, "Confusion on the test photos")
         st.pyplot(figure, width="content")
+    elif confusion:  # a matrix of a league's people is unreadable: its largest mistakes instead
+        mistakes = most_confused(confusion, bundle.classes, CONFUSION_HEATMAP_MAX_PEOPLE)
+        st.markdown("**Most often confused** on the test photos")
+        if mistakes:
+            rows = [{"person": m.truth, "named as": m.answer, "test faces": m.faces} for m in mistakes]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        else:
+            st.caption("No test face was given another person's name.")
 
 
 def score_on_shared_photos(trained: list[Trained], held_out: set[tuple[str, str]]) -> None:

@@ -287,3 +287,32 @@ def test_comparing_with_an_engine_that_has_no_crops_says_what_to_do(env, make_ph
     next(b for b in at.button if b.label == "Train").click().run()
     assert_clean(at)
     assert any("no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)
+
+
+def _figures_of_thirty_people() -> None:
+    import numpy as np
+    from app_helpers import tiny_bundle
+
+    from celeb_app import training_view
+
+    people = [f"Person {i:02d}" for i in range(30)]
+    confusion = np.eye(30, dtype=int) * 3
+    confusion[4, 4], confusion[4, 7] = 1, 2  # two of Person 04's faces named Person 07
+    report = {p: {"precision": 1.0, "recall": 1.0, "f1-score": 1.0, "support": 3} for p in people}
+    report["Person 04"] = {"precision": 1.0, "recall": 1 / 3, "f1-score": 0.5, "support": 3}
+    bundle = tiny_bundle(tuple(people))
+    bundle.metrics = {**bundle.metrics, "confusion": confusion.tolist(), "report": report, "test_size": 90}
+    training_view.show_figures(bundle, "New model")
+
+
+def test_past_twenty_people_the_most_confused_pairs_replace_the_matrix(env):
+    """Issue 20: a 158 x 158 heatmap is unreadable; the largest mistakes are listed instead, and the
+    per-person report starts with the person named least well."""
+    at = AppTest.from_function(_figures_of_thirty_people).run()
+    assert not at.exception
+    assert not at.image  # no heatmap
+    tables = [d.value for d in at.dataframe]
+    (mistakes,) = [t for t in tables if "named as" in t.columns]
+    assert mistakes.to_dict("records") == [{"person": "Person 04", "named as": "Person 07", "test faces": 2}]
+    (per_person,) = [t for t in tables if "recall" in t.columns]
+    assert per_person.index[0] == "Person 04"
