@@ -12,7 +12,6 @@ import json
 import math
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
-from .model import load_bundle, save_bundle
+from .model import read_bundle, save_bundle
 from .open_set import point_line
 from .registry import ModelRegistry
 from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places, sort_photos
@@ -207,11 +206,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _classifier(args: argparse.Namespace) -> Classifier:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bundle = load_bundle(args.model or paths().active_model)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+    bundle, note = read_bundle(args.model or paths().active_model)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     try:
         return Classifier(
             bundle, threshold=args.threshold, distance_threshold=args.distance, strictness=args.strictness
