@@ -26,7 +26,7 @@ from .config import (
     paths,
 )
 from .dataset import DatasetStore
-from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES
+from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES, Engine, engine_available
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
@@ -37,7 +37,7 @@ from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places,
 from .storage import FileTooLargeError, read_regular_file
 from .terminal import format_table, progress_printer, terminal_text
 from .train import CANDIDATES, StageTime, timed, timings_text
-from .training import train_from_store
+from .training import StoreTraining, compare_engines, train_from_store
 from .url_import import import_urls, read_url_csv
 
 
@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_ENGINE,
         help=f"how faces are found and described (default {DEFAULT_ENGINE}; classic is the original "
         f"recipe; every engine is installed by `{ENABLE_ENGINES}`)",
+    )
+    train.add_argument(
+        "--compare",
+        action="store_true",
+        help="train every installed engine on the same held-out photos and print them side by side "
+        "(a photo where an engine finds no face is its miss); no model is saved",
     )
     train.set_defaults(run=_train)
 
@@ -240,6 +246,8 @@ def _train_store(
     store: DatasetStore, args: argparse.Namespace, out: Path, timings: list[StageTime] | None = None
 ) -> int:
     """Train on ``store`` and save the model; ``timings``: the stages before (importing a folder)."""
+    if args.compare:
+        return _compare_engines(store, args)
     timings = list(timings or [])
     engine = store.engine(args.engine)
     with timed("finding faces", timings):
@@ -282,6 +290,44 @@ def _train_store(
         save_bundle(bundle, out)
         print(f"model saved to {out}")
     print(f"time: {timings_text([*timings, *result.timings])}", file=sys.stderr)
+    return 0
+
+
+def _compare_engines(store: DatasetStore, args: argparse.Namespace) -> int:
+    """``train --compare``: every installed engine trained on the same held-out photos, side by side."""
+    engines = [store.engine(name) for name in ENGINE_NAMES if engine_available(name)]
+    for engine in engines:
+        store.find_faces(engine=engine.name, progress=progress_printer(f"finding faces ({engine.name})"))
+
+    def run(engine: Engine, held_out: set[str]) -> StoreTraining:
+        print(f"training {engine.name}", file=sys.stderr)
+        return train_from_store(
+            store,
+            engine,
+            models=args.models,
+            test_size=args.test_size,
+            folds=args.folds,
+            test_photos=held_out,
+            on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
+        )
+
+    comparison = compare_engines(store, engines, run, args.test_size)
+    for engine, why in comparison.skipped:
+        print(f"note: {engine.name} not trained: {why}", file=sys.stderr)
+    rows = [
+        {
+            "engine": engine.name,
+            "winner": trained.result.winner,
+            "test accuracy (its faces)": round(trained.result.test_accuracy, 3),
+            "held-out photos named right": round(comparison.scores[engine.name].accuracy, 3),
+            "photos without a face": comparison.scores[engine.name].no_face,
+        }
+        for engine, trained in comparison.runs
+    ]
+    print(format_table(rows))
+    shared = next(iter(comparison.scores.values()), None)
+    if shared is not None:
+        print(f"\n{shared.photos} held-out photos, the same for every engine; no model was saved")
     return 0
 
 

@@ -6,15 +6,17 @@ model bundle, stamped with the store's fingerprint. Where the bundle goes
 (``ModelRegistry.activate``, ``save_bundle``, a download) is the caller's
 choice; so is finding faces first (``DatasetStore.find_faces``).
 
-Engines compared on the same photos: :func:`common_test_photos` picks the
-photos every engine holds out, :func:`held_out_pairs` what each is scored on
+Engines compared on the same photos: :func:`compare_engines` (the Train page's
+and ``train --compare``'s), with :func:`common_test_photos` picking the photos
+every engine holds out and :func:`held_out_pairs` what each is scored on
 (``train.score_photos``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -22,7 +24,19 @@ from .dataset import DatasetStore
 from .engines import Engine
 from .features import TrainingSet
 from .model import ModelBundle, bundle_from_training
-from .train import ProgressCallback, StageTime, TrainingResult, held_out_groups, timed, train_best_model
+from .train import (
+    PhotoScore,
+    ProgressCallback,
+    StageTime,
+    TrainingResult,
+    held_out_groups,
+    score_photos,
+    timed,
+    train_best_model,
+)
+
+#: What a comparison's runs are: a StoreTraining, or a page's own record of one.
+Run = TypeVar("Run")
 
 
 @dataclass(frozen=True)
@@ -112,3 +126,46 @@ def held_out_pairs(store: DatasetStore, engines: Iterable[Engine], photos: set[s
         for person, photo in store.kept_photos(engine.name)
         if photo in photos
     }
+
+
+@dataclass
+class Comparison(Generic[Run]):
+    """Engines trained on the same held-out photos: each run with its score over all of them (a photo
+    where an engine kept no face of its person is that engine's miss), and the engines left out."""
+
+    runs: list[tuple[Engine, Run]]
+    scores: dict[str, PhotoScore]
+    skipped: list[tuple[Engine, str]]
+
+
+def compare_engines(
+    store: DatasetStore,
+    engines: Sequence[Engine],
+    run: Callable[[Engine, set[str]], Run | None],
+    test_size: float = 0.25,
+) -> Comparison[Run] | None:
+    """Train each engine with ``run(engine, held_out_photos)`` on the same held-out photos and score
+    them alike: the one comparison the Train page and ``train --compare`` make.
+
+    An engine without kept crops (its Find faces not run yet) is left out, with why, and the others
+    are trained. ``run`` returns what has a ``result`` (a :class:`StoreTraining`, or the page's own),
+    or None when it could not train (it has said why): the comparison is then None.
+    """
+    usable = [engine for engine in engines if store.kept_photos(engine.name)]
+    skipped = [
+        (engine, f"no kept crops yet: find faces with the {engine.label} engine first")
+        for engine in engines
+        if engine not in usable
+    ]
+    if not usable:
+        return Comparison([], {}, skipped)
+    held_out = common_test_photos(store, usable, test_size)
+    runs = []
+    for engine in usable:
+        outcome = run(engine, held_out)
+        if outcome is None:
+            return None
+        runs.append((engine, outcome))
+    pairs = held_out_pairs(store, usable, held_out)
+    scores = {engine.name: score_photos(pairs, outcome.result.test_faces) for engine, outcome in runs}
+    return Comparison(runs, scores, skipped)

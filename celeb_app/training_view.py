@@ -15,7 +15,7 @@ from celeb.errors import ModelError, TrainingError
 from celeb.features import TrainingSet
 from celeb.model import ModelBundle
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, PhotoScore, TrainingResult, most_confused, score_photos, timings_text
+from celeb.train import CANDIDATES, PhotoScore, TrainingResult, most_confused, timings_text
 from celeb.training import train_from_store
 from celeb_app import access, resources
 from celeb_app.charts import confusion_figure, report_table
@@ -136,12 +136,6 @@ def show_figures(bundle: ModelBundle, title: str) -> None:
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         else:
             st.caption("No test face was given another person's name.")
-
-
-def score_on_shared_photos(trained: list[Trained], held_out: set[tuple[str, str]]) -> None:
-    """Give each engine's run its score over the same held-out photos."""
-    for one in trained:
-        one.photos = score_photos(held_out, one.result.test_faces)
 
 
 def is_active(trained: Trained) -> bool:

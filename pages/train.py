@@ -122,24 +122,25 @@ if submitted:
             st.session_state["trained"] = [trained]
     elif not chosen:
         st.error("Choose at least one model to compare.")
-    elif compare and (empty := [n for n in others if not any(p.kept for p in store.people(n))]):
-        st.warning(
-            f"{', '.join(ENGINE_LABELS[name] for name in empty)}: no kept crops yet. On the **Dataset** "
-            "page, pick that engine and press **Find faces**, then train again to compare.",
-            icon=":material/warning:",
-        )
     elif compare and others:
-        engines = [engine, *(store.engine(name) for name in others)]
-        held_out = training.common_test_photos(store, engines, test_size)
-        results = [
-            training_view.train(store, chosen, test_size, folds, engine=other, test_photos=held_out)
-            for other in engines
-        ]
-        if all(result is not None for result in results):
-            # Each engine's own test faces differ (one finds no face where another does): score
-            # every engine over all the held-out photos, a photo without its face being a miss.
-            training_view.score_on_shared_photos(results, training.held_out_pairs(store, engines, held_out))
-            st.session_state["trained"] = results
+        comparison = training.compare_engines(
+            store,
+            [engine, *(store.engine(name) for name in others)],
+            lambda one, held_out: training_view.train(
+                store, chosen, test_size, folds, engine=one, test_photos=held_out
+            ),
+            test_size,
+        )
+        for left_out, why in comparison.skipped if comparison else []:
+            # Train what can be trained, and say what was not and how to get it.
+            st.warning(
+                f"{left_out.label} not trained: {why} (**Dataset** page, pick that engine, **Find faces**).",
+                icon=":material/warning:",
+            )
+        if comparison and comparison.runs:
+            for one, trained in comparison.runs:
+                trained.photos = comparison.scores[one.name] if len(comparison.runs) > 1 else None
+            st.session_state["trained"] = [trained for _, trained in comparison.runs]
     else:
         trained = training_view.train(store, chosen, test_size, folds, engine=engine)
         if trained is not None:

@@ -279,14 +279,20 @@ def test_train_compares_both_engines_on_the_same_photos(env, make_photo):
 
 
 @needs_dlib
-def test_comparing_with_an_engine_that_has_no_crops_says_what_to_do(env, make_photo):
+def test_comparing_with_an_engine_that_has_no_crops_trains_the_others_and_says_what_to_do(env, make_photo):
+    """Issue 23: with "Also train Classic" ticked before the classic Find faces ran, pressing Train
+    showed a warning and trained nothing: what can be trained is trained, the rest is said."""
     dataset, _ = env
     store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})  # embeddings crops only
-    at = app(TRAIN, timeout=60)
+    at = app(TRAIN, timeout=90)
+    at.multiselect(key="train_models").set_value(["svm_linear"])
+    at.slider(key="train_folds").set_value(2)
     at.checkbox(key="train_compare").check()
     next(b for b in at.button if b.label == "Train").click().run()
     assert_clean(at)
-    assert any("no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)
+    assert any("not trained: no kept crops yet" in w.value and "Find faces" in w.value for w in at.warning)
+    assert any(m.label == "Test accuracy" for m in at.metric)  # the embeddings model was trained
+    assert sum(b.label == "Use this model" for b in at.button) == 1
 
 
 def _figures_of_thirty_people() -> None:

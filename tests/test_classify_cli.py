@@ -700,3 +700,20 @@ def test_a_faces_json_lists_its_best_few_people_whatever_their_number():
     assert list(record["distances"]) == people[:TOP_CANDIDATES]
     assert len(record["probabilities"]) == TOP_CANDIDATES
     assert len(json.dumps(record)) <= 1500
+
+
+def test_train_compare_prints_every_engine_on_the_same_photos(capsys, tmp_path: Path, make_person_folders):
+    """Issue 21: the CLI gets what the app has: engines compared on the same held-out photos."""
+    from celeb.engines import engine_available
+
+    source = make_person_folders(tmp_path / "people", {"Ada": ("red", 4), "Bo": ("blue", 4)})
+    options = ("--models", "logistic_regression", "--folds", "2", "--test-size", "0.5")
+    code, out, _ = run(capsys, "train", source, "--compare", *options, "--out", tmp_path / "m.joblib")
+    assert code == 0
+    engines = [name for name in ("classic", "embeddings") if engine_available(name)]
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["engine", "winner"]
+    rows = [line.split()[0] for line in lines[1 : 1 + len(engines)]]
+    assert rows == sorted(engines, key=["embeddings", "classic"].index)
+    assert "held-out photos, the same for every engine; no model was saved" in out
+    assert not (tmp_path / "m.joblib").exists()
