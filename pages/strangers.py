@@ -6,13 +6,16 @@ import hashlib
 import streamlit as st
 
 from celeb.config import MAX_UPLOAD_MB
-from celeb.draw import face_view
+from celeb.draw import REVIEW_SIZE, face_view
 from celeb.engines import ENGINE_LABELS
 from celeb.errors import CelebError
 from celeb.strangers import UnknownFace, group_unknown, link_distance
 from celeb_app import navigation, resources, training_view
 from celeb_app.text import md, plural
 from celeb_app.uploads import UPLOAD_TYPES
+
+#: Faces in a row of a group, each REVIEW_SIZE px wide.
+FACES_PER_ROW = 6
 
 navigation.start(__file__)
 
@@ -88,7 +91,7 @@ def name_group(state: dict, group: str, choice: str, new_name: str) -> None:
             added += 1
         except CelebError as exc:
             problems.append(f"{filename}: {exc}")
-    del state["groups"][group]
+    state["named"] = state.get("named", 0) + len(state["groups"].pop(group))
     st.session_state["strangers_named"] = (name, added, problems)
     st.session_state.pop("strangers_trained", None)
 
@@ -99,11 +102,13 @@ def show_group(state: dict, group: str, people: list[str]) -> None:
     st.subheader(
         f"{group}: {plural(len(face_ids), 'face')} in {plural(len(photos), 'photo')}", divider="gray"
     )
-    columns = st.columns(min(max(len(face_ids), 1), 6))
+    # Six columns whatever the group's size, each face at its own fixed size: two faces in two half-page
+    # columns came out 170 and 460 px wide, the larger one blurred.
+    columns = st.columns(FACES_PER_ROW)
     for number, face_id in enumerate(face_ids):
         sha, _, view = state["faces"][face_id]
-        with columns[number % len(columns)]:
-            st.image(view, caption=md(state["photos"][sha][0]), width="content")
+        with columns[number % FACES_PER_ROW]:
+            st.image(view, caption=md(state["photos"][sha][0]), width=REVIEW_SIZE)
             st.button(
                 "Remove",
                 key=f"remove_{face_id}",
@@ -205,15 +210,17 @@ if state is None or state["key"] != key:
     st.session_state[STATE] = state
 
 groups = state["groups"]
+unknown = sum(len(faces) for faces in groups.values()) + len(state["others"])
+named = f"; {plural(state['named'], 'face')} named" if state.get("named") else ""
 st.markdown(
-    f"{plural(len(state['faces']), 'unknown face')} in {plural(len(state['photos']), 'photo')}: "
-    f"{plural(len(groups), 'group')}, {len(state['others'])} fitting no group."
+    f"{plural(unknown, 'unknown face')} in {plural(len(state['photos']), 'photo')}: "
+    f"{plural(len(groups), 'group')}, {len(state['others'])} fitting no group{named}."
 )
 people = [person.name for person in resources.store().people(ENGINE)]
 for group in list(groups):
     show_group(state, group, people)
 if state["others"]:
     with st.expander(f"Fitting no group: {plural(len(state['others']), 'face')}"):
-        columns = st.columns(6)
+        columns = st.columns(FACES_PER_ROW)
         for number, face_id in enumerate(state["others"]):
-            columns[number % 6].image(state["faces"][face_id][2], width="content")
+            columns[number % FACES_PER_ROW].image(state["faces"][face_id][2], width=REVIEW_SIZE)

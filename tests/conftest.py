@@ -219,3 +219,19 @@ def other_site() -> Iterator[tuple[Site, str]]:
 def jpeg_route(body: bytes, pause: float = 0.0) -> tuple[int, dict[str, str], bytes, float]:
     """A route of :class:`Site` that serves ``body`` as a JPEG (``pause``: seconds between chunks)."""
     return 200, {"Content-Type": "image/jpeg"}, body, pause
+
+
+@pytest.fixture
+def shown_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, object]]:
+    """(image, width) of every st.image the pages show (AppTest runs them in this process)."""
+    import streamlit
+
+    shown: list[tuple[object, object]] = []
+    real = streamlit.image
+
+    def image(source, *args, **kwargs):
+        shown.append((source, kwargs.get("width", "content")))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "image", image)
+    return shown

@@ -11,7 +11,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import streamlit
 from app_helpers import (
     APP,
     DATASET,
@@ -95,20 +94,6 @@ def test_a_zip_without_people_folders_says_what_is_needed(env, make_photo):
     assert_clean(at)
     assert any("No photos in folders named after people" in w.value for w in at.warning)
     assert at.button(key="import_people").disabled
-
-
-@pytest.fixture
-def shown_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, object]]:
-    """(image, width) of every st.image the pages show (AppTest runs them in this process)."""
-    shown: list[tuple[object, object]] = []
-    real = streamlit.image
-
-    def image(source, *args, **kwargs):
-        shown.append((source, kwargs.get("width", "content")))
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(streamlit, "image", image)
-    return shown
 
 
 def test_crops_are_reviewed_by_their_whole_face_at_a_fixed_width(env, make_photo, shown_images):

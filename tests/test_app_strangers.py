@@ -14,6 +14,7 @@ from app_helpers import (
 )
 
 from celeb.dataset import DatasetStore
+from celeb.draw import REVIEW_SIZE
 from celeb.manifest import KEPT
 
 pytestmark = pytest.mark.usefixtures("local_browser")
@@ -39,7 +40,9 @@ def test_without_an_embeddings_model_the_page_says_what_grouping_needs(env):
 
 
 @needs_dlib
-def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo, small_astronaut):
+def test_an_album_is_grouped_a_face_removed_and_the_group_named(
+    env, make_photo, small_astronaut, shown_images
+):
     dataset, models = env
     # The astronaut is a stranger to this model (0.65 from Ann, beyond 0.5).
     activate_model_near(models, small_astronaut)
@@ -49,6 +52,8 @@ def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo,
     assert_clean(at)
     assert "3 unknown faces in 3 photos: 1 group" in texts(at)
     assert [h.value for h in at.subheader] == ["group-01: 3 faces in 3 photos"]
+    # Each face at one fixed size (issue 23: a group of two showed faces 170 and 460 px wide).
+    assert [width for _, width in shown_images] == [REVIEW_SIZE] * 3
     removes = [b for b in at.button if b.key and b.key.startswith("remove_")]
     assert len(removes) == 3
     removes[0].click().run()
@@ -59,6 +64,8 @@ def test_an_album_is_grouped_a_face_removed_and_the_group_named(env, make_photo,
     assert "2 faces added to **Cid**" in texts(at)
     assert any(b.label == "Retrain now" for b in at.button)
     assert not at.subheader  # the named group is no longer a stranger
+    # ... nor counted as one (issue 23): the removed face is left, the two named are said.
+    assert "1 unknown face in 3 photos: 0 groups, 1 fitting no group; 2 faces named." in texts(at)
     store = DatasetStore(dataset)
     crops = store.crops("Cid", engine="embeddings")
     assert len(crops) == 2 and {c.photo_filename for c in crops} == {"album-1.jpg", "album-2.jpg"}
