@@ -40,6 +40,12 @@ FLAG_NAMES = {
     DUPLICATE: "near-duplicate",
     DAMAGED: "damaged",
 }
+#: The skipped files' tables: the reason gets the room ("why" was cut to "wh…" beside long file names).
+SKIPPED_COLUMNS = {
+    "person": st.column_config.TextColumn("person", width="small"),
+    "file": st.column_config.TextColumn("file", width="medium"),
+    "why": st.column_config.TextColumn("why", width="large"),
+}
 #: The person's tabs (st.tabs key "person_tabs"), the first is open by default.
 PERSON_TABS = ["Crops", "Add photos", "Rename or delete"]
 #: Width of a face in the crop grid, in CSS pixels: fixed, so that a narrow screen (one column)
@@ -155,7 +161,12 @@ def show_add_report(person: str) -> None:
         )
     if skipped:
         st.warning(f"Skipped {plural(skipped, 'file')}:", icon=":material/warning:")
-        st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(report.skipped, columns=["file", "why"]),
+            hide_index=True,
+            width="stretch",
+            column_config=SKIPPED_COLUMNS,
+        )
     if not added and not skipped:
         st.info("The files held no photos.")
 
@@ -203,7 +214,10 @@ def show_people_report() -> None:
     if skipped:
         st.warning(f"Skipped {plural(len(skipped), 'file')}:", icon=":material/warning:")
         st.dataframe(
-            pd.DataFrame(skipped, columns=["person", "file", "why"]), hide_index=True, width="stretch"
+            pd.DataFrame(skipped, columns=["person", "file", "why"]),
+            hide_index=True,
+            width="stretch",
+            column_config=SKIPPED_COLUMNS,
         )
     if not added and not skipped:
         st.info("There were no photos in folders named after people.")

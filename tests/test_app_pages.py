@@ -170,3 +170,20 @@ def test_importing_celeb_app_changes_nothing_and_app_py_sets_the_server_up(env):
     imported, ran = run.stdout.split("\n")[-3:-1]
     assert imported == "False True True"
     assert ran == "True True True True"
+
+
+def test_the_pickers_offer_only_what_the_app_reads(env, make_photo):
+    """Issue 23: the pickers offered HEIC/HEIF and then refused every such photo."""
+    from celeb.config import IMAGE_SUFFIXES
+
+    dataset, models = env
+    ModelRegistry(models).activate(tiny_bundle())
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 1)}, process=False)
+    at = app()
+    pickers = list(at.get("file_uploader"))
+    at.switch_page(DATASET).run()
+    pickers += list(at.get("file_uploader"))
+    photo_pickers = [set(u.proto.type) for u in pickers if ".jpg" in u.proto.type]
+    assert photo_pickers  # the Classify page's and the Dataset page's photo pickers
+    for types in photo_pickers:
+        assert types - {".zip"} <= set(IMAGE_SUFFIXES), types
