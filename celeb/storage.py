@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import os
@@ -75,6 +76,13 @@ def read_regular_file(path: Path, limit: int) -> bytes:
     read whatever its size claims. Raises OSError (with ``strerror`` set)
     or :class:`FileTooLargeError`.
     """
+    return read_regular_file_and_stat(path, limit)[0]
+
+
+def read_regular_file_and_stat(path: Path, limit: int, offset: int = 0) -> tuple[bytes, os.stat_result]:
+    """:func:`read_regular_file`, with the ``os.fstat`` of the very file read (not of whatever the
+    name leads to a moment later): what a cache of the file's contents keys on. With ``offset``,
+    only the bytes from there on (the limit still counts the whole file)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     descriptor = os.open(path, flags)
     with os.fdopen(descriptor, "rb", buffering=0) as file:
@@ -84,7 +92,9 @@ def read_regular_file(path: Path, limit: int) -> bytes:
             raise NotARegularFileError(errno.EINVAL, f"this is {kind}", str(path))
         if info.st_size > limit:
             raise FileTooLargeError(info.st_size, limit)
-        chunks, size = [], 0
+        if offset:
+            file.seek(offset)
+        chunks, size = [], offset
         while size <= limit:
             chunk = file.read(min(1 << 20, limit + 1 - size))
             if not chunk:
@@ -93,7 +103,38 @@ def read_regular_file(path: Path, limit: int) -> bytes:
             size += len(chunk)
     if size > limit:  # it grew while being read, or its size was not what fstat said
         raise FileTooLargeError(None, limit)
-    return b"".join(chunks)
+    return b"".join(chunks), info
+
+
+def append_synced(path: Path, data: bytes, *, at: int, file_id: tuple[int, int]) -> os.stat_result:
+    """Append ``data`` to the file ``path`` (holding ``at`` bytes that count) and sync it; its fstat.
+
+    Meant for a journal whose writers hold a lock. Bytes past ``at`` are what a writer killed
+    mid-append left (a torn line, never reported written): they are cut first. A failed or
+    interrupted append is cut back to ``at``, so that the file ends on its last whole record.
+    ``file_id`` is the (device, inode) the caller read: another file under that name is refused
+    (OSError), never cut.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        if (info.st_dev, info.st_ino) != file_id or not stat.S_ISREG(info.st_mode) or info.st_size < at:
+            raise OSError(errno.ESTALE, "the file was replaced or cut while it was locked", str(path))
+        if info.st_size > at:
+            os.ftruncate(descriptor, at)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, at)
+            raise
+        return os.fstat(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class NotARegularFileError(OSError):

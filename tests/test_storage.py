@@ -113,3 +113,52 @@ def test_write_atomic_creates_folders_and_replaces(tmp_path: Path):
     assert path.read_bytes() == b"two"
     assert [p.name for p in path.parent.iterdir()] == ["data.bin"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+# ---------------------------------------------------------------- appending to a journal
+
+
+def file_id(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def test_append_synced_cuts_a_torn_tail_first(tmp_path: Path):
+    path = tmp_path / "log"
+    path.write_bytes(b"one\ntw")  # "tw": what a writer killed mid-append left
+    info = storage.append_synced(path, b"two\n", at=4, file_id=file_id(path))
+    assert path.read_bytes() == b"one\ntwo\n"
+    assert info.st_size == 8
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_append_synced_takes_back_a_failed_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error):
+    path = tmp_path / "log"
+    path.write_bytes(b"one\n")
+
+    def fail(descriptor: int) -> None:
+        raise error
+
+    monkeypatch.setattr(storage_module.os, "fsync", fail)
+    with pytest.raises(type(error)):
+        storage.append_synced(path, b"two\n", at=4, file_id=file_id(path))
+    assert path.read_bytes() == b"one\n"
+
+
+def test_append_synced_refuses_a_file_replaced_meanwhile(tmp_path: Path):
+    path = tmp_path / "log"
+    path.write_bytes(b"one\n")
+    before = file_id(path)
+    write_atomic(path, b"another file\n")
+    with pytest.raises(OSError, match="replaced"):
+        storage.append_synced(path, b"two\n", at=4, file_id=before)
+    assert path.read_bytes() == b"another file\n"  # never cut
+
+
+def test_read_regular_file_and_stat_from_an_offset(tmp_path: Path):
+    path = tmp_path / "log"
+    path.write_bytes(b"0123456789")
+    data, info = storage.read_regular_file_and_stat(path, 10, offset=4)
+    assert data == b"456789" and (info.st_ino, info.st_size) == (path.stat().st_ino, 10)
+    with pytest.raises(storage.FileTooLargeError):
+        storage.read_regular_file_and_stat(path, 9, offset=4)  # the limit counts the whole file
