@@ -3,15 +3,20 @@
 Layout under the dataset folder::
 
     manifest.json            every person, photo and crop, and each crop's status
+    manifest.log             the changes since manifest.json was written
     <slug>/photos/<hash>.<ext>
     <slug>/crops/<crop id>.png
     .cache/features-<key>.npz
 
 The manifest is the single source of truth. Every change takes an exclusive
-file lock, reads the manifest, changes it and replaces it atomically, so two
-browser tabs (or the app and the CLI) never lose each other's changes, and an
-interrupted job leaves the previous state whole. Files are written before
-the manifest names them; a file no record names is ignored.
+file lock, reads the records as they are now, and records what it changed:
+a line appended (and synced) to ``manifest.log``, or, while the dataset is
+small and now and then to fold that journal in, a new ``manifest.json``
+written atomically (:class:`~celeb.manifest.ManifestFiles`). So two browser
+tabs (or the app and the CLI) never lose each other's changes, an interrupted
+job leaves the previous state whole, and a change costs the same at 30 and at
+3,000 photos. Files are written before the manifest names them; a file no
+record names is ignored.
 
 :class:`DatasetStore` is the one door to it; the work is done by the modules
 of each job: :mod:`celeb.names`, :mod:`celeb.manifest` (records and their
@@ -53,15 +58,15 @@ from .manifest import (
     REJECTED,
     Crop,
     CropRecord,
+    ManifestFiles,
+    PeopleEdit,
     PersonRecord,
     PersonSummary,
     PhotoRecord,
     content_hash,
     find_person,
-    manifest_text,
     now,
     person_named,
-    read_manifest,
 )
 from .names import MAX_NAME_LENGTH, display_name, person_key, same_person, slugify, validate_name
 from .storage import clean_up_once, write_atomic
@@ -135,7 +140,8 @@ class DatasetStore:
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
             clean_up_once(self.root)
-        self.manifest_path = self.root / "manifest.json"
+        self._files = ManifestFiles(self.root)
+        self.manifest_path = self._files.path
         self.cache_folder = self.root / ".cache"
         self._lock = FileLock(str(self.root / ".lock"), timeout=60)
         self._engines: dict[str, Engine] = {}
@@ -242,10 +248,10 @@ class DatasetStore:
         suffix = "." + (photo.format.lower().replace("jpeg", "jpg").replace("mpo", "jpg") or "img")
         with self.editing() as people:
             person = person_named(people, name)
-            for other in people.values():
-                if sha in other.photos:
-                    where = "already added" if other is person else f"already added to {other.name}"
-                    return AddReport(skipped=[(shown, f"the same photo is {where}")])
+            owner = people.owner(sha)
+            if owner is not None:
+                where = "already added" if owner.slug == person.slug else f"already added to {owner.name}"
+                return AddReport(skipped=[(shown, f"the same photo is {where}")])
             stored = f"{person.slug}/photos/{sha[:20]}{suffix}"
             write_atomic(self.root / stored, data)
             person.photos[sha] = PhotoRecord(
@@ -386,16 +392,25 @@ class DatasetStore:
             raise ReadOnlyError("the dataset is read-only here: only its owner can change it")
 
     @contextmanager
-    def editing(self) -> Iterator[dict[str, PersonRecord]]:
+    def editing(self) -> Iterator[PeopleEdit]:
+        """The people (slug -> record) to change, under the dataset's lock; what was changed is
+        recorded when the block ends, nothing when it raises."""
         self.require_writable()
         with self._lock:
-            people = self.records()
+            state = self._files.load()
+            people = PeopleEdit(state.people, state.lookups())
             yield people
-            write_atomic(self.manifest_path, manifest_text(people).encode())
+            changes = people.changes()
+            if changes:
+                self._files.commit(state, changes)
 
     def records(self) -> dict[str, PersonRecord]:
-        """Every person's record by folder (slug), as the manifest holds them now."""
-        return read_manifest(self.manifest_path)
+        """Every person's record by folder (slug), as the manifest holds them now.
+
+        The records are shared with this process's cache of the manifest: read them, and change
+        them only through :meth:`editing`.
+        """
+        return dict(self._files.load().people)
 
     def _free_slug(self, people: dict[str, PersonRecord], slug: str) -> str:
         candidate, number = slug, 1
