@@ -12,7 +12,7 @@ import io
 import re
 import stat
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -49,37 +49,35 @@ class AddReport:
 def add_files(store: DatasetStore, name: str, paths: Iterable[Path]) -> AddReport:
     """Add photos from files (a folder's contents, say)."""
     store.require_writable()
-    report = AddReport()
-    for path in paths:
-        path = Path(path)
-        if path.is_dir() or path.name.startswith("."):
-            continue
-        try:
-            # Regular files only, at most the limit + 1 bytes: a FIFO named x.jpg, a link to
-            # /dev/zero or a sparse 3 GB file is skipped, never waited on or read whole.
-            data = read_regular_file(path, MAX_FILE_BYTES)
-        except FileTooLargeError as exc:
-            report.skipped.append((path.name, exc.strerror))
-            continue
-        except OSError as exc:
-            report.skipped.append((path.name, f"cannot be read ({exc.strerror or exc})"))
-            continue
-        report.merge(store.add_photo(name, data, path.name))
-    return report
+
+    def photos() -> Iterator[tuple[str, bytes | None, str]]:
+        for path in paths:
+            path = Path(path)
+            if path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                # Regular files only, at most the limit + 1 bytes: a FIFO named x.jpg, a link to
+                # /dev/zero or a sparse 3 GB file is skipped, never waited on or read whole.
+                data = read_regular_file(path, MAX_FILE_BYTES)
+            except FileTooLargeError as exc:
+                yield path.name, None, exc.strerror
+                continue
+            except OSError as exc:
+                yield path.name, None, f"cannot be read ({exc.strerror or exc})"
+                continue
+            yield path.name, data, ""
+
+    return store.add_photos(name, photos())
 
 
 def add_zip(store: DatasetStore, name: str, source: bytes | Path) -> AddReport:
     """Add every photo in a zip; hostile or non-image entries are reported."""
     store.require_writable()
-    report = AddReport()
     with _open_zip(source) as archive:
-        for entry in _zip_files(archive):
-            data, why = _read_zip_entry(archive, entry)
-            if data is None:
-                report.skipped.append((entry.filename, why))
-            else:
-                report.merge(store.add_photo(name, data, entry.filename))
-    return report
+        entries = _zip_files(archive)
+        return store.add_photos(
+            name, ((entry.filename, *_read_zip_entry(archive, entry)) for entry in entries)
+        )
 
 
 def import_zip_folders(
@@ -148,16 +146,17 @@ def _add_people(
     total, done = sum(len(indices) for indices in groups.values()), 0
     for folder_name, indices in groups.items():
         name = _person_for_folder(store, folder_name)
-        report = reports.setdefault(name, AddReport())
-        for index in indices:
-            filename, data, why = read(index)
-            if data is None:
-                report.skipped.append((filename, why))
-            else:
-                report.merge(store.add_photo(name, data, filename))
-            done += 1
-            if progress:
-                progress(done, total)
+
+        def photos(indices: list[int] = indices) -> Iterator[tuple[str, bytes | None, str]]:
+            nonlocal done
+            for index in indices:
+                filename, data, why = read(index)
+                yield filename, data, why if data is None else ""
+                done += 1  # asked for the next photo: this one is staged
+                if progress:
+                    progress(done, total)
+
+        reports.setdefault(name, AddReport()).merge(store.add_photos(name, photos()))
 
 
 def _person_for_folder(store: DatasetStore, name: str) -> str:

@@ -29,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
@@ -69,7 +71,7 @@ from .manifest import (
     person_named,
 )
 from .names import MAX_NAME_LENGTH, display_name, person_key, same_person, slugify, validate_name
-from .storage import clean_up_once, write_atomic
+from .storage import StagedFile, clean_up_once
 
 #: Names other code imported from here before the dataset was split by job; they live in the
 #: modules above.
@@ -113,6 +115,27 @@ __all__ = [
     "slugify",
     "validate_name",
 ]
+
+
+#: An import records at most this many photos per change (see DatasetStore.add_photos).
+ADD_BATCH_PHOTOS = 100
+
+
+@dataclass
+class _Incoming:
+    """A photo on its way in: its file staged, or why it is skipped."""
+
+    shown: str  # the file name the report gives
+    why: str = ""
+    sha: str = ""
+    stored: str = ""
+    source: str = ""
+    file: StagedFile | None = None
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.discard()
+            self.file = None
 
 
 class DatasetStore:
@@ -238,26 +261,90 @@ class DatasetStore:
 
     def add_photo(self, name: str, data: bytes, filename: str, source: str = "") -> AddReport:
         """Add one photo's bytes; the same content twice is a no-op. ``source``: its web address."""
+        return self.add_photos(name, [(filename, data, source)])
+
+    def add_photos(self, name: str, photos: Iterable[tuple[str, bytes | None, str]]) -> AddReport:
+        """Add photos to ``name``: each ``(file name, bytes, web address or "")``, or ``(file name,
+        None, why it is skipped)``; the report keeps their order.
+
+        ``photos`` is read as it goes (an import's files need not all be in memory). Each photo's
+        file is written (and synced) before the lock is taken; the records go in groups of up to
+        ADD_BATCH_PHOTOS, or what came in COMMIT_SECONDS, one change each: an interrupted import
+        keeps every group recorded, and its photos are the ones reported added.
+        """
         self.require_writable()
+        report, batch, started = AddReport(), [], time.monotonic()
+        folder: list[str] = []  # the person's folder, once looked up
+        try:
+            for filename, data, extra in photos:
+                batch.append(
+                    _Incoming(filename, why=extra)
+                    if data is None
+                    else self._stage(name, data, filename, extra, folder)
+                )
+                if len(batch) >= ADD_BATCH_PHOTOS or time.monotonic() - started >= COMMIT_SECONDS:
+                    report.merge(self._record_photos(name, batch))
+                    batch, started = [], time.monotonic()
+            report.merge(self._record_photos(name, batch))
+            batch = []
+        finally:
+            for incoming in batch:
+                incoming.discard()
+        return report
+
+    def _stage(self, name: str, data: bytes, filename: str, source: str, folder: list[str]) -> _Incoming:
+        """A photo checked and its file written under a temporary name (see :meth:`add_photos`);
+        ``folder`` holds the person's folder once looked up (it is checked again under the lock)."""
         shown = PurePosixPath(filename.replace("\\", "/")).name or "photo"
         try:
             photo = read_image(data, max_side=DECODE_MAX_SIDE)
         except ImageError as exc:
-            return AddReport(skipped=[(shown, str(exc))])
+            return _Incoming(shown, why=str(exc))
         sha = content_hash(data)
         suffix = "." + (photo.format.lower().replace("jpeg", "jpg").replace("mpo", "jpg") or "img")
-        with self.editing() as people:
-            person = person_named(people, name)
-            owner = people.owner(sha)
-            if owner is not None:
-                where = "already added" if owner.slug == person.slug else f"already added to {owner.name}"
-                return AddReport(skipped=[(shown, f"the same photo is {where}")])
-            stored = f"{person.slug}/photos/{sha[:20]}{suffix}"
-            write_atomic(self.root / stored, data)
-            person.photos[sha] = PhotoRecord(
-                sha=sha, filename=shown, stored=stored, added=now(), source=source
-            )
-        return AddReport(added=[shown])
+        if not folder:
+            folder.append(person_named(self.records(), name).slug)
+        stored = f"{folder[0]}/photos/{sha[:20]}{suffix}"
+        return _Incoming(
+            shown, sha=sha, stored=stored, source=source, file=StagedFile(self.root / stored, data)
+        )
+
+    def _record_photos(self, name: str, batch: list[_Incoming]) -> AddReport:
+        """Record the staged photos of ``batch`` as one change; what became of each, in order."""
+        outcome: dict[int, str] = {}  # index in batch -> why it is skipped
+        if any(incoming.file for incoming in batch):
+            with self.editing() as people:
+                person = person_named(people, name)
+                for index, incoming in enumerate(batch):
+                    if incoming.file is None:
+                        continue
+                    owner = people.owner(incoming.sha)
+                    if owner is not None:
+                        where = (
+                            "already added" if owner.slug == person.slug else f"already added to {owner.name}"
+                        )
+                        outcome[index] = f"the same photo is {where}"
+                    elif PurePosixPath(incoming.stored).parts[0] != person.slug:
+                        outcome[index] = f"{name} was removed and made again meanwhile"
+                    else:
+                        incoming.file.commit()
+                        incoming.file = None
+                        person.photos[incoming.sha] = PhotoRecord(
+                            sha=incoming.sha,
+                            filename=incoming.shown,
+                            stored=incoming.stored,
+                            added=now(),
+                            source=incoming.source,
+                        )
+        report = AddReport()
+        for index, incoming in enumerate(batch):
+            why = incoming.why or outcome.get(index, "")
+            if why:
+                report.skipped.append((incoming.shown, why))
+            else:
+                report.added.append(incoming.shown)
+            incoming.discard()
+        return report
 
     def add_files(self, name: str, paths: Iterable[Path]) -> AddReport:
         """Add photos from files (a folder's contents, say)."""

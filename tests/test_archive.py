@@ -19,6 +19,8 @@ from PIL import Image
 from test_dataset import SLASH_MESSAGE, all_files, cropped, image_error, manifest, template_root  # noqa: F401
 
 import celeb.archive as archive_module
+import celeb.dataset as dataset_module
+import celeb.manifest as manifest_module
 from celeb.archive import AddReport
 from celeb.dataset import (
     DatasetStore,
@@ -361,3 +363,50 @@ def test_export_zip_holds_the_manifest_photos_and_kept_crops(cropped: DatasetSto
         assert len(names) == 1 + 8 + 7
         assert all(not name.startswith("/") and ".." not in name.split("/") for name in names)
         assert not any(name.startswith(".") for name in names)  # no lock, no cache
+
+
+# ---------------------------------------------------------------- imports record photos in groups
+
+
+@pytest.fixture
+def in_groups_of_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changes go to the journal (see test_manifest), and an import records two photos per change."""
+    monkeypatch.setattr(manifest_module, "REWRITE_BELOW_BYTES", 0)
+    monkeypatch.setattr(manifest_module, "COMPACT_SHARE", 10**6)
+    monkeypatch.setattr(dataset_module, "ADD_BATCH_PHOTOS", 2)
+
+
+def journal_changes(store: DatasetStore) -> list[list]:
+    """The operations of each change in the journal."""
+    lines = (store.root / "manifest.log").read_bytes().split(b"\n")[1:-1]
+    return [[op[0] for op in json.loads(line)["ops"]] for line in lines]
+
+
+def test_an_import_records_its_photos_in_groups(store: DatasetStore, tmp_path: Path, in_groups_of_two):
+    store.add_person("Zed")
+    for seed in range(5):
+        (tmp_path / "in" / "Ann").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / "Ann" / f"{seed}.png").write_bytes(tiny_png(seed))
+    (tmp_path / "in" / "Ann" / "5 again.png").write_bytes(tiny_png(4))
+    report = store.import_folders(tmp_path / "in")
+    assert report.added == [f"{seed}.png" for seed in range(5)]
+    assert report.skipped == [("5 again.png", "the same photo is already added")]
+    # Ann added, then her photos two by two (the last group: a photo and its duplicate).
+    assert journal_changes(store) == [["person"], ["photo", "photo"], ["photo", "photo"], ["photo"]]
+
+
+def test_an_interrupted_import_keeps_the_groups_recorded_and_no_half_written_file(
+    store: DatasetStore, in_groups_of_two
+):
+    files = [(f"people/ann/{seed}.png", tiny_png(seed)) for seed in range(5)]
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 3:  # the third photo's file is staged, its group not recorded
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.import_named_files(files, progress=interrupt)
+    (ann,) = DatasetStore(store.root, read_only=True).records().values()
+    assert sorted(photo.filename for photo in ann.photos.values()) == ["0.png", "1.png"]
+    on_disk = {path.relative_to(store.root).as_posix() for path in (store.root / "ann").rglob("*")}
+    assert on_disk == {"ann/photos", *(photo.stored for photo in ann.photos.values())}

@@ -312,6 +312,26 @@ def test_add_photo_shows_only_the_file_name(store: DatasetStore, filename: str, 
     assert {p.parent for p in all_files(store.root) if p.suffix == ".png"} == {store.root / "ada" / "photos"}
 
 
+def test_add_photos_reports_each_photo_in_order(store: DatasetStore):
+    store.add_person("Ada")
+    photos = [
+        ("a.png", tiny_png(1), ""),
+        ("bad.jpg", b"nope", ""),
+        ("unread.png", None, "cannot be read (Permission denied)"),
+        ("again.png", tiny_png(1), ""),  # the same bytes as a.png, in the same change
+        ("b.png", tiny_png(2), "https://example.org/b.png"),
+    ]
+    report = store.add_photos("Ada", iter(photos))
+    assert report.added == ["a.png", "b.png"]
+    assert report.skipped == [
+        ("bad.jpg", image_error(b"nope")),
+        ("unread.png", "cannot be read (Permission denied)"),
+        ("again.png", "the same photo is already added"),
+    ]
+    assert store.imported_urls() == {"https://example.org/b.png": "Ada"}
+    assert len(list((store.root / "ada" / "photos").iterdir())) == 2  # no temporary file left
+
+
 def test_add_photo_to_nobody_is_an_error(store: DatasetStore):
     with pytest.raises(DatasetError) as info:
         store.add_photo("Nobody", tiny_png(1), "one.png")
