@@ -70,6 +70,8 @@ VARIANTS = {
     "hog": ("embeddings", {"detector": "hog"}),
     "mtcnn": ("embeddings", {"detector": "mtcnn"}),
     "hog+mtcnn": ("embeddings", {"detector": "hog+mtcnn"}),
+    "blazeface": ("embeddings", {"detector": "blazeface"}),
+    "blazeface+mtcnn": ("embeddings", {"detector": "blazeface+mtcnn"}),
 }
 DEFAULT_VARIANTS = ("classic", "hog", "hog+mtcnn")
 TARGETS = {"accuracy": 0.97, "coverage": 0.97, "stranger_unknown": 0.90, "known_right": 0.97, "ms_12mp": 200}

@@ -512,3 +512,132 @@ def test_the_detectors_thresholds_are_saved_with_a_model_and_used(astronaut, enc
     older = engines.get_engine("embeddings", {"detector": "hog+mtcnn"})
     assert older.settings()["thresholds"] == engines.detectors.DetectorThresholds().as_settings()
     assert len(older.detect(photo)) == 1
+
+
+# ---------------------------------------------------------------- BlazeFace (issue 23)
+
+
+@needs_dlib
+@pytest.mark.parametrize("detector", ["blazeface", "blazeface+mtcnn"])
+def test_blazeface_finds_the_astronauts_face_where_hog_does(astronaut, detector):
+    engine = engines.get_engine("embeddings", {"detector": detector})
+    faces = engine.detect(astronaut)
+    assert len(faces) == 1 and faces[0].clean
+    hog = engines.get_engine("embeddings", {"detector": "hog"})
+    reference = hog.detect(astronaut)[0]
+    assert faces[0].box.iou(reference.box) > 0.5  # its box, built from eyes and mouth, is HOG's shape
+    # dlib's alignment lands on the same face: the embedding barely moves (0.035 measured).
+    vector = engine.features(engine.crop(astronaut, faces[0]))
+    assert float(np.linalg.norm(vector - hog.features(hog.crop(astronaut, reference)))) < 0.2
+
+
+def test_blazeface_has_896_anchors_and_decodes_a_known_box():
+    from celeb.engines import detectors
+
+    anchors = detectors.blazeface_anchors()
+    assert anchors.shape == (896, 2)
+    # 16 x 16 cells of 2 anchors (stride 16), then 8 x 8 cells of 6 (three layers of stride 32).
+    assert np.allclose(anchors[:2], [0.5 / 16, 0.5 / 16]) and np.allclose(anchors[2], [1.5 / 16, 0.5 / 16])
+    assert np.allclose(anchors[511], [15.5 / 16, 15.5 / 16])
+    assert np.allclose(anchors[512:518], [0.5 / 8, 0.5 / 8]) and np.allclose(anchors[-1], [7.5 / 8, 7.5 / 8])
+    regressors = np.zeros((1, 896, 16), np.float32)
+    logits = np.full((1, 896, 1), -50.0, np.float32)
+    # Anchor 512 is centred at (16, 16) px of the 256 px input: a 40 x 60 box moved by (+8, -4) px,
+    # its six points at (+k, -k) px from the anchor.
+    regressors[0, 512, :4] = [8, -4, 40, 60]
+    regressors[0, 512, 4:] = np.array([[k, -k] for k in range(6)]).ravel()
+    logits[0, 512, 0] = 2.0
+    boxes, points, scores = detectors.decode_blazeface(regressors, logits, anchors, 256, 0.6)
+    assert len(boxes) == 1
+    assert np.allclose(boxes[0] * 256, [24 - 20, 12 - 30, 24 + 20, 12 + 30], atol=1e-4)
+    assert np.allclose(points[0] * 256, [[16 + k, 16 - k] for k in range(6)], atol=1e-4)
+    assert scores[0] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    # Below the threshold, or a box of no size: nothing.
+    assert len(detectors.decode_blazeface(regressors, logits, anchors, 256, 0.9)[0]) == 0
+    regressors[0, 512, 2] = 0
+    assert len(detectors.decode_blazeface(regressors, logits, anchors, 256, 0.6)[0]) == 0
+
+
+def test_weighted_nms_merges_overlapping_detections_and_keeps_apart_ones():
+    from celeb.engines import detectors
+
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], float)
+    points = np.stack([np.full((6, 2), 0.0), np.full((6, 2), 3.0), np.full((6, 2), 55.0)])
+    merged = detectors.weighted_nms(boxes, points, np.array([0.9, 0.3, 0.7]))
+    assert [score for score, _, _ in merged] == [0.9, 0.7]
+    assert np.allclose(merged[0][1], [0.25, 0, 10.25, 10]) and np.allclose(merged[0][2], 0.75)
+    assert np.allclose(merged[1][1], boxes[2])
+
+
+@needs_dlib
+def test_blazeface_finds_no_face_in_photos_without_one():
+    from skimage import data as skdata
+
+    from celeb.engines import detectors
+
+    blazeface = detectors.BlazeFaceDetector()
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for photo in (np.zeros((480, 640, 3), np.uint8), np.full((300, 300, 3), 255, np.uint8), noise):
+        assert blazeface.boxes(photo) == []
+    assert blazeface.boxes(skdata.rocket()) == []
+    assert engines.get_engine("embeddings", {"detector": "blazeface"}).detect(noise) == []
+
+
+@needs_dlib
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 3), (3, 3, 3), (1, 2000, 3), (2000, 1, 3), (4, 4000, 3), (0, 10, 3), (64, 64), (64, 64, 4)],
+)
+def test_blazeface_takes_odd_photos_without_a_traceback(shape):
+    from celeb.engines import detectors
+
+    photo = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    assert detectors.BlazeFaceDetector().boxes(photo) == []
+    if len(shape) == 3 and shape[2] == 3 and 0 not in shape:  # what a decoded photo can be
+        for detector in ("blazeface+mtcnn", "hog+mtcnn"):  # MTCNN's and HOG's copies of at most 640 px too
+            assert engines.get_engine("embeddings", {"detector": detector}).detect(photo) == []
+
+
+@needs_dlib
+def test_blazeface_finds_a_small_face_in_a_very_wide_photo(astronaut):
+    from celeb.engines import detectors
+
+    wide = np.zeros((512, 4096, 3), np.uint8)
+    wide[:, 2000:2512] = astronaut
+    (box,) = detectors.BlazeFaceDetector().boxes(wide)  # 32 px tall in the network's input
+    x, y, w, h = box.as_list()
+    assert 2150 < x + w / 2 < 2300 and 60 < y + h / 2 < 200
+
+
+@needs_dlib
+def test_blazeface_score_threshold_is_saved_with_a_model_and_used(astronaut):
+    engine = engines.get_engine("embeddings", {"detector": "blazeface"})
+    assert engine.settings()["thresholds"]["blazeface_score"] == 0.6
+    strict = engines.get_engine(
+        "embeddings", {"detector": "blazeface", "thresholds": {"blazeface_score": 0.99}}
+    )
+    again = engines.get_engine("embeddings", strict.settings())
+    assert again.settings()["thresholds"]["blazeface_score"] == 0.99
+    assert again.detect(astronaut) == []  # its face scores 0.88
+
+
+def test_the_blazeface_weights_are_the_file_their_provenance_note_describes(tmp_path):
+    import hashlib
+    import re
+
+    from celeb.engines import detectors
+
+    weights = detectors.BLAZEFACE_WEIGHTS
+    note = (weights.parent / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"\| SHA-256 \| `([0-9a-f]{64})` \|", note)
+    assert stated and stated.group(1) == detectors.BLAZEFACE_SHA256
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == detectors.BLAZEFACE_SHA256
+    assert detectors.blazeface_weights() == weights.read_bytes()
+    swapped = tmp_path / weights.name
+    data = bytearray(weights.read_bytes())
+    data[1000] ^= 0xFF
+    swapped.write_bytes(bytes(data))
+    with pytest.raises(EngineUnavailable, match=r"not the file .*README\.md describes \(SHA-256 .*refused"):
+        detectors.blazeface_weights(swapped)
+    with pytest.raises(EngineUnavailable, match="cannot be read"):
+        detectors.blazeface_weights(tmp_path / "missing.tflite")
