@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from .dataset import DatasetStore
 
 #: How often a cropping run records its progress in the manifest: at least this often apart, and
-#: at least COMMIT_SHARE_OF_TIME times the last commit's own time, since rewriting the manifest
-#: costs more the larger the dataset (0.1 s for 300 photos) and holds the lock and Python's GIL.
+#: at least COMMIT_SHARE_OF_TIME times the last commit's own time. A commit is one journal line
+#: (celeb.manifest) but now and then a whole new snapshot, and it holds the lock other writers wait on.
 COMMIT_SECONDS = 1.0
 COMMIT_SHARE_OF_TIME = 20
 #: A face is compared with this many of its person's faces from other photos (see faces_most_like).
