@@ -58,7 +58,7 @@ from .errors import CelebError, ImageError
 from .images import image_files, photo_file_bytes
 from .limits import usable_cores
 from .storage import remove_stale_temporaries
-from .strangers import Group, UnknownFace, group_unknown, link_distance
+from .strangers import Group, UnknownFace, group_unknown, grouping_distance
 
 UNKNOWN = "unknown"
 NO_FACE = "no face"
@@ -239,7 +239,7 @@ def _sort(
     workers: int | None,
 ) -> SortReport:
     files = image_files(album)
-    distance = grouping_distance(classifier)
+    distance = grouping_distance(classifier.bundle)
     report = SortReport()
     todo = []
     for path in files:
@@ -368,13 +368,6 @@ def _remove_temporaries(dest: Path, any_age: bool) -> None:
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(folder, name))
     remove_stale_temporaries(dest)
-
-
-def grouping_distance(classifier: Classifier) -> float | None:
-    """The distance unknown faces are grouped at, from the model's calibrated unknown-person
-    distance (None for a model without embeddings, whose unknown faces are not grouped)."""
-    gallery = getattr(getattr(classifier, "bundle", None), "gallery", None)
-    return None if gallery is None else link_distance(gallery.threshold)
 
 
 def report_csv(report: SortReport) -> str:

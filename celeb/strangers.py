@@ -28,8 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the Classify page imports this module before any model is loaded
+    from .model import ModelBundle
 
 OTHERS = -1
 OTHERS_FOLDER = "others"
@@ -37,6 +41,14 @@ METHODS = ("chinese_whispers", "dbscan", "average")
 DEFAULT_METHOD = "chinese_whispers"
 #: Faces are linked closer than this times the model's unknown-person distance (bench/strangers.py).
 LINK_FACTOR = 0.9
+
+
+def grouping_distance(bundle: ModelBundle) -> float | None:
+    """The distance a model's unknown faces are grouped at: :func:`link_distance` of how far its
+    known people's faces lie from their own others (``Gallery.threshold``); None for a model
+    without embeddings, whose unknown faces are not grouped. The Strangers page, the Classify
+    page's sorting and ``sort`` all group at it."""
+    return None if bundle.gallery is None else link_distance(bundle.gallery.threshold)
 
 
 def link_distance(model_distance: float) -> float:

@@ -20,15 +20,8 @@ from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
 from celeb.engines import ENGINES
 from celeb.errors import CelebError
 from celeb.open_set import OpenSetRule
-from celeb.sort import (
-    SortedPhoto,
-    SortReport,
-    group_strangers,
-    grouping_distance,
-    report_csv,
-    sorted_photo,
-    sorted_zip,
-)
+from celeb.sort import SortedPhoto, SortReport, group_strangers, report_csv, sorted_photo, sorted_zip
+from celeb.strangers import grouping_distance
 from celeb_app import access, resources
 from celeb_app.charts import chart_height, distance_chart, probability_chart
 from celeb_app.messages import logger
@@ -249,6 +242,6 @@ def show_results(
     if len(sorted_photos) >= 2:
         # Nothing of a visitor's photos is grouped: strangers are the owner's to name.
         owner = access.is_owner()
-        grouping = grouping_distance(run.classifier()) if owner else None
+        grouping = grouping_distance(run.classifier().bundle) if owner else None
         show_who_is_where(sorted_photos, grouping)
     forget_photos_not_shown(run)

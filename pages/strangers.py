@@ -9,7 +9,7 @@ from celeb.config import MAX_UPLOAD_MB
 from celeb.draw import REVIEW_SIZE, face_view
 from celeb.engines import ENGINE_LABELS
 from celeb.errors import CelebError
-from celeb.strangers import UnknownFace, group_unknown, link_distance
+from celeb.strangers import UnknownFace, group_unknown, grouping_distance
 from celeb_app import navigation, resources, training_view
 from celeb_app.text import md, plural
 from celeb_app.uploads import UPLOAD_TYPES
@@ -54,7 +54,7 @@ def unknown_faces(photos: list[tuple[str, bytes]], model: resources.ActiveModel)
             found.append(UnknownFace(sha, index, face.features))  # two faces of one photo: two people
         bar.progress(done / len(photos), text=f"Looking for strangers: {done}/{len(photos)}")
     bar.empty()
-    groups = group_unknown(found, link_distance(model.bundle.gallery.threshold))
+    groups = group_unknown(found, grouping_distance(model.bundle))
     named = {group.name: [f"{face.photo}-{face.index}" for face in group.faces] for group in groups}
     others = named.pop("others", [])
     return {"photos": kept_photos, "faces": faces, "groups": named, "others": others}

@@ -91,6 +91,8 @@ def test_a_run_whose_record_was_lost_files_no_photo_twice(capsys, album: Path, t
 class TwoPeople:
     """A classifier that finds two known people and a stranger in every photo."""
 
+    bundle = SimpleNamespace(gallery=None)  # a model without embeddings: no grouping
+
     def classify(self, data: bytes):
         def face(person: str | None, x: int) -> FacePrediction:
             return FacePrediction(Box(x, 0, 10, 10), person, 0.9, {"Ann": 0.9, "Bob": 0.1}, True, None)
@@ -137,6 +139,8 @@ def test_the_destination_may_not_be_inside_the_album(tmp_path: Path, album: Path
 
 class NoFaces:
     """A classifier that finds no face in any photo: every photo goes to ``no face``."""
+
+    bundle = SimpleNamespace(gallery=None)
 
     def classify(self, data: bytes):
         return SimpleNamespace(faces=[])

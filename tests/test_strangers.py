@@ -15,8 +15,8 @@ from test_engines import cluster_classifier
 
 from celeb.classify import FacePrediction
 from celeb.faces import Box, Face
-from celeb.sort import STATE_FILE, UNKNOWN, grouping_distance, sort_photos
-from celeb.strangers import METHODS, OTHERS, UnknownFace, group_faces, group_unknown
+from celeb.sort import STATE_FILE, UNKNOWN, sort_photos
+from celeb.strangers import METHODS, OTHERS, UnknownFace, group_faces, group_unknown, grouping_distance
 
 
 def scattered_clusters(seed: int = 0) -> tuple[np.ndarray, list[int]]:
@@ -62,8 +62,8 @@ def test_group_unknown_names_groups_so_that_they_sort_and_lists_their_photos():
 
 def test_the_grouping_distance_is_the_models_calibrated_unknown_person_distance():
     classifier = cluster_classifier()
-    assert grouping_distance(classifier) == pytest.approx(0.9 * classifier.bundle.gallery.threshold)
-    assert grouping_distance(SimpleNamespace(bundle=SimpleNamespace(gallery=None))) is None  # classic
+    assert grouping_distance(classifier.bundle) == pytest.approx(0.9 * classifier.bundle.gallery.threshold)
+    assert grouping_distance(SimpleNamespace(gallery=None)) is None  # classic
 
 
 class StubEngine:
