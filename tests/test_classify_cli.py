@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from celeb import cli
 from celeb.classify import Classifier, FacePrediction
 from celeb.cli import main
-from celeb.config import DECODE_MAX_SIDE
+from celeb.config import DECODE_MAX_SIDE, PROJECT_ROOT
 from celeb.errors import ImageError
 from celeb.evaluate import Evaluation, PhotoOutcome, photo_answer
 from celeb.faces import Box, FaceDetector, crop_face
@@ -717,3 +717,25 @@ def test_train_compare_prints_every_engine_on_the_same_photos(capsys, tmp_path: 
     assert rows == sorted(engines, key=["embeddings", "classic"].index)
     assert "held-out photos, the same for every engine; no model was saved" in out
     assert not (tmp_path / "m.joblib").exists()
+
+
+def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path, model_path: Path, photos: dict[str, Path]):
+    """`python -m celeb classify ... | head -1` stops quietly (it printed a BrokenPipeError traceback)."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "celeb",
+        "classify",
+        "--model",
+        str(model_path),
+        *[str(photos["Ada"])] * 40,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT_ROOT)
+    process.stdout.readline()
+    process.stdout.close()  # as `head -1` does once it has its line
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode(errors="replace")
+    assert process.returncode in (0, 141)
