@@ -427,8 +427,10 @@ def _sort(args: argparse.Namespace) -> int:
         print(f"  {UNKNOWN}/{group.name}: {len(group.faces)} faces in {len(group.photos)} photos{note}")
     for photo in report.unreadable:
         print(f"  cannot be read: {terminal_text(Path(photo.path))}: {terminal_text(photo.error)}")
+    for folder, why in report.unreadable_folders:
+        print(f"  folder cannot be read: {terminal_text(Path(folder))}: {terminal_text(why)}")
     print(f"list of every photo: {terminal_text(args.dest / REPORT_FILE)}")
-    return 1 if report.unreadable else 0
+    return 1 if report.unreadable or report.unreadable_folders else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -116,6 +116,9 @@ class SortReport:
     classified_now: int = 0
     #: The unknown faces grouped (largest group first, then "others"); empty without embeddings.
     groups: list[Group] = field(default_factory=list)
+    #: Sub-folders of the album that could not be listed (their path inside it, and why): their
+    #: photos are in no folder of the destination.
+    unreadable_folders: list[tuple[str, str]] = field(default_factory=list)
 
     def folder_counts(self) -> Counter:
         """Photos per destination folder."""
@@ -238,9 +241,15 @@ def _sort(
     progress: Progress | None,
     workers: int | None,
 ) -> SortReport:
-    files = image_files(album)
-    distance = grouping_distance(classifier.bundle)
     report = SortReport()
+
+    def unreadable_folder(exc: OSError) -> None:
+        where = Path(exc.filename or album)
+        inside = where.relative_to(album).as_posix() if where.is_relative_to(album) else str(where)
+        report.unreadable_folders.append((inside, exc.strerror or str(exc)))
+
+    files = image_files(album, on_error=unreadable_folder)
+    distance = grouping_distance(classifier.bundle)
     todo = []
     for path in files:
         key = _relative(album, path)

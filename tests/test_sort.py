@@ -382,3 +382,26 @@ def test_usage_errors_exit_with_2_before_the_model_is_loaded(
         code, _, err = run(capsys, "sort", src, dest)
         assert code == 2
         assert err.startswith("error: ") and len(err.splitlines()) == 1
+
+
+def test_a_sub_folder_that_cannot_be_listed_is_said_not_skipped_silently(tmp_path: Path, monkeypatch, capsys):
+    """A sub-folder os.walk cannot list (no permission; as root, simulated) is reported, and sort says
+    so and exits 1: its photos are in no folder of the destination."""
+    import errno
+
+    from celeb import images
+
+    album, dest = tmp_path / "album", tmp_path / "dest"
+    (album / "locked").mkdir(parents=True)
+    walk = os.walk
+
+    def walk_with_a_locked_folder(top, onerror=None, **kwargs):
+        for where, folders, files in walk(top, onerror=onerror, **kwargs):
+            if "locked" in folders:
+                folders.remove("locked")
+                onerror(PermissionError(errno.EACCES, "Permission denied", str(album / "locked")))
+            yield where, folders, files
+
+    monkeypatch.setattr(images.os, "walk", walk_with_a_locked_folder)
+    report = sort_photos(album, dest, NoFaces())
+    assert report.unreadable_folders == [("locked", "Permission denied")]
