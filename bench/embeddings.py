@@ -1,12 +1,12 @@
 """Engines and face detectors side by side, on the same shared photos in the same run.
 
-    python -m bench.embeddings [--splits 10] [--variants classic hog hog+mtcnn] [--json FILE]
+    python -m bench.embeddings [--splits 10] [--variants classic hog+mtcnn blazeface+mtcnn] [--json FILE]
 
 Needs the shared photo set (``CELEB_SHARED_PHOTOS``). Variants: ``classic``
 (the recipe's engine) and the embeddings engine with each face detector of
-``celeb/engines/detectors.py`` (``hog``, ``mtcnn``, ``hog+mtcnn``, the
-default). Every photo of ``raw/`` is decoded and searched once per variant;
-then, for each, with
+``celeb/engines/detectors.py`` (``hog``, ``mtcnn``, ``hog+mtcnn``,
+``blazeface``, ``blazeface+mtcnn``, the default). Every photo of ``raw/`` is
+decoded and searched once per variant; then, for each, with
 automatic cleaning only (the face each photo keeps is the one the dataset
 keeps: the largest clean face for the classic engine; for the embeddings
 engine, the face most like the person's other photos):
@@ -73,7 +73,7 @@ VARIANTS = {
     "blazeface": ("embeddings", {"detector": "blazeface"}),
     "blazeface+mtcnn": ("embeddings", {"detector": "blazeface+mtcnn"}),
 }
-DEFAULT_VARIANTS = ("classic", "hog", "hog+mtcnn")
+DEFAULT_VARIANTS = ("classic", "hog+mtcnn", "blazeface+mtcnn")
 TARGETS = {"accuracy": 0.97, "coverage": 0.97, "stranger_unknown": 0.90, "known_right": 0.97, "ms_12mp": 200}
 
 
@@ -291,7 +291,7 @@ def report(figures: dict, photos: int, splits: int, recipe_ms: list[float]) -> N
     def row(label: str, cells: list[str], target: str = "") -> None:
         print(f"{label:58} " + " ".join(f"{cell:>15}" for cell in cells) + f"  {target}")
 
-    print(f"\n{photos} photos; every variant on the same splits; targets for the default (hog+mtcnn)\n")
+    print(f"\n{photos} photos; every variant on the same splits; targets for the default (blazeface+mtcnn)\n")
     row("figure", names, "target")
     for label, key, target in (
         (f"accuracy, automatic cleaning, mean of {splits} splits", "accuracy", ">= 0.97"),

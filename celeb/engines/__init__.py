@@ -4,14 +4,14 @@ Every engine does the same three things (detect, crop, featurise; see
 ``base.Engine``), so the dataset, training, the model file, the CLI and the
 app work with any of them. One module per engine:
 
-- ``embeddings`` (the default): a face detector (dlib's HOG, then MTCNN where
-  HOG finds none; ``detectors.py``), dlib's 5-point alignment and its ResNet
-  embedding; answers "unknown person" by distance.
+- ``embeddings`` (the default): a face detector (BlazeFace, then MTCNN where it
+  finds none; ``detectors.py``), dlib's 5-point alignment and its ResNet
+  embedding; answers "unknown person" by its fitted rule (``celeb.open_set``).
 - ``classic``: the recipe this project grew from: haar cascades and the
   two-eye rule, raw pixels stacked with a wavelet image.
 
 A new engine is a module with an :class:`Engine` subclass and one entry in
-``_ENTRIES`` (README: "Adding an engine").
+``_ENTRIES`` (README: "Adding an engine, a page, a command").
 
 >>> engine = get_engine("classic")
 >>> engine.name, engine.feature_length
