@@ -62,7 +62,8 @@ def lfw_folder() -> Path | None:
 
 
 def describe_all(photos: list[RawPhoto], cache: Path) -> dict[str, Described | None]:
-    """Every photo's faces (cached in ``cache``, keyed by path, size and modification time)."""
+    """Every photo's faces (cached in ``cache``, keyed by path, size, modification time and the
+    default engine's settings)."""
     known: dict = {}  # key -> (vectors, central) or None: plain values, so any script can read it
     if cache.is_file():
         known = pickle.loads(cache.read_bytes())
@@ -70,7 +71,8 @@ def describe_all(photos: list[RawPhoto], cache: Path) -> dict[str, Described | N
 
     def key(photo: RawPhoto) -> tuple:
         status = photo.path.stat()
-        return (str(photo.path), status.st_size, status.st_mtime_ns)
+        # The detector decides which faces there are: faces found by another are found again.
+        return (str(photo.path), status.st_size, status.st_mtime_ns, repr(sorted(engine.settings().items())))
 
     def describe(photo: RawPhoto) -> tuple[np.ndarray, int] | None:
         try:
