@@ -5,7 +5,7 @@
 Needs the shared photo set (``CELEB_SHARED_PHOTOS``). Variants: ``classic``
 (the recipe's engine) and the embeddings engine with each face detector of
 ``celeb/engines/detectors.py`` (``hog``, ``mtcnn``, ``hog+mtcnn``,
-``blazeface``, ``blazeface+mtcnn``, the default). Every photo of ``raw/`` is
+``blazeface``, ``blazeface+mtcnn``; ``hog+mtcnn`` is the default). Every photo of ``raw/`` is
 decoded and searched once per variant; then, for each, with
 automatic cleaning only (the face each photo keeps is the one the dataset
 keeps: the largest clean face for the classic engine; for the embeddings
@@ -291,7 +291,7 @@ def report(figures: dict, photos: int, splits: int, recipe_ms: list[float]) -> N
     def row(label: str, cells: list[str], target: str = "") -> None:
         print(f"{label:58} " + " ".join(f"{cell:>15}" for cell in cells) + f"  {target}")
 
-    print(f"\n{photos} photos; every variant on the same splits; targets for the default (blazeface+mtcnn)\n")
+    print(f"\n{photos} photos; every variant on the same splits; targets for the default (hog+mtcnn)\n")
     row("figure", names, "target")
     for label, key, target in (
         (f"accuracy, automatic cleaning, mean of {splits} splits", "accuracy", ">= 0.97"),

@@ -644,15 +644,26 @@ def test_the_blazeface_weights_are_the_file_their_provenance_note_describes(tmp_
 
 
 @needs_dlib
-def test_blazeface_then_mtcnn_is_the_default_and_stored_models_keep_their_detector():
-    """Issue 23: a new engine finds faces with BlazeFace (MTCNN where it finds none); a model saved
-    with hog+mtcnn keeps it, and one stored before the detector was a setting keeps hog+mtcnn,
-    which it has used since."""
-    assert engines.get_engine("embeddings").settings()["detector"] == "blazeface+mtcnn"
-    stored = engines.get_engine("embeddings", {"detector": "hog+mtcnn"}).settings()
+def test_stored_models_keep_their_detector():
+    """A model saved with a detector keeps it (blazeface+mtcnn here, an option), and one stored
+    before the detector was a setting keeps hog+mtcnn, which it has used since. The default stays
+    hog+mtcnn until BlazeFace finds the small faces of a group photo too (bench/README.md)."""
+    assert engines.get_engine("embeddings").settings()["detector"] == "hog+mtcnn"
+    stored = engines.get_engine("embeddings", {"detector": "blazeface+mtcnn"}).settings()
     bundle = ModelBundle(estimator=None, classes=["Ann"], engine="embeddings", engine_settings=stored)
     assert bundle.make_engine().settings() == stored
     older = {"chip": 150, "padding": 0.25, "network": "resnet_v1"}
     for settings in (older, {}):
         bundle = ModelBundle(estimator=None, classes=["Ann"], engine="embeddings", engine_settings=settings)
         assert bundle.make_engine().settings()["detector"] == "hog+mtcnn"
+
+
+@needs_dlib
+def test_the_default_detector_finds_every_face_of_a_small_group(small_astronaut, tint_image):
+    """The browser tests' 2x2 group photo of four 50 px faces: hog+mtcnn finds all four; BlazeFace,
+    which would be four times cheaper, misses one (why it is not the default yet)."""
+    tiles = [
+        tint_image(small_astronaut, tint, seed) for seed, tint in enumerate(("red", "blue", "green", "none"))
+    ]
+    group = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    assert len(engines.get_engine("embeddings").detect(group)) == 4

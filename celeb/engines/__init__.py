@@ -4,8 +4,8 @@ Every engine does the same three things (detect, crop, featurise; see
 ``base.Engine``), so the dataset, training, the model file, the CLI and the
 app work with any of them. One module per engine:
 
-- ``embeddings`` (the default): a face detector (BlazeFace, then MTCNN where it
-  finds none; ``detectors.py``), dlib's 5-point alignment and its ResNet
+- ``embeddings`` (the default): a face detector (dlib's HOG, then MTCNN where
+  HOG finds none; ``detectors.py``), dlib's 5-point alignment and its ResNet
   embedding; answers "unknown person" by its fitted rule (``celeb.open_set``).
 - ``classic``: the recipe this project grew from: haar cascades and the
   two-eye rule, raw pixels stacked with a wavelet image.
