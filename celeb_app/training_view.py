@@ -187,6 +187,9 @@ def choose_strictness(trained: Trained, key: str) -> None:
         column_config={
             "strangers answered unknown": st.column_config.NumberColumn(format="percent"),
             "known people named right": st.column_config.NumberColumn(format="percent"),
+            # As fitted (0.545, not 0.54): the same numbers the Classify page's answers give.
+            "within distance": st.column_config.NumberColumn(format="%.3f"),
+            "margin to the next person": st.column_config.NumberColumn(format="%.3f"),
         },
     )
     st.caption(

@@ -156,7 +156,10 @@ if len(trained_models) == 1:
     is_active = training_view.is_active(trained)
     comparable = active is not None and not is_active and active.bundle.engine == bundle.engine
     training_view.headline(result, active.bundle if comparable else None)
-    st.markdown("**Model comparison** (accuracy in cross-validation on the training photos)")
+    st.markdown(
+        "**Model comparison** (balanced accuracy in cross-validation on the training photos: every "
+        "person counts alike)"
+    )
     training_view.show_comparison([(result, "")])
     training_view.activation_note(trained)
     if is_active:
@@ -189,7 +192,9 @@ elif trained_models:
             width="stretch",
             column_config=training_view.ENGINES_COLUMNS,
         )
-    st.markdown("**Model comparison** (accuracy in cross-validation on each engine's training photos)")
+    st.markdown(
+        "**Model comparison** (balanced accuracy in cross-validation on each engine's training photos)"
+    )
     training_view.show_comparison(
         [(t.result, ENGINE_LABELS.get(t.bundle.engine, t.bundle.engine)) for t in trained_models]
     )
