@@ -22,7 +22,7 @@ from .engines import LEGACY_ENGINE, Engine, get_engine
 from .errors import ModelError
 from .faces import DetectorSettings
 from .features import FeatureSettings
-from .open_set import OpenSetRule, distances_to_people, pairwise_distances
+from .open_set import OpenSetRule, distances_to_people, index_people, pairwise_distances
 from .storage import utc_timestamp, write_atomic
 from .train import TrainingResult, TrainingSet
 from .versions import other_version_note
@@ -45,11 +45,16 @@ class Gallery:
     #: None in files made before the rule: it is then fitted on these faces when first needed.
     rule: OpenSetRule | None = None
 
+    #: The people in name order and each training face's index among them: derived once, not per photo.
+    _people: list[str] = field(init=False, repr=False, compare=False)
+    _person_of: np.ndarray = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if isinstance(self.rule, dict):
             self.rule = OpenSetRule.from_json(self.rule)
         if self.rule is None:
             self.rule = OpenSetRule.fit(self.vectors, self.labels)
+        self._people, self._person_of = index_people(self.labels)
 
     def nearest_per_person(self, vectors: np.ndarray) -> list[dict[str, float]]:
         """For each row of ``vectors``: its distance to every person (the rule's measure, see
@@ -59,9 +64,8 @@ class Gallery:
         >>> {name: round(d, 3) for name, d in gallery.nearest_per_person(np.eye(3)[1:2])[0].items()}
         {'b': 0.707, 'a': 1.414}
         """
-        people = sorted({str(label) for label in self.labels})
-        person_of = np.asarray([people.index(str(label)) for label in self.labels])
-        table = distances_to_people(pairwise_distances(vectors, self.vectors), person_of, len(people))
+        people = self._people
+        table = distances_to_people(pairwise_distances(vectors, self.vectors), self._person_of, len(people))
         rows = []
         for row in table:
             order = np.argsort(row, kind="stable")

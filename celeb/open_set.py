@@ -227,6 +227,19 @@ def name_once_per_photo(best: Sequence[tuple[str | None, float]]) -> list[str | 
     return names
 
 
+def index_people(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The people of ``labels`` in name order, and each label's index among them.
+
+    >>> people, person_of = index_people(["Bo", "Ann", "Bo"])
+    >>> people, person_of.tolist()
+    (['Ann', 'Bo'], [1, 0, 1])
+    """
+    names = [str(label) for label in labels]
+    people = sorted(set(names))
+    index = {person: number for number, person in enumerate(people)}
+    return people, np.asarray([index[name] for name in names], dtype=int)
+
+
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances between the rows of ``a`` and of ``b`` (float32)."""
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
@@ -272,12 +285,10 @@ class _DistanceTable:
 
     @classmethod
     def of(cls, vectors: np.ndarray, labels: Sequence[str], groups: Sequence[str] | None) -> _DistanceTable:
-        labels = [str(label) for label in labels]
-        people = sorted(set(labels))
-        person_of = np.asarray([people.index(label) for label in labels], dtype=int)
+        people, person_of = index_people(labels)
         groups = np.asarray(groups if groups is not None else [str(i) for i in range(len(labels))])
-        nearest = np.full((len(labels), len(people)), np.inf, dtype=np.float32)
-        for start in range(0, len(labels), 1024):  # bounded memory at thousands of faces
+        nearest = np.full((len(person_of), len(people)), np.inf, dtype=np.float32)
+        for start in range(0, len(person_of), 1024):  # bounded memory at thousands of faces
             block = slice(start, start + 1024)
             distances = pairwise_distances(vectors[block], vectors)
             distances[groups[block, None] == groups[None, :]] = np.inf  # its own photo, itself too
