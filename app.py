@@ -33,6 +33,8 @@ with messages.friendly_errors():
     widgets.sidebar_model_card()
 with messages.friendly_errors():
     access.sidebar_panel()
+    if access.is_owner():
+        widgets.sidebar_store()
 with messages.friendly_errors():
     messages.show_callback_errors()
     with navigation.running_app():

@@ -1,4 +1,7 @@
-"""The command line: ``python -m celeb train|classify|sort|evaluate|import-urls|hash-password``.
+"""The command line: ``python -m celeb train|classify|sort|evaluate|import-urls|store|hash-password``.
+
+The dataset and the models are those of the store in force (:mod:`celeb.stores`): the folders
+``dataset/`` and ``models/``, or the database of ``CELEB_DATABASE_URL``.
 
 Exit codes: 0 when all went well, 1 when some input failed (every record is
 still printed), 2 on usage errors (a folder with no photo to work on is one).
@@ -24,7 +27,6 @@ from .config import (
     IMAGE_SUFFIXES,
     MAX_CSV_BYTES,
     STRICTNESS,
-    paths,
 )
 from .dataset import DatasetStore
 from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES, Engine, engine_available
@@ -36,6 +38,8 @@ from .open_set import point_line
 from .registry import ModelRegistry
 from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places, sort_photos
 from .storage import FileTooLargeError, read_regular_file
+from .store_copy import copy_store, location_of
+from .stores import store_location
 from .terminal import format_table, progress_printer, terminal_text
 from .train import CANDIDATES, StageTime, timed, timings_text
 from .training import StoreTraining, compare_engines, train_from_store
@@ -68,10 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         "train",
         help="train a model on a dataset",
         description="Train a model. DATASET_DIR is a folder with one sub-folder of photos per person, "
-        "or a celeb dataset/ store (with manifest.json).",
+        "or a celeb dataset/ store (with manifest.json); left out, the dataset of the store in force "
+        "(the database of CELEB_DATABASE_URL, or dataset/). The model becomes the store's active one.",
     )
-    train.add_argument("dataset", type=Path, metavar="DATASET_DIR")
-    train.add_argument("--out", type=Path, help="model file to write (default: models/model.joblib)")
+    train.add_argument("dataset", type=Path, metavar="DATASET_DIR", nargs="?")
+    train.add_argument(
+        "--out", type=Path, help="model file to write instead (default: the store's active model)"
+    )
     train.add_argument("--models", nargs="+", choices=sorted(CANDIDATES), help="models to try (default: all)")
     train.add_argument(
         "--test-size", type=float, default=0.25, help="share of photos held out (default 0.25)"
@@ -149,8 +156,28 @@ def _parser() -> argparse.ArgumentParser:
         "on the dataset.",
     )
     urls.add_argument("csv", type=Path, metavar="FILE.csv")
-    urls.add_argument("--dataset", type=Path, help="dataset folder (default: dataset/)")
+    urls.add_argument(
+        "--dataset", type=Path, help="dataset folder (default: the store in force: the database, or dataset/)"
+    )
     urls.set_defaults(run=_import_urls)
+
+    store = commands.add_parser(
+        "store",
+        help="where the dataset and models are kept; copy them between a folder and a database",
+        description="`store where` names the store in force (CELEB_DATABASE_URL's database, or the "
+        "folders). `store copy SRC DEST` copies a dataset and its models: each of SRC and DEST is a "
+        "database URL (postgresql+psycopg://user:password@host/db, sqlite:///file.db) or a folder (one "
+        "with manifest.json is a dataset, its models in models/ beside it; any other holds dataset/ and "
+        "models/). DEST must be empty or hold an earlier copy of SRC: a copy stopped halfway resumes. "
+        "Every photo's SHA-256 is checked at the end. Exit status 1 when a file could not be copied.",
+    )
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    where = store_commands.add_parser("where", help="name the store in force")
+    where.set_defaults(run=_store_where)
+    copy = store_commands.add_parser("copy", help="copy a dataset and its models into another store")
+    copy.add_argument("source", metavar="SRC")
+    copy.add_argument("dest", metavar="DEST")
+    copy.set_defaults(run=_store_copy)
 
     password = commands.add_parser(
         "hash-password",
@@ -218,7 +245,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _classifier(args: argparse.Namespace) -> Classifier:
-    bundle, note = read_bundle(args.model or paths().active_model)
+    bundle, note = read_bundle(args.model or store_location().active_model_path())
     if note:
         print(f"warning: {note}", file=sys.stderr)
     try:
@@ -230,11 +257,12 @@ def _classifier(args: argparse.Namespace) -> Classifier:
 
 
 def _train(args: argparse.Namespace) -> int:
-    root = args.dataset
+    root, out = args.dataset, args.out
+    if root is None:
+        return _train_store(store_location().open_dataset(), args, out)
     if not root.is_dir():
         print(f"error: {root} is not a folder", file=sys.stderr)
         return 2
-    out = args.out or paths().active_model
     if (root / "manifest.json").exists():
         return _train_store(DatasetStore(root), args, out)
     with tempfile.TemporaryDirectory(prefix="celeb-train-") as scratch:
@@ -249,9 +277,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_store(
-    store: DatasetStore, args: argparse.Namespace, out: Path, timings: list[StageTime] | None = None
+    store: DatasetStore, args: argparse.Namespace, out: Path | None, timings: list[StageTime] | None = None
 ) -> int:
-    """Train on ``store`` and save the model; ``timings``: the stages before (importing a folder)."""
+    """Train on ``store`` and save the model (in ``out``, or as the active model of the store in
+    force); ``timings``: the stages before (importing a folder)."""
     if args.compare:
         return _compare_engines(store, args)
     timings = list(timings or [])
@@ -287,10 +316,15 @@ def _train_store(
         for point in bundle.gallery.rule.points:
             chosen = " <- saved with the model" if point.strictness == args.strictness else ""
             print(f"  {point_line(point)}{chosen}")
-    registry = ModelRegistry(out.parent)
-    if out.name == registry.active_path.name:
+    location = store_location()
+    if out is None and location.database_url:
+        location.open_models().activate(bundle)
+        print(f"model saved as the active one in {location.shown()}; the one it replaced is in its history")
+    elif out is None or out.name == ModelRegistry(out.parent).active_path.name:
         # A folder's active model: the one it replaces is kept in history, as the app keeps it.
+        registry = ModelRegistry(out.parent if out is not None else location.models)
         registry.activate(bundle)
+        out = registry.active_path
         print(f"model saved to {out}; the model it replaced, if any, is kept in {registry.history_dir}")
     else:
         save_bundle(bundle, out)
@@ -493,7 +527,7 @@ def _import_urls(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: {args.csv} cannot be read ({exc.strerror or exc})", file=sys.stderr)
         return 2
-    store = DatasetStore(args.dataset or paths().dataset)
+    store = DatasetStore(args.dataset) if args.dataset else store_location().open_dataset()
     report = import_urls(store, jobs, progress=progress_printer("downloading"))
     for person, url in report.added:
         print(f"added    {terminal_text(person)}: {terminal_text(url)}")
@@ -503,6 +537,27 @@ def _import_urls(args: argparse.Namespace) -> int:
         print(f"failed   {terminal_text(person)}: {terminal_text(url)}: {terminal_text(why)}")
     print(report.summary())
     return 1 if report.failed else 0
+
+
+def _store_where(args: argparse.Namespace) -> int:
+    location = store_location()
+    print(f"{location.kind}: {location.shown()}")
+    if location.database_url:
+        print(f"working copy (a cache, safe to delete): {location.dataset.parent}")
+    return 0
+
+
+def _store_copy(args: argparse.Namespace) -> int:
+    try:
+        source, target = location_of(args.source), location_of(args.dest)
+    except CelebError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = copy_store(source, target, progress=progress_printer("copying"))
+    for problem in report.problems:
+        print(f"problem: {terminal_text(problem)}", file=sys.stderr)
+    print(f"copied {report.summary()} from {source.shown()} to {target.shown()}")
+    return 1 if report.problems else 0
 
 
 def _hash_password(args: argparse.Namespace) -> int:

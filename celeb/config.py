@@ -160,6 +160,9 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
 
 #: Largest dataset manifest read (about 5 KB a photo: some 20,000 photos).
 MAX_MANIFEST_BYTES = 100 * 1024 * 1024
+#: The database store writes every record whole once per this many changes (celeb.database):
+#: between two, a change costs one row, whatever the dataset's size.
+SNAPSHOT_EVERY = 200
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -178,6 +181,8 @@ class Paths:
     shared_photos: Path
     #: LFW's people and strangers, for measuring many people (bench/open_set.py).
     lfw_half: Path
+    #: The database store's working copies (celeb.stores): a cache, safe to delete.
+    work: Path
 
     @property
     def active_model(self) -> Path:
@@ -195,6 +200,7 @@ class Paths:
             lfw_half=_path_from_env(
                 "CELEB_LFW_HALF", PROJECT_ROOT.parent / "shared" / "datasets" / "lfw-half"
             ),
+            work=_path_from_env("CELEB_WORK_DIR", Path.home() / ".cache" / "celeb"),
         )
 
 

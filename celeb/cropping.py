@@ -18,10 +18,10 @@ from .config import DECODE_MAX_SIDE
 from .engines import DEFAULT_ENGINE, LEGACY_ENGINE, Engine
 from .errors import DatasetError, ImageError
 from .faces import Box, Face
-from .feature_cache import FeatureCache, crop_vectors, engine_cache
+from .feature_cache import FeatureCache, crop_vectors
 from .images import decode_png, encode_png, read_image
 from .manifest import KEPT, REJECTED, CropRecord, PhotoRecord, content_hash, person_named
-from .storage import StagedFile, write_atomic
+from .storage import StagedFile
 
 if TYPE_CHECKING:
     from .dataset import DatasetStore
@@ -76,7 +76,7 @@ def find_faces(
     workers = workers or min(4, os.cpu_count() or 1)
     # Identity engines describe each face as it is cropped: the cleaning
     # below needs it, and training later finds it cached.
-    cache = engine_cache(store.cache_folder, finder) if finder.open_set else None
+    cache = store.feature_cache(finder) if finder.open_set else None
     touched: set[str] = set()  # people with committed photos
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
@@ -151,7 +151,7 @@ def _choose_faces_by_identity(
             for index, crop in enumerate(crops):
                 reason = "" if index == choice else (SMALLER_FACE if choice == 0 else LESS_LIKE)
                 decisions[crop.id] = (KEPT if index == choice else REJECTED, reason)
-    cache.save(keep=set(cache.entries))
+    store.save_feature_cache(cache, keep=set(cache.entries))
     if not decisions:
         return
     with store.editing() as people:
@@ -209,7 +209,7 @@ def _crop_photo(
     for rank, face in enumerate(clean):
         crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
         crop = engine.crop(image.rgb, face)
-        searched.files[crop_id] = StagedFile(store.crop_file(slug, crop_id), encode_png(crop))
+        searched.files[crop_id] = store.stage_file(store.crop_key(slug, crop_id), encode_png(crop))
         if describe:
             searched.vectors[crop_id] = crop_vectors(engine, crop)
         record = CropRecord(
@@ -354,7 +354,7 @@ def add_chosen_face(
                 rank=rank,
                 engine=finder.name,
             )
-            write_atomic(store.crop_file(person.slug, record.id), encode_png(crop))
+            store.put_file(store.crop_key(person.slug, record.id), encode_png(crop))
             person.crops[record.id] = record
         record.status, record.reason, record.auto = KEPT, "", False
         if finder.name not in photo.searched:

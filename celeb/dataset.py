@@ -48,6 +48,7 @@ from .cropping import (
     CropReport,
     faces_most_like,
 )
+from .database import Database, DatabaseRecords
 from .draw import REVIEW_MARGIN, REVIEW_SIZE, face_view, review_image
 from .engines import DEFAULT_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
@@ -157,13 +158,17 @@ class DatasetStore:
     celeb.errors.ReadOnlyError: the dataset is read-only here: only its owner can change it
     """
 
-    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, root: str | Path, *, read_only: bool = False, database: Database | None = None
+    ) -> None:
         self.root = Path(root)
         self.read_only = read_only
-        if not read_only:
+        #: None: the folder is the dataset. Else the database is, and the folder its working copy.
+        self.database = database
+        if not read_only or database is not None:
             self.root.mkdir(parents=True, exist_ok=True)
             clean_up_once(self.root)
-        self._files = ManifestFiles(self.root)
+        self._files = ManifestFiles(self.root) if database is None else DatabaseRecords(database, self.root)
         self.manifest_path = self._files.path
         self.cache_folder = self.root / ".cache"
         self._lock = FileLock(str(self.root / ".lock"), timeout=60)
@@ -239,6 +244,8 @@ class DatasetStore:
         with self.editing() as people:
             slug = person_named(people, name).slug
             del people[slug]
+            if self.database is not None:
+                self._files.forget_folder(slug)
         # The manifest no longer names the folder; removing it can fail or be
         # interrupted without harm. The slug is a plain folder name (checked on
         # load), and a folder that is a link to elsewhere is not followed.
@@ -306,7 +313,7 @@ class DatasetStore:
             folder.append(person_named(self.records(), name).slug)
         stored = f"{folder[0]}/photos/{sha[:20]}{suffix}"
         return _Incoming(
-            shown, sha=sha, stored=stored, source=source, file=StagedFile(self.root / stored, data)
+            shown, sha=sha, stored=stored, source=source, file=self.stage_file(stored, data)
         )
 
     def _record_photos(self, name: str, batch: list[_Incoming]) -> AddReport:
@@ -430,13 +437,26 @@ class DatasetStore:
         mirror = engine.mirror if mirror is None else mirror
         kept = list(self._kept(engine.name))
         crops = [(p.name, c.id, self.crop_file(p.slug, c.id), c.photo) for p, c in kept]
-        cache = engine_cache(self.cache_folder, engine)
+        cache = self.feature_cache(engine)
         data, ids = feature_cache.training_set(
             engine, crops, cache, mirror=mirror, on_unreadable=on_unreadable
         )
         if not self.read_only:
-            cache.save(keep={crop.id for _, crop in kept})
+            self.save_feature_cache(cache, keep={crop.id for _, crop in kept})
         return data, ids
+
+    def feature_cache(self, engine: Engine) -> FeatureCache:
+        """The cached feature vectors of ``engine``'s crops (with its present settings)."""
+        cache = engine_cache(self.cache_folder, engine)
+        if self.database is not None and not cache.entries:
+            self._files.fetch_file(self._key_of(cache.path))  # a working folder made anew
+            cache = engine_cache(self.cache_folder, engine)
+        return cache
+
+    def save_feature_cache(self, cache: FeatureCache, keep: set[str]) -> None:
+        """Save ``cache`` with the vectors of the crops ``keep`` (the others are stale)."""
+        if cache.save(keep) and self.database is not None:
+            self._files.keep_file(self._key_of(cache.path))
 
     def fingerprint(self, engine: str = DEFAULT_ENGINE) -> str:
         """A short hash of what training with ``engine`` would see: people and kept crops."""
@@ -461,8 +481,38 @@ class DatasetStore:
 
     # -- internals
 
+    def stage_file(self, key: str, data: bytes) -> StagedFile:
+        """``data`` staged for the path ``key`` in the dataset; put in place by its ``commit()``,
+        which a change (:meth:`editing`) makes once it records what names the file."""
+        if self.database is None:
+            return StagedFile(self.root / key, data)
+        return self._files.stage(key, data)
+
+    def put_file(self, key: str, data: bytes) -> None:
+        """Write the file ``key`` now, in the change being made (inside :meth:`editing`)."""
+        self.stage_file(key, data).commit()
+
+    def stored_digests(self, keys: Iterable[str]) -> dict[str, str]:
+        """The SHA-256 of each file of ``keys`` the store holds (what a copy need not write again)."""
+        if self.database is not None:
+            return self._files.digests(keys)
+        digests = {}
+        for key in keys:
+            try:
+                digests[key] = hashlib.sha256((self.root / key).read_bytes()).hexdigest()
+            except OSError:
+                continue
+        return digests
+
+    def crop_key(self, slug: str, crop_id: str) -> str:
+        """The path of a crop's file in the dataset."""
+        return f"{slug}/crops/{crop_id}.png"
+
+    def _key_of(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
     def crop_file(self, slug: str, crop_id: str) -> Path:
-        return self.root / slug / "crops" / f"{crop_id}.png"
+        return self.root / self.crop_key(slug, crop_id)
 
     def _crop_view(self, person: PersonRecord, crop: CropRecord) -> Crop:
         photo = person.photos[crop.photo]
@@ -483,7 +533,7 @@ class DatasetStore:
         """The people (slug -> record) to change, under the dataset's lock; what was changed is
         recorded when the block ends, nothing when it raises."""
         self.require_writable()
-        with self._lock:
+        with self._lock if self.database is None else self._files.locked():
             state = self._files.load()
             people = PeopleEdit(state.people, state.lookups())
             yield people

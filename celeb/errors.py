@@ -50,6 +50,10 @@ class ManifestError(DatasetError):
     """The dataset manifest is damaged or crafted (a path leading outside the dataset ...)."""
 
 
+class StoreError(DatasetError):
+    """The database that holds the dataset and the models cannot be reached or used."""
+
+
 class ModelError(CelebError):
     """A model file is missing, corrupt or unusable."""
 

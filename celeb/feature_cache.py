@@ -51,10 +51,11 @@ class FeatureCache:
         self.entries[crop_id] = vectors
         self.changed = True
 
-    def save(self, keep: set[str]) -> None:
+    def save(self, keep: set[str]) -> bool:
+        """Write the cache with the entries of ``keep`` only; whether it was written."""
         stale = self.entries.keys() - keep
         if not self.changed and not stale:
-            return
+            return False
         for crop_id in stale:
             del self.entries[crop_id]
         ids = sorted(self.entries)
@@ -62,6 +63,8 @@ class FeatureCache:
         vectors = np.stack([self.entries[i] for i in ids]) if ids else np.zeros((0, 2, 0), np.float32)
         np.savez(buffer, ids=np.asarray(ids, dtype=str), vectors=vectors)
         write_atomic(self.path, buffer.getvalue())
+        self.changed = False
+        return True
 
 
 def training_set(

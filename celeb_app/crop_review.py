@@ -264,9 +264,9 @@ def _url_report(report: UrlReport) -> None:
         st.info("There were no addresses to download.")
 
 
-def export_callable(root: Path) -> Callable[[], bytes]:
+def export_callable(store: DatasetStore) -> Callable[[], bytes]:
     """Builds the dataset zip only when the download is clicked (in another thread)."""
-    return lambda: DatasetStore(root).export_zip()
+    return store.export_zip
 
 
 # ---------------------------------------------------------------- flags
@@ -278,7 +278,8 @@ def _flags(
 ) -> dict[str, list[Flag]]:
     # ``state`` (crop ids and statuses) and ``model_key`` are the cache key.
     del state
-    crops = DatasetStore(root).crops(person, engine=engine)
+    del root  # the store's folder: part of the cache key
+    crops = resources.location().open_dataset(read_only=True).crops(person, engine=engine)
     bundle = resources.load_model(model_key) if model_key else None
     return flag_crops(crops, bundle, FlagSettings(*settings))
 

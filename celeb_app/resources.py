@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD, paths
+from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD
 from celeb.engines import ENGINE_NAMES, engine_available, get_engine
 from celeb.errors import CelebError
 from celeb.limits import Slots, usable_cores
 from celeb.registry import ModelInfo, ModelRegistry, ModelVersion
+from celeb.stores import StoreLocation, store_location
 from celeb_app import access
 from celeb_app.text import md
 
@@ -35,16 +36,28 @@ if TYPE_CHECKING:  # these bring scikit-learn (1.5 s): imported when first used
     from celeb.model import ModelBundle
 
 
-def store() -> DatasetStore:
-    """The dataset in force (``CELEB_DATASET_DIR`` or ``dataset/``); read-only unless the owner asks."""
-    from celeb.dataset import DatasetStore
+def location() -> StoreLocation:
+    """Where the dataset and the models are kept: the database of ``[connections.celeb] url`` in
+    Streamlit's secrets or of ``CELEB_DATABASE_URL``, else the folders (celeb.stores)."""
+    return store_location(_secret_database_url())
 
-    return DatasetStore(paths().dataset, read_only=not access.is_owner())
+
+def _secret_database_url() -> str | None:
+    try:
+        value = st.secrets.get("connections", {}).get("celeb", {}).get("url")
+    except Exception:  # no secrets file, or one Streamlit cannot read: no URL there
+        return None
+    return str(value) if value else None
+
+
+def store() -> DatasetStore:
+    """The dataset in force (see :func:`location`); read-only unless the owner asks."""
+    return location().open_dataset(read_only=not access.is_owner())
 
 
 def registry() -> ModelRegistry:
-    """The models folder in force (``CELEB_MODELS_DIR`` or ``models/``); read-only unless the owner asks."""
-    return ModelRegistry(paths().models, read_only=not access.is_owner())
+    """The models in force (see :func:`location`); read-only unless the owner asks."""
+    return location().open_models(read_only=not access.is_owner())
 
 
 @st.cache_resource(show_spinner=False)

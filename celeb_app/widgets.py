@@ -13,14 +13,23 @@ from celeb_app.text import names, when
 
 
 def cloud_note() -> None:
-    """On the Cloud, say that uploads and retraining do not last."""
-    if on_streamlit_cloud():
+    """On the Cloud without a database, say that uploads and retraining do not last."""
+    if on_streamlit_cloud() and not resources.location().database_url:
         st.info(
-            "This app runs on Streamlit Community Cloud: photos you add, crops you reject and models "
-            "you train here are lost when the app restarts. To keep them, download the dataset and "
-            "the model, commit them to the repository (`dataset/`, `models/model.joblib`) and redeploy.",
+            "This app runs on Streamlit Community Cloud without a database: photos you add, crops you "
+            "reject and models you train here are lost when the app restarts. To keep them, give the app "
+            "a PostgreSQL database (README, \"Deploy\": `[connections.celeb] url` in its Secrets).",
             icon=":material/cloud:",
         )
+
+
+def sidebar_store() -> None:
+    """The owner's line on where their work is kept (the database's server and name, never its URL)."""
+    location = resources.location()
+    if location.database_url:
+        st.sidebar.caption(f":material/database: Your work is kept in {location.shown()}.")
+    else:
+        st.sidebar.caption(":material/folder: Your work is kept in this server's `dataset/` and `models/`.")
 
 
 def engine_picker() -> str:

@@ -183,7 +183,7 @@ with right:
         crop_review.show_url_report("")
     st.download_button(
         "Download dataset (zip)",
-        data=crop_review.export_callable(store.root),
+        data=crop_review.export_callable(store),
         file_name="celeb-dataset.zip",
         mime="application/zip",
         on_click="ignore",

@@ -9,9 +9,12 @@ tells them apart, the noise makes every photo's bytes different.
 from __future__ import annotations
 
 import io
+import os
+import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +23,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from postgres_server import PostgresNotInstalled, PostgresServer
 from skimage import data as skdata
 
 from celeb.config import paths
@@ -39,6 +43,10 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test ever reads or writes the project's own dataset/ or models/."""
     monkeypatch.setenv("CELEB_DATASET_DIR", str(tmp_path / "env-dataset"))
     monkeypatch.setenv("CELEB_MODELS_DIR", str(tmp_path / "env-models"))
+    # A database set where the tests run is never written: stores are the folders unless a test
+    # names its own database (db_env).
+    monkeypatch.delenv("CELEB_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CELEB_WORK_DIR", str(tmp_path / "env-work"))
 
 
 @pytest.fixture
@@ -235,3 +243,45 @@ def shown_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, object]]
 
     monkeypatch.setattr(streamlit, "image", image)
     return shown
+
+
+# ---------------------------------------------------------------- a local PostgreSQL server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """This session's own PostgreSQL server (see postgres_server.py), or a skip that says how to get one.
+
+    With ``CI=true`` a missing server fails instead: CI installs it, so a skip there would hide a
+    broken setup.
+    """
+    try:
+        server = PostgresServer.start()
+    except PostgresNotInstalled as missing:
+        reason = f"PostgreSQL is not installed: apt-get install postgresql (.ci/run installs it) ({missing})"
+    else:
+        yield server
+        server.stop()
+        return
+    # Outside the except block, so the report is the reason alone, not a chained traceback.
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The SQLAlchemy URL of a new, empty database of this test's own (dropped afterwards)."""
+    # Lower-case letters, digits and _ need no quoting in SQL or URLs; 63 bytes is PostgreSQL's limit.
+    label = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())
+    name = f"t{uuid.uuid4().hex[:8]}_{label}"[:63]
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def db_env(env: tuple[Path, Path], postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The app and the CLI pointed at a fresh PostgreSQL database (its URL); the folders of
+    ``env`` stay empty."""
+    monkeypatch.setenv("CELEB_DATABASE_URL", postgres_url)
+    return postgres_url

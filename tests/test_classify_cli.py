@@ -312,7 +312,6 @@ def test_classify_json_with_a_file_name_that_is_not_utf8(capsys, model_path: Pat
         ["classify"],
         ["classify", "--threshold", "high", "a.jpg"],
         ["classify", "--no-such-option", "a.jpg"],
-        ["train"],
         ["train", "folder", "--models", "bogus"],
         ["train", "folder", "--folds", "two"],
         ["evaluate"],

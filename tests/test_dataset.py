@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from celeb.database import database
 from celeb.dataset import (
     KEPT,
     REJECTED,
@@ -28,6 +29,9 @@ from celeb.dataset import (
 )
 from celeb.errors import DatasetError, ImageError, InvalidNameError
 from celeb.images import read_image
+from celeb.manifest import manifest_text
+from celeb.store_copy import copy_store
+from celeb.stores import StoreLocation
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 
@@ -61,17 +65,36 @@ def image_error(data: bytes) -> str:
     return str(info.value)
 
 
+def reopen(store: DatasetStore, **options: object) -> DatasetStore:
+    """The same store opened again (as another process would)."""
+    return DatasetStore(store.root, database=store.database, **options)
+
+
 def manifest(store: DatasetStore) -> dict:
-    return json.loads(store.manifest_path.read_text(encoding="utf-8"))
+    """The records as manifest.json holds them (the folder's file; a database's, as one)."""
+    if store.database is None:
+        return json.loads(store.manifest_path.read_text(encoding="utf-8"))
+    return json.loads(manifest_text(store.records()))
 
 
 def all_files(root: Path) -> set[Path]:
     return {path for path in root.rglob("*") if path.is_file() or path.is_symlink()}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> DatasetStore:
-    return DatasetStore(tmp_path / "dataset")
+#: Every test of the store runs against both stores: the folder and a real PostgreSQL database.
+STORES = ["folder", "postgresql"]
+
+
+def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> DatasetStore:
+    """An empty store of ``kind``; a database's working copy is in ``tmp_path / "work"``."""
+    if kind == "folder":
+        return DatasetStore(tmp_path / "dataset")
+    return DatasetStore(tmp_path / "work", database=database(request.getfixturevalue("postgres_url")))
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> DatasetStore:
+    return open_store(request.param, tmp_path, request)
 
 
 @pytest.fixture(scope="session")
@@ -98,12 +121,19 @@ def template_root(tmp_path_factory: pytest.TempPathFactory, make_photo) -> Path:
     return root
 
 
-@pytest.fixture
-def cropped(template_root: Path, tmp_path: Path) -> DatasetStore:
-    """A private copy of the template store."""
-    root = tmp_path / "dataset"
-    shutil.copytree(template_root, root)
-    return DatasetStore(root)
+@pytest.fixture(params=STORES)
+def cropped(template_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> DatasetStore:
+    """A private copy of the template store (for a database, made by ``store copy``)."""
+    if request.param == "folder":
+        root = tmp_path / "dataset"
+        shutil.copytree(template_root, root)
+        return DatasetStore(root)
+    store = open_store(request.param, tmp_path, request)
+    source = StoreLocation("", template_root, tmp_path / "no-models", tmp_path / "no-models")
+    url = request.getfixturevalue("postgres_url")
+    target = StoreLocation(url, store.root, tmp_path / "models", tmp_path / "models")
+    assert not copy_store(source, target).problems
+    return store
 
 
 # --------------------------------------------------------------------------- people
@@ -115,7 +145,7 @@ def test_empty_store(store: DatasetStore):
     data, ids = store.training_set(store.engine("classic"))
     assert ids == []
     assert data.features.shape == (0, 4096)
-    assert store.fingerprint() == DatasetStore(store.root).fingerprint()
+    assert store.fingerprint() == reopen(store).fingerprint()
 
 
 def test_empty_training_set_is_usable(store: DatasetStore):
@@ -170,7 +200,7 @@ def test_hostile_name_is_stored_as_text_with_a_safe_folder(store: DatasetStore):
     assert summary.slug == "img_src_x_onerror_alert_1"
     report = store.add_photo(HOSTILE_NAME, tiny_png(1), "<b onmouseover=alert(1)>.png")
     assert report.added == ["<b onmouseover=alert(1)>.png"]  # the name is only ever shown as text
-    assert [p.name for p in DatasetStore(store.root).people()] == [HOSTILE_NAME]
+    assert [p.name for p in reopen(store).people()] == [HOSTILE_NAME]
     assert manifest(store)["people"]["img_src_x_onerror_alert_1"]["name"] == HOSTILE_NAME
     for path in all_files(store.root):
         relative = path.relative_to(store.root).as_posix()
@@ -184,9 +214,9 @@ def test_hostile_name_is_stored_as_text_with_a_safe_folder(store: DatasetStore):
 def test_unicode_names_round_trip(store: DatasetStore):
     store.add_person("Novak Đoković")
     store.add_person("李娜")
-    reopened = DatasetStore(store.root)
+    reopened = reopen(store)
     assert [p.name for p in reopened.people()] == ["Novak Đoković", "李娜"]
-    assert "李娜" in store.manifest_path.read_text(encoding="utf-8")
+    assert "李娜" in json.dumps(manifest(store), ensure_ascii=False)
 
 
 def test_invalid_name_is_refused_by_add_person(store: DatasetStore):
