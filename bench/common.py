@@ -9,12 +9,15 @@ script.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -22,6 +25,9 @@ from sklearn.base import BaseEstimator, clone
 
 from celeb.config import IMAGE_SUFFIXES, paths
 from celeb.train import CANDIDATES, TrainingSet, cv_folds, with_probabilities
+
+if TYPE_CHECKING:
+    from celeb.dataset import DatasetStore
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTED = time.perf_counter()
@@ -155,3 +161,38 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
     return total / os.sysconf("SC_CLK_TCK")
+
+
+STORES = ("folder", "postgresql", "sqlite")
+
+
+@contextlib.contextmanager
+def bench_store(kind: str, folder: Path) -> Iterator[DatasetStore]:
+    """An empty dataset store of ``kind`` (see ``STORES``) with its files under ``folder``.
+
+    PostgreSQL: the database of ``CELEB_BENCH_DATABASE_URL`` (it must be empty), else a private
+    server started for the run from Debian's binaries, as the tests start theirs
+    (tests/postgres_server.py), on this machine: the figures then leave out a network's latency.
+    """
+    from celeb.database import database
+    from celeb.dataset import DatasetStore
+
+    if kind == "folder":
+        yield DatasetStore(folder / "dataset")
+    elif kind == "sqlite":
+        yield DatasetStore(folder / "work", database=database(f"sqlite:///{folder / 'celeb.db'}"))
+    elif os.environ.get("CELEB_BENCH_DATABASE_URL"):
+        yield DatasetStore(folder / "work", database=database(os.environ["CELEB_BENCH_DATABASE_URL"]))
+    else:
+        spec = importlib.util.spec_from_file_location(
+            "postgres_server", Path(__file__).resolve().parent.parent / "tests" / "postgres_server.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        server = module.PostgresServer.start()
+        try:
+            url = server.create_database("bench")
+            log(f"a private PostgreSQL server for the run: {server.url('bench').split('@')[-1]}")
+            yield DatasetStore(folder / "work", database=database(url))
+        finally:
+            server.stop()

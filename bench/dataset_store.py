@@ -1,6 +1,10 @@
-"""Adding photos to the folder store: the time one photo costs as the dataset grows (issue 20, 22).
+"""Adding photos to a store: the time one photo costs as the dataset grows (issue 20, 22).
 
-    python -m bench.dataset_store [--sizes 30 300 3000] [--per-person 10] [--adds 25]
+    python -m bench.dataset_store [--store folder|postgresql|sqlite] [--sizes 30 300 3000]
+                                  [--per-person 10] [--adds 25]
+
+``--store postgresql`` uses ``CELEB_BENCH_DATABASE_URL``, else a private server
+(bench.common.bench_store).
 
 A new dataset in a temporary folder is filled with small generated JPEGs
 (64x64 noise, distinct bytes), ``--per-person`` photos to a person, through
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.common import log
+from bench.common import STORES, bench_store, log
 from celeb.dataset import DatasetStore
 
 
@@ -83,9 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[30, 300, 3000])
     parser.add_argument("--per-person", type=int, default=10)
     parser.add_argument("--adds", type=int, default=25)
+    parser.add_argument("--store", choices=STORES, default="folder")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-store-") as temporary:
-        store = DatasetStore(Path(temporary) / "dataset")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-store-") as temporary,
+        bench_store(args.store, Path(temporary)) as store,
+    ):
+        print(f"store: {args.store}")
         filler = Filler(store, args.per_person)
         incoming = Path(temporary) / "incoming"
         incoming.mkdir()

@@ -1,6 +1,6 @@
 """Find faces on the shared photos as the Dataset page does it: seconds, photos per second, faces kept.
 
-    python -m bench.find_faces [--engine NAME] [--workers N] [--repeat K]
+    python -m bench.find_faces [--engine NAME] [--workers N] [--repeat K] [--store folder|postgresql|sqlite]
 
 Each round imports ``raw/`` (one folder per person) into a new dataset in a
 temporary folder (timed apart), then runs ``DatasetStore.find_faces`` with
@@ -23,15 +23,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import log, raw_folder
+from bench.common import STORES, bench_store, log, raw_folder
 from celeb.dataset import DatasetStore
 from celeb.engines import DEFAULT_ENGINE, ENGINE_NAMES
 
 TARGET_SECONDS = 10.0
 
 
-def one_round(raw: Path, folder: Path, engine: str, workers: int | None) -> dict:
-    store = DatasetStore(folder)
+def one_round(raw: Path, folder: Path, engine: str, workers: int | None, kind: str = "folder") -> dict:
+    with bench_store(kind, folder) as store:
+        return _timed_round(store, raw, engine, workers)
+
+
+def _timed_round(store: DatasetStore, raw: Path, engine: str, workers: int | None) -> dict:
     started = time.perf_counter()
     imported = store.import_folders(raw)
     import_seconds = time.perf_counter() - started
@@ -58,12 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE)
     parser.add_argument("--workers", type=int, default=None, help="worker threads (default: find_faces')")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, each on a new dataset (default 3)")
+    parser.add_argument("--store", choices=STORES, default="folder", help="where the dataset is kept")
     args = parser.parse_args(argv)
     raw = raw_folder()
     rounds = []
     for index in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="celeb-bench-find-") as scratch:
-            figures = one_round(raw, Path(scratch) / "dataset", args.engine, args.workers)
+            figures = one_round(raw, Path(scratch), args.engine, args.workers, args.store)
         log(
             f"round {index + 1}: {figures['photos']} photos, {figures['faces']} faces, "
             f"{figures['kept']} kept in {figures['seconds']:.1f} s ({figures['cpu_s']:.1f} CPU-s)"
@@ -71,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         rounds.append(figures)
     seconds = statistics.median(r["seconds"] for r in rounds)
     first = rounds[0]
-    print(f"find faces, engine {args.engine}, {os.cpu_count()} cores, {args.repeat} rounds (median):")
+    print(
+        f"find faces, engine {args.engine}, {args.store} store, {os.cpu_count()} cores, "
+        f"{args.repeat} rounds (median):"
+    )
     print(f"  photos searched                 {first['photos']}")
     print(f"  faces found / kept              {first['faces']} / {first['kept']}")
     print(f"  import of the photos (s)        {statistics.median(r['import_s'] for r in rounds):.1f}")
