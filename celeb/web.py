@@ -322,15 +322,3 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-#: Names that moved to celeb.url_import, still importable from here.
-_MOVED = ("UrlJob", "UrlListError", "UrlReport", "import_urls", "read_url_csv", "read_url_lines")
-
-
-def __getattr__(name: str) -> object:
-    if name in _MOVED:
-        from . import url_import
-
-        return getattr(url_import, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,8 @@ from celeb.engines import ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
 from celeb.faces import Box
 from celeb.images import read_image
-from celeb.web import FetchSettings, UrlJob, UrlReport, import_urls
+from celeb.url_import import UrlJob, UrlReport, import_urls
+from celeb.web import FetchSettings
 from celeb_app import resources
 from celeb_app.messages import message, safe_callback
 from celeb_app.text import md, names, plural
