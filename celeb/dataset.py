@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
@@ -48,7 +49,6 @@ from .cropping import (
     CropReport,
     faces_most_like,
 )
-from .database import Database, DatabaseRecords
 from .draw import REVIEW_MARGIN, REVIEW_SIZE, face_view, review_image
 from .engines import DEFAULT_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
@@ -73,6 +73,9 @@ from .manifest import (
 )
 from .names import MAX_NAME_LENGTH, display_name, person_key, same_person, slugify, validate_name
 from .storage import StagedFile, clean_up_once
+
+if TYPE_CHECKING:
+    from .database import Database
 
 #: Names other code imported from here before the dataset was split by job; they live in the
 #: modules above.
@@ -168,7 +171,12 @@ class DatasetStore:
         if not read_only or database is not None:
             self.root.mkdir(parents=True, exist_ok=True)
             clean_up_once(self.root)
-        self._files = ManifestFiles(self.root) if database is None else DatabaseRecords(database, self.root)
+        if database is None:
+            self._files = ManifestFiles(self.root)
+        else:
+            from .database import DatabaseRecords  # SQLAlchemy: imported only for a database store
+
+            self._files = DatabaseRecords(database, self.root)
         self.manifest_path = self._files.path
         self.cache_folder = self.root / ".cache"
         self._lock = FileLock(str(self.root / ".lock"), timeout=60)
