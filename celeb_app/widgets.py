@@ -9,7 +9,7 @@ from celeb.errors import CelebError
 from celeb_app import access, navigation, resources
 from celeb_app.access import on_streamlit_cloud
 from celeb_app.messages import message
-from celeb_app.text import names, when
+from celeb_app.text import md, names, when
 
 
 def cloud_note() -> None:
@@ -27,7 +27,7 @@ def sidebar_store() -> None:
     """The owner's line on where their work is kept (the database's server and name, never its URL)."""
     location = resources.location()
     if location.database_url:
-        st.sidebar.caption(f":material/database: Your work is kept in {location.shown()}.")
+        st.sidebar.caption(f":material/database: Your work is kept in {md(location.shown())}.")
     else:
         st.sidebar.caption(":material/folder: Your work is kept in this server's `dataset/` and `models/`.")
 
