@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from filelock import FileLock, Timeout
 
 from .config import SNAPSHOT_EVERY
-from .errors import DatasetError, ManifestError, StoreError
+from .errors import DatasetError, ManifestError, ModelError, StoreError
 from .manifest import PersonRecord, _Applier, _parse_manifest, _State, manifest_text
 from .registry import ModelInfo, ModelRegistry, ModelVersion
 from .storage import StagedFile, write_atomic
@@ -285,6 +286,8 @@ class DatabaseRecords:
     def load(self) -> _State:
         """The records as the database holds them now; files they name are fetched if missing."""
         cached = _cache.get(self._key)
+        if cached is not None and not (self.root / _FILLED).exists():
+            cached = None  # the working folder was deleted meanwhile: read (and fetch) it all again
         with self.db.reading() as connection:
             state = self._read(connection, cached)
         if state is not cached and self.db.current() is None:
@@ -317,7 +320,10 @@ class DatabaseRecords:
                 continue
             state = _State(people, people, None, None, 0, "", live=True, seq=seq)
             self._fetch_missing(people.values())
-            return self._apply(state, rows) if rows else state
+            state = self._apply(state, rows) if rows else state
+            with contextlib.suppress(OSError):
+                (self.root / _FILLED).touch()
+            return state
         raise ManifestError("the database's records kept changing while they were read; try again")
 
     @staticmethod
@@ -413,6 +419,10 @@ class DatabaseRecords:
 
 
 _cache: dict[str, _State] = {}  # (database, working folder) -> the state last read or written
+#: A file of the working folder, made once it was filled: while it is there, the records cached in
+#: this process are its records; gone (the folder deleted, "a cache, safe to delete"), the files
+#: are fetched again.
+_FILLED = ".filled"
 
 
 def _person_files(person: PersonRecord) -> list[str]:
@@ -457,8 +467,27 @@ class DatabaseModels(ModelRegistry):
         self.db = db
         self.shipped = shipped
         self._digests: dict[str, tuple[tuple, str]] = {}  # name -> (stat, sha256) of the working copy
+        # Every registry of this working folder (the app's sessions, the CLI) brings it up to date or
+        # changes it holding this: a reader's pull never puts back the database's files (or deletes
+        # the new ones) while a change made in the folder is not committed yet.
+        self._folder_lock = FileLock(str(self.root / ".lock"), timeout=90)
+
+    @contextmanager
+    def _folder(self) -> Iterator[None]:
+        try:
+            self._folder_lock.acquire()
+        except Timeout as exc:
+            raise ModelError("another tab is saving a model right now; try again in a moment") from exc
+        try:
+            yield
+        finally:
+            self._folder_lock.release()
 
     def _pull(self) -> None:
+        with self._folder():
+            self._pull_now()
+
+    def _pull_now(self) -> None:
         with self.db.reading() as connection:
             wanted = dict(connection.execute(sa.select(_model_files.c.name, _model_files.c.sha256)).all())
         if not wanted and self.shipped is not None:
@@ -540,7 +569,7 @@ class DatabaseModels(ModelRegistry):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self.db.locked(_MODELS_LOCK):
+        with self._folder(), self.db.locked(_MODELS_LOCK):
             self._pull()
             yield
             self._push()

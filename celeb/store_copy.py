@@ -78,7 +78,10 @@ def copy_store(
         | {dest.crop_key(p.slug, crop_id) for p in people.values() for crop_id in p.crops}
     )
     _copy_files(src, dest, keys, report, progress)
-    if not already:
+    if not already and report.problems:
+        # The records name every file: they go in only once all of them are in DEST.
+        report.problems.append("the records were not copied: copy again once every file can be read")
+    elif not already:
         with dest.editing() as edit:
             for slug, person in people.items():
                 edit[slug] = _person_from_json(_person_json(person))

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from .config import paths
 from .registry import ModelRegistry
@@ -79,6 +80,18 @@ class StoreLocation:
         return registry.active_path
 
 
+def _without_password(url: str) -> str:
+    """``url`` with its password left out: what names the working folder, which is shown."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user, host = parts.netloc.rsplit("@", 1)
+        return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}@{host}"))
+    except ValueError:
+        return url.rsplit("@", 1)[-1]
+
+
 def store_location(database_url: str | None = None) -> StoreLocation:
     """The store in force: ``database_url`` when given (even ""), else ``CELEB_DATABASE_URL``."""
     if database_url is None:
@@ -87,5 +100,5 @@ def store_location(database_url: str | None = None) -> StoreLocation:
     where = paths()
     if not database_url:
         return StoreLocation("", where.dataset, where.models, where.models)
-    work = where.work / hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    work = where.work / hashlib.sha256(_without_password(database_url).encode()).hexdigest()[:16]
     return StoreLocation(database_url, work / "dataset", work / "models", where.models)
