@@ -24,7 +24,8 @@ from PIL import Image
 from sklearn.base import BaseEstimator, clone
 
 from celeb.config import IMAGE_SUFFIXES, paths
-from celeb.train import CANDIDATES, TrainingSet, cv_folds, with_probabilities
+from celeb.faces import TrainingSet
+from celeb.train import CANDIDATES, cv_folds, with_probabilities
 
 if TYPE_CHECKING:
     from celeb.dataset import DatasetStore

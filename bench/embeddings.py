@@ -59,10 +59,11 @@ from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
 from celeb.cropping import faces_most_like
 from celeb.engines import Engine, EngineUnavailable, get_engine
 from celeb.errors import ImageError
+from celeb.faces import TrainingSet
 from celeb.feature_cache import crop_vectors
 from celeb.images import read_image
 from celeb.model import ModelBundle, make_gallery
-from celeb.train import TrainingSet, predict_labels, train_best_model
+from celeb.train import predict_labels, train_best_model
 
 #: Variant name -> (engine, its settings).
 VARIANTS = {

@@ -66,13 +66,14 @@ from celeb.classify import Classifier
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
 from celeb.dataset import KEPT, REJECTED, DatasetStore
 from celeb.engines import ClassicEngine
+from celeb.engines.haar import FaceDetector, crop_face
+from celeb.engines.wavelets import FeatureSettings, face_features
 from celeb.errors import ImageError
 from celeb.evaluate import photo_answer
-from celeb.faces import Face, FaceDetector, crop_face
-from celeb.features import FeatureSettings, face_features, mirrored
-from celeb.images import Photo, read_image
+from celeb.faces import Face, TrainingSet
+from celeb.images import Photo, mirrored, read_image
 from celeb.model import ModelBundle, library_versions
-from celeb.train import TrainingSet, predict_labels, train_best_model
+from celeb.train import predict_labels, train_best_model
 from celeb.training import train_from_store
 
 TARGETS = {

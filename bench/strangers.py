@@ -49,10 +49,11 @@ from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, paths
 from celeb.cropping import faces_most_like
 from celeb.engines import EngineUnavailable, get_engine
 from celeb.errors import ImageError
+from celeb.faces import TrainingSet
 from celeb.images import read_image
 from celeb.model import bundle_from_training
 from celeb.strangers import LINK_FACTOR, METHODS, OTHERS, group_faces
-from celeb.train import TrainingSet, train_best_model
+from celeb.train import train_best_model
 
 TARGETS = {"purity": 0.95, "largest": 0.80, "mixed": 0}
 STARTED = time.perf_counter()

@@ -52,8 +52,8 @@ from .cropping import (
 from .draw import REVIEW_MARGIN, REVIEW_SIZE, face_view, review_image
 from .engines import DEFAULT_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
+from .faces import TrainingSet
 from .feature_cache import FeatureCache, engine_cache
-from .features import TrainingSet
 from .images import decode_png, encode_png, read_image
 from .manifest import (
     KEPT,
@@ -320,9 +320,7 @@ class DatasetStore:
         if not folder:
             folder.append(person_named(self.records(), name).slug)
         stored = f"{folder[0]}/photos/{sha[:20]}{suffix}"
-        return _Incoming(
-            shown, sha=sha, stored=stored, source=source, file=self.stage_file(stored, data)
-        )
+        return _Incoming(shown, sha=sha, stored=stored, source=source, file=self.stage_file(stored, data))
 
     def _record_photos(self, name: str, batch: list[_Incoming]) -> AddReport:
         """Record the staged photos of ``batch`` as one change; what became of each, in order."""

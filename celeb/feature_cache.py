@@ -13,8 +13,8 @@ import numpy as np
 
 from .engines import Engine
 from .errors import DatasetError
-from .features import TrainingSet, mirrored
-from .images import decode_png
+from .faces import TrainingSet
+from .images import decode_png, mirrored
 from .storage import write_atomic
 
 

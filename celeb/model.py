@@ -19,12 +19,13 @@ import sklearn
 
 from .config import DEFAULT_STRICTNESS
 from .engines import LEGACY_ENGINE, Engine, get_engine
+from .engines.haar import DetectorSettings
+from .engines.wavelets import FeatureSettings
 from .errors import ModelError
-from .faces import DetectorSettings
-from .features import FeatureSettings
+from .faces import TrainingSet
 from .open_set import OpenSetRule, distances_to_people, index_people, pairwise_distances
 from .storage import utc_timestamp, write_atomic
-from .train import TrainingResult, TrainingSet
+from .train import TrainingResult
 from .versions import other_version_note
 
 BUNDLE_FORMAT = 1

@@ -38,7 +38,7 @@ from .config import (
     SELECTION_TIE_MARGIN,
 )
 from .errors import TrainingError
-from .features import TrainingSet
+from .faces import TrainingSet
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .dataset import DatasetStore
 from .engines import Engine
-from .features import TrainingSet
+from .faces import TrainingSet
 from .model import ModelBundle, bundle_from_training
 from .train import (
     PhotoScore,

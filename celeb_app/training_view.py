@@ -12,7 +12,7 @@ from celeb.config import CONFUSION_HEATMAP_MAX_PEOPLE
 from celeb.dataset import DatasetStore
 from celeb.engines import ENGINE_LABELS, Engine
 from celeb.errors import ModelError, TrainingError
-from celeb.features import TrainingSet
+from celeb.faces import TrainingSet
 from celeb.model import ModelBundle
 from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
 from celeb.train import CANDIDATES, PhotoScore, TrainingResult, most_confused, timings_text

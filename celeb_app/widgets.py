@@ -18,7 +18,7 @@ def cloud_note() -> None:
         st.info(
             "This app runs on Streamlit Community Cloud without a database: photos you add, crops you "
             "reject and models you train here are lost when the app restarts. To keep them, give the app "
-            "a PostgreSQL database (README, \"Deploy\": `[connections.celeb] url` in its Secrets).",
+            'a PostgreSQL database (README, "Deploy": `[connections.celeb] url` in its Secrets).',
             icon=":material/cloud:",
         )
 

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from celeb.auth import hash_password
 from celeb.dataset import DatasetStore
-from celeb.features import FeatureSettings
+from celeb.engines.wavelets import FeatureSettings
 from celeb.model import ModelBundle
 
 ROOT = Path(__file__).resolve().parent.parent

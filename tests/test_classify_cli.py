@@ -21,10 +21,11 @@ from celeb import cli
 from celeb.classify import Classifier, FacePrediction
 from celeb.cli import main
 from celeb.config import DECODE_MAX_SIDE, PROJECT_ROOT
+from celeb.engines.haar import FaceDetector, crop_face
+from celeb.engines.wavelets import face_features
 from celeb.errors import ImageError
 from celeb.evaluate import Evaluation, PhotoOutcome, photo_answer
-from celeb.faces import Box, FaceDetector, crop_face
-from celeb.features import face_features
+from celeb.faces import Box
 from celeb.images import read_image
 from celeb.model import ModelBundle, load_bundle, save_bundle
 

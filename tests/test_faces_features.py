@@ -1,4 +1,4 @@
-"""Tests for celeb.faces (boxes, detection, crops) and celeb.features."""
+"""Tests for celeb.faces (boxes) and the classic engine's haar faces and crops and wavelet features."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from celeb.faces import Box, DetectorSettings, Face, FaceDetector, _clip, crop_face
-from celeb.features import FeatureSettings, face_features, mirrored, wavelet_image
+from celeb.engines.haar import DetectorSettings, FaceDetector, _clip, crop_face
+from celeb.engines.wavelets import FeatureSettings, face_features, wavelet_image
+from celeb.faces import Box, Face
+from celeb.images import mirrored
 
 #: Where the astronaut's face is (measured with the default settings).
 ASTRONAUT_FACE = Box(177, 67, 93, 93)

@@ -8,8 +8,8 @@ from test_dataset import cropped, template_root, tiny_png  # noqa: F401 (fixture
 
 from celeb.dataset import DatasetStore
 from celeb.engines import ClassicEngine
-from celeb.features import FeatureSettings, face_features, mirrored
-from celeb.images import decode_png
+from celeb.engines.wavelets import FeatureSettings, face_features
+from celeb.images import decode_png, mirrored
 from celeb.manifest import KEPT, REJECTED
 
 

@@ -24,8 +24,8 @@ from celeb.cli import main
 from celeb.config import MAX_CSV_BYTES
 from celeb.dataset import DatasetStore, validate_name
 from celeb.engines import engine_available
+from celeb.engines.wavelets import FeatureSettings
 from celeb.errors import DatasetError, ImageError, InvalidNameError, ManifestError
-from celeb.features import FeatureSettings
 from celeb.images import MAX_FILE_BYTES, read_image
 from celeb.model import ModelBundle, save_bundle
 from celeb.storage import FileTooLargeError, NotARegularFileError, read_regular_file

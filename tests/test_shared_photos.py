@@ -17,9 +17,9 @@ import pytest
 from celeb.cli import main
 from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, PROJECT_ROOT
 from celeb.dataset import slugify
-from celeb.faces import FaceDetector
-from celeb.features import face_features, mirrored
-from celeb.images import read_image
+from celeb.engines.haar import FaceDetector
+from celeb.engines.wavelets import face_features
+from celeb.images import mirrored, read_image
 from celeb.model import load_bundle
 from celeb.train import TrainingSet, train_best_model
 

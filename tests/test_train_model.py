@@ -22,9 +22,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from celeb.engines import ClassicEngine
+from celeb.engines.haar import DetectorSettings
+from celeb.engines.wavelets import FeatureSettings
 from celeb.errors import ModelError, TrainingError
-from celeb.faces import DetectorSettings
-from celeb.features import FeatureSettings
 from celeb.model import (
     BUNDLE_FORMAT,
     ModelBundle,

@@ -1,5 +1,5 @@
 """The classic engine, the recipe this project grew from: haar cascades and the two-eye rule,
-eye-aligned crops, raw pixels stacked with a wavelet image (see faces.py and features.py)."""
+eye-aligned crops (haar.py), raw pixels stacked with a wavelet image (wavelets.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..faces import DetectorSettings, Face, FaceDetector, crop_face
-from ..features import FeatureSettings, face_features
+from ..faces import Face
 from .base import Engine
+from .haar import DetectorSettings, FaceDetector, crop_face
+from .wavelets import FeatureSettings, face_features
 
 
 class ClassicEngine(Engine):

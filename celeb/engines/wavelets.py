@@ -1,4 +1,4 @@
-"""Turn a face crop into the feature vector of the classic recipe.
+"""The classic engine's features: a face crop as the feature vector of the recipe.
 
 32x32 colour pixels stacked with a 32x32 wavelet image: ``pywt.wavedec2``
 (db1, level 5) with the approximation zeroed keeps the edges (eyes, brows,
@@ -27,7 +27,7 @@ class FeatureSettings:
     wavelet: str = "db1"
     level: int = 5
     crop_size: int = 128  # side of the stored face crop the features are made from
-    align: bool = True  # rotate clean faces so the eyes sit level (see faces.crop_face)
+    align: bool = True  # rotate clean faces so the eyes sit level (see haar.crop_face)
     equalize: bool = False  # histogram-equalise the crop's luminance first
 
     def as_dict(self) -> dict:
@@ -68,39 +68,7 @@ def wavelet_image(rgb: np.ndarray, wavelet: str = "db1", level: int = 5) -> np.n
     return np.clip(np.abs(details) * 255.0, 0, 255).astype(np.uint8)
 
 
-def mirrored(crop: np.ndarray) -> np.ndarray:
-    """The crop flipped left to right: a free extra training example."""
-    return np.ascontiguousarray(crop[:, ::-1])
-
-
 def _equalize(rgb: np.ndarray) -> np.ndarray:
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     ycrcb[..., 0] = cv2.equalizeHist(ycrcb[..., 0])
     return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """Feature rows with their person, their photo and whether they are copies.
-
-    ``groups`` names each row's source photo: rows of one photo never sit on
-    both sides of a split. ``is_copy`` marks augmented rows (mirrored faces),
-    which are used for fitting only, never for scoring.
-    """
-
-    features: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-    is_copy: np.ndarray
-
-    def __post_init__(self) -> None:
-        count = len(self.features)
-        if not (len(self.labels) == len(self.groups) == len(self.is_copy) == count):
-            raise ValueError("features, labels, groups and is_copy must have the same length")
-
-    def subset(self, mask: np.ndarray) -> TrainingSet:
-        return TrainingSet(self.features[mask], self.labels[mask], self.groups[mask], self.is_copy[mask])
-
-    @property
-    def originals(self) -> TrainingSet:
-        return self.subset(~self.is_copy)
