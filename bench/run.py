@@ -691,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
             "features": settings.as_dict(),
             "cv2_threads": cv2.getNumThreads(),
             "cpus": os.cpu_count(),
-            "versions": library_versions(),
+            "versions": library_versions(ClassicEngine()),
             "load_start": load_start,
             "load_end": [round(x, 2) for x in os.getloadavg()],
             "targets": TARGETS,

@@ -19,8 +19,6 @@ import sklearn
 
 from .config import DEFAULT_STRICTNESS
 from .engines import LEGACY_ENGINE, Engine, get_engine
-from .engines.haar import DetectorSettings
-from .engines.wavelets import FeatureSettings
 from .errors import ModelError
 from .faces import TrainingSet
 from .open_set import OpenSetRule, distances_to_people, index_people, pairwise_distances
@@ -90,16 +88,14 @@ class ModelBundle:
 
     estimator: object
     classes: list[str]
-    features: FeatureSettings = field(default_factory=FeatureSettings)
-    detector: DetectorSettings = field(default_factory=DetectorSettings)
     metrics: dict = field(default_factory=dict)  # test accuracy, report, confusion, candidates
     dataset_fingerprint: str = ""
     trained_at: str = field(default_factory=utc_timestamp)
     versions: dict = field(default_factory=lambda: library_versions())
     engine: str = LEGACY_ENGINE
     gallery: Gallery | None = None  # open-set engines: the training faces, for "unknown person"
-    #: The engine's own settings (``Engine.settings()``), whatever the engine; empty in files made
-    #: before engines stored them (then ``features`` and ``detector`` are the classic engine's).
+    #: The engine's own settings (``Engine.settings()``): ``make_engine`` rebuilds it from them
+    #: (empty: the engine's defaults).
     engine_settings: dict = field(default_factory=dict)
     #: The sha256 (``celeb.dataset.content_hash``) of every photo its training faces came from, so
     #: that an evaluation can tell when it is shown photos it learnt from; empty in older files.
@@ -108,10 +104,7 @@ class ModelBundle:
     def make_engine(self) -> Engine:
         """The engine this model was trained with, with its settings; EngineUnavailable when its
         packages are not installed."""
-        settings = self.engine_settings
-        if not settings and self.engine == LEGACY_ENGINE:
-            settings = {"features": self.features.as_dict(), "detector": vars(self.detector).copy()}
-        return get_engine(self.engine, settings)
+        return get_engine(self.engine, self.engine_settings)
 
     def with_strictness(self, strictness: str) -> ModelBundle:
         """The same model naming at another of its fitted strictness settings (saved with it)."""
@@ -140,17 +133,15 @@ class ModelBundle:
         return probabilities[:, order]
 
 
-def library_versions() -> dict:
-    import cv2
-    import pywt
-
+def library_versions(engine: Engine | None = None) -> dict:
+    """The versions a model is made with: Python, scikit-learn, NumPy and joblib, and those the
+    engine names (:meth:`Engine.library_versions`)."""
     return {
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "pywavelets": pywt.__version__,
         "joblib": joblib.__version__,
+        **(engine.library_versions() if engine is not None else {}),
     }
 
 
@@ -201,11 +192,14 @@ def read_bundle(path: Path) -> tuple[ModelBundle, str]:
 
 
 def _as_dict(bundle: ModelBundle) -> dict:
+    # "features" and "detector" held the classic engine's settings before engines stored theirs in
+    # "engine_settings"; still written, so that older versions of celeb read the file.
+    classic = bundle.engine_settings if bundle.engine == LEGACY_ENGINE else {}
     return {
         "estimator": bundle.estimator,
         "classes": list(bundle.classes),
-        "features": bundle.features.as_dict(),
-        "detector": vars(bundle.detector).copy(),
+        "features": dict(classic.get("features") or {}),
+        "detector": dict(classic.get("detector") or {}),
         "metrics": bundle.metrics,
         "dataset_fingerprint": bundle.dataset_fingerprint,
         "trained_at": bundle.trained_at,
@@ -229,19 +223,26 @@ def _from_dict(values: dict) -> ModelBundle:
         return ModelBundle(
             estimator=values["estimator"],
             classes=list(values["classes"]),
-            features=FeatureSettings.from_dict(values["features"]),
-            detector=DetectorSettings(**values["detector"]),
             metrics=values.get("metrics", {}),
             dataset_fingerprint=values.get("dataset_fingerprint", ""),
             trained_at=values.get("trained_at", ""),
             versions=values.get("versions", {}),
             engine=values.get("engine", LEGACY_ENGINE),
-            engine_settings=dict(values.get("engine_settings") or {}),
+            engine_settings=_stored_engine_settings(values),
             training_photos=frozenset(values.get("training_photos") or ()),
             gallery=Gallery(**values["gallery"]) if values.get("gallery") else None,
         )
     except (KeyError, TypeError) as exc:
         raise ModelError(f"the model file lacks {exc}; it was made by another version of celeb") from exc
+
+
+def _stored_engine_settings(values: dict) -> dict:
+    """The engine's settings in a stored bundle; in a file made before engines stored theirs, the
+    classic engine's, kept under "features" and "detector"."""
+    settings = dict(values.get("engine_settings") or {})
+    if not settings and values.get("engine", LEGACY_ENGINE) == LEGACY_ENGINE:
+        settings = {key: dict(values[key]) for key in ("features", "detector") if values.get(key)}
+    return settings
 
 
 def bundle_from_training(
@@ -257,8 +258,7 @@ def bundle_from_training(
     return ModelBundle(
         estimator=result.estimator,
         classes=list(result.classes),
-        features=getattr(engine, "feature_settings", FeatureSettings()),
-        detector=getattr(engine, "detector_settings", DetectorSettings()),
+        versions=library_versions(engine),
         engine=engine.name,
         engine_settings=engine.settings(),
         gallery=make_gallery(data) if engine.open_set else None,

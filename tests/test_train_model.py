@@ -446,8 +446,11 @@ def test_bundle_from_training(bundle: ModelBundle, trained):
     result, _ = trained
     assert bundle.estimator is result.estimator
     assert bundle.classes == result.classes
-    assert bundle.features == FeatureSettings(size=16)
-    assert bundle.detector == DetectorSettings()
+    assert bundle.engine_settings == {
+        "features": FeatureSettings(size=16).as_dict(),
+        "detector": vars(DetectorSettings()),
+    }
+    assert bundle.make_engine().feature_settings == FeatureSettings(size=16)
     assert bundle.test_accuracy == 1.0
     assert bundle.metrics["winner"] == result.winner
     assert bundle.metrics["confusion"] == result.confusion.tolist()
@@ -455,8 +458,9 @@ def test_bundle_from_training(bundle: ModelBundle, trained):
     assert bundle.dataset_fingerprint == "abc123"
     assert bundle.training_photos == frozenset(synthetic().groups)  # every photo, held-out ones too
     assert bundle.engine == "classic"
-    assert bundle.versions == library_versions()
+    assert bundle.versions == library_versions(ClassicEngine())
     assert bundle.versions["scikit-learn"] == sklearn.__version__
+    assert set(bundle.versions) == {"python", "scikit-learn", "numpy", "joblib", "opencv", "pywavelets"}
 
 
 def test_save_and_load_round_trip(bundle: ModelBundle, tmp_path: Path):
@@ -467,8 +471,8 @@ def test_save_and_load_round_trip(bundle: ModelBundle, tmp_path: Path):
         warnings.simplefilter("error")
         loaded = load_bundle(path)
     assert loaded.classes == bundle.classes
-    assert loaded.features == bundle.features
-    assert loaded.detector == bundle.detector
+    assert loaded.engine_settings == bundle.engine_settings
+    assert loaded.make_engine().feature_settings == FeatureSettings(size=16)
     assert loaded.metrics == bundle.metrics
     assert loaded.dataset_fingerprint == "abc123"
     assert loaded.training_photos == bundle.training_photos and loaded.training_photos
@@ -525,6 +529,21 @@ def test_model_file_missing_a_field(bundle: ModelBundle, tmp_path: Path):
     assert str(info.value) == "the model file lacks 'classes'; it was made by another version of celeb"
 
 
+def test_a_model_file_from_before_engines_stored_their_settings(bundle: ModelBundle, tmp_path: Path):
+    # Such files kept the classic engine's settings under "features" and "detector" only.
+    path = save_bundle(bundle, tmp_path / "model.joblib")
+    stored = joblib.load(path)
+    assert stored["bundle"]["features"] == FeatureSettings(size=16).as_dict()  # older celeb reads it
+    for key in ("engine", "engine_settings", "training_photos", "gallery"):
+        del stored["bundle"][key]
+    stored["bundle"]["detector"]["min_neighbors"] = 3
+    joblib.dump(stored, path)
+    engine = load_bundle(path).make_engine()
+    assert engine.name == "classic"
+    assert engine.feature_settings == FeatureSettings(size=16)
+    assert engine.detector_settings == DetectorSettings(min_neighbors=3)
+
+
 def test_model_file_without_a_bundle(tmp_path: Path):
     path = tmp_path / "model.joblib"
     joblib.dump({"format": BUNDLE_FORMAT}, path)
@@ -563,11 +582,10 @@ def test_bundle_probabilities_follow_its_classes():
 def test_bundle_defaults():
     bundle = ModelBundle(estimator=None, classes=["a", "b"])
     assert bundle.test_accuracy is None
-    assert bundle.features == FeatureSettings()
-    assert bundle.detector == DetectorSettings()
-    assert bundle.engine == "classic"
+    assert bundle.engine == "classic" and bundle.engine_settings == {}
+    assert bundle.make_engine().settings() == ClassicEngine().settings()
     assert bundle.trained_at.endswith("+00:00")
-    assert set(bundle.versions) == {"python", "scikit-learn", "numpy", "opencv", "pywavelets", "joblib"}
+    assert set(bundle.versions) == {"python", "scikit-learn", "numpy", "joblib"}
 
 
 def test_quick_retrain_reuses_the_winners_parameters(bundle: ModelBundle):

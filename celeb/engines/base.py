@@ -50,6 +50,12 @@ class Engine(ABC):
         return True
 
     @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        """The versions of the libraries that decide its faces and features, by name: recorded with
+        every model it trains (scikit-learn, NumPy and the like are the model's own)."""
+        return {}
+
+    @classmethod
     def from_settings(cls, settings: dict[str, Any] | None = None) -> Engine:
         """The engine with stored ``settings`` (missing keys take their defaults)."""
         return cls(**(settings or {}))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
+import pywt
 
 from ..faces import Face
 from .base import Engine
@@ -38,6 +40,10 @@ class ClassicEngine(Engine):
         self.feature_settings = features or FeatureSettings()
         self.detector_settings = detector or DetectorSettings()
         self._detector = FaceDetector(self.detector_settings)
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        return {"opencv": cv2.__version__, "pywavelets": pywt.__version__}
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         return self._detector.detect(rgb)

