@@ -8,7 +8,8 @@ app work with any of them. One module per engine:
   HOG finds none; ``detectors.py``), dlib's 5-point alignment and its ResNet
   embedding; answers "unknown person" by its fitted rule (``celeb.open_set``).
 - ``classic``: the recipe this project grew from: haar cascades and the
-  two-eye rule, raw pixels stacked with a wavelet image.
+  two-eye rule (``haar.py``), raw pixels stacked with a wavelet image
+  (``wavelets.py``).
 
 A new engine is a module with an :class:`Engine` subclass and one entry in
 ``_ENTRIES`` (README: "Adding an engine, a page, a command").
