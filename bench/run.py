@@ -64,7 +64,7 @@ from bench import recipe
 from bench.common import STARTED, RawPhoto, fit_fixed, list_photos, log, photo_training_set, raw_folder
 from celeb.classify import Classifier
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
-from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.dataset import DatasetStore
 from celeb.engines import ClassicEngine
 from celeb.engines.haar import FaceDetector, crop_face
 from celeb.engines.wavelets import FeatureSettings, face_features
@@ -72,6 +72,7 @@ from celeb.errors import ImageError
 from celeb.evaluate import photo_answer
 from celeb.faces import Face, TrainingSet
 from celeb.images import Photo, mirrored, read_image
+from celeb.manifest import KEPT, REJECTED
 from celeb.model import ModelBundle, library_versions
 from celeb.train import predict_labels, train_best_model
 from celeb.training import train_from_store

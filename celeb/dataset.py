@@ -39,25 +39,16 @@ from typing import TYPE_CHECKING
 from filelock import FileLock
 
 from . import archive, cropping, feature_cache
-from .archive import AddReport, people_in_paths, preview_paths, preview_zip_people
-from .config import DECODE_MAX_SIDE, MAX_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
-from .cropping import (
-    COMMIT_SECONDS,
-    IDENTITY_NEIGHBOURS,
-    LESS_LIKE,
-    SMALLER_FACE,
-    CropReport,
-    faces_most_like,
-)
-from .draw import REVIEW_MARGIN, REVIEW_SIZE, face_view, review_image
+from .archive import AddReport
+from .config import DECODE_MAX_SIDE
+from .cropping import COMMIT_SECONDS, CropReport
 from .engines import DEFAULT_ENGINE, Engine, get_engine
 from .errors import DatasetError, ImageError, InvalidNameError, ReadOnlyError
 from .faces import TrainingSet
 from .feature_cache import FeatureCache, engine_cache
-from .images import decode_png, encode_png, read_image
+from .images import read_image
 from .manifest import (
     KEPT,
-    MANIFEST_VERSION,
     REJECTED,
     Crop,
     CropRecord,
@@ -71,54 +62,11 @@ from .manifest import (
     now,
     person_named,
 )
-from .names import MAX_NAME_LENGTH, display_name, person_key, same_person, slugify, validate_name
+from .names import slugify, validate_name
 from .storage import StagedFile, clean_up_once
 
 if TYPE_CHECKING:
     from .database import Database
-
-#: Names other code imported from here before the dataset was split by job; they live in the
-#: modules above.
-__all__ = [
-    "COMMIT_SECONDS",
-    "DECODE_MAX_SIDE",
-    "IDENTITY_NEIGHBOURS",
-    "KEPT",
-    "LESS_LIKE",
-    "MANIFEST_VERSION",
-    "MAX_FILE_BYTES",
-    "MAX_NAME_LENGTH",
-    "MAX_ZIP_BYTES",
-    "MAX_ZIP_MEMBERS",
-    "REJECTED",
-    "REVIEW_MARGIN",
-    "REVIEW_SIZE",
-    "SMALLER_FACE",
-    "AddReport",
-    "Crop",
-    "CropRecord",
-    "CropReport",
-    "DatasetStore",
-    "FeatureCache",
-    "PersonRecord",
-    "PersonSummary",
-    "PhotoRecord",
-    "TrainingSet",
-    "content_hash",
-    "decode_png",
-    "display_name",
-    "encode_png",
-    "face_view",
-    "faces_most_like",
-    "people_in_paths",
-    "person_key",
-    "preview_paths",
-    "preview_zip_people",
-    "review_image",
-    "same_person",
-    "slugify",
-    "validate_name",
-]
 
 
 #: An import records at most this many photos per change (see DatasetStore.add_photos).

@@ -97,7 +97,7 @@ class ModelBundle:
     #: The engine's own settings (``Engine.settings()``): ``make_engine`` rebuilds it from them
     #: (empty: the engine's defaults).
     engine_settings: dict = field(default_factory=dict)
-    #: The sha256 (``celeb.dataset.content_hash``) of every photo its training faces came from, so
+    #: The sha256 (``celeb.manifest.content_hash``) of every photo its training faces came from, so
     #: that an evaluation can tell when it is shown photos it learnt from; empty in older files.
     training_photos: frozenset[str] = frozenset()
 

@@ -11,23 +11,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from celeb.archive import AddReport
+from celeb.cropping import CropReport
 from celeb.curation import DAMAGED, DUPLICATE, MODEL, SOMEONE_ELSE, TINY, Flag, FlagSettings, flag_crops
-from celeb.dataset import (
-    KEPT,
-    REJECTED,
-    AddReport,
-    Crop,
-    CropReport,
-    DatasetStore,
-    PersonSummary,
-    review_image,
-    same_person,
-)
-from celeb.draw import PLAIN, Label, draw_boxes
+from celeb.dataset import DatasetStore
+from celeb.draw import PLAIN, Label, draw_boxes, review_image
 from celeb.engines import ENGINE_LABELS, ENGINES
 from celeb.errors import CelebError
 from celeb.faces import Box
 from celeb.images import read_image
+from celeb.manifest import KEPT, REJECTED, Crop, PersonSummary
+from celeb.names import same_person
 from celeb.url_import import UrlJob, UrlReport, import_urls
 from celeb.web import FetchSettings
 from celeb_app import resources
@@ -434,7 +428,7 @@ def _mtime(path: Path) -> float:
 
 
 def _review_image(crop: Crop) -> np.ndarray:
-    """The crop's whole face for review (see celeb.dataset.review_image), cached per crop."""
+    """The crop's whole face for review (see celeb.draw.review_image), cached per crop."""
     return _cached_review(
         str(crop.photo_path),
         _mtime(crop.photo_path),

@@ -29,7 +29,8 @@ from app_helpers import (
 )
 from streamlit.testing.v1 import AppTest
 
-from celeb.dataset import KEPT, DatasetStore
+from celeb.dataset import DatasetStore
+from celeb.manifest import KEPT
 from celeb.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor

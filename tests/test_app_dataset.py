@@ -25,7 +25,9 @@ from app_helpers import (
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from celeb.dataset import KEPT, REJECTED, REVIEW_SIZE, DatasetStore
+from celeb.dataset import DatasetStore
+from celeb.draw import REVIEW_SIZE
+from celeb.manifest import KEPT, REJECTED
 
 pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor
 

@@ -65,8 +65,7 @@ def test_every_file_picker_and_the_server_share_one_upload_limit(env, make_photo
     # says "File must be 50MB or smaller" before sending anything.
     import tomllib
 
-    from celeb.config import MAX_UPLOAD_MB
-    from celeb.images import MAX_FILE_BYTES
+    from celeb.config import MAX_FILE_BYTES, MAX_UPLOAD_MB
 
     server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
     assert server["maxUploadSize"] == MAX_UPLOAD_MB

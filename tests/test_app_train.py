@@ -28,7 +28,7 @@ from app_helpers import (
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from celeb.dataset import REJECTED
+from celeb.manifest import REJECTED
 from celeb.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor

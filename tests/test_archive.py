@@ -21,13 +21,8 @@ from test_dataset import SLASH_MESSAGE, all_files, cropped, image_error, manifes
 import celeb.archive as archive_module
 import celeb.dataset as dataset_module
 import celeb.manifest as manifest_module
-from celeb.archive import AddReport
-from celeb.dataset import (
-    DatasetStore,
-    people_in_paths,
-    preview_paths,
-    preview_zip_people,
-)
+from celeb.archive import AddReport, people_in_paths, preview_paths, preview_zip_people
+from celeb.dataset import DatasetStore
 from celeb.errors import DatasetError
 from celeb.manifest import KEPT, REJECTED
 

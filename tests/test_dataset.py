@@ -16,20 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from celeb.archive import AddReport
+from celeb.cropping import CropReport
 from celeb.database import database
-from celeb.dataset import (
-    KEPT,
-    REJECTED,
-    AddReport,
-    CropReport,
-    DatasetStore,
-    PersonSummary,
-    content_hash,
-    validate_name,
-)
+from celeb.dataset import DatasetStore
 from celeb.errors import DatasetError, ImageError, InvalidNameError
 from celeb.images import read_image
-from celeb.manifest import manifest_text
+from celeb.manifest import KEPT, REJECTED, PersonSummary, content_hash, manifest_text
+from celeb.names import validate_name
 from celeb.store_copy import copy_store
 from celeb.stores import StoreLocation
 

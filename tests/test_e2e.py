@@ -30,7 +30,8 @@ from bench.serving import (
     nginx_available,
 )
 from celeb.auth import hash_password
-from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.dataset import DatasetStore
+from celeb.manifest import KEPT, REJECTED
 from celeb.model import load_bundle, save_bundle
 from celeb_app.navigation import PAGES
 

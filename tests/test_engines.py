@@ -21,13 +21,15 @@ import pytest
 
 from celeb import engines
 from celeb.classify import Classifier, DescribedFace
-from celeb.dataset import KEPT, REJECTED, DatasetStore
+from celeb.cropping import LESS_LIKE
+from celeb.dataset import DatasetStore
 from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
 from celeb.errors import CelebError, TrainingError
-from celeb.faces import Box, Face
+from celeb.faces import Box, Face, TrainingSet
 from celeb.images import read_image
+from celeb.manifest import KEPT, REJECTED
 from celeb.model import Gallery, ModelBundle, bundle_from_training, load_bundle, make_gallery, save_bundle
-from celeb.train import TrainingSet, held_out_photos, train_best_model
+from celeb.train import held_out_photos, train_best_model
 
 HAS_DLIB = engines.engine_available("embeddings")
 needs_dlib = pytest.mark.skipif(
@@ -399,7 +401,7 @@ def test_in_a_group_photo_the_face_most_like_the_person_is_kept(tmp_path, monkey
     group = [c for c in store.crops("Ann", engine="embeddings") if c.photo_filename == "ann-with-bob.png"]
     statuses = {c.record.rank: (c.record.status, c.record.reason) for c in group}
     assert statuses[1] == (KEPT, "")  # the smaller face, which is Ann's
-    assert statuses[0] == (REJECTED, dataset_module.LESS_LIKE)
+    assert statuses[0] == (REJECTED, LESS_LIKE)
     data, _ = store.training_set(ColourEngine())
     assert len(data.labels) == 4 and all(v[0] > 0.5 for v in data.features)  # only red faces train
 
@@ -412,7 +414,7 @@ def test_in_a_group_photo_the_face_most_like_the_person_is_kept(tmp_path, monkey
 
 
 def test_without_other_photos_the_largest_face_is_kept(tmp_path):
-    from celeb.dataset import faces_most_like
+    from celeb.cropping import faces_most_like
 
     # Without a look to compare with (no other photos), the largest face is kept.
     assert faces_most_like([np.zeros((2, 3))]) == [0]

@@ -21,13 +21,14 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from celeb.cli import main
-from celeb.config import MAX_CSV_BYTES
-from celeb.dataset import DatasetStore, validate_name
+from celeb.config import MAX_CSV_BYTES, MAX_FILE_BYTES
+from celeb.dataset import DatasetStore
 from celeb.engines import engine_available
 from celeb.engines.wavelets import FeatureSettings
 from celeb.errors import DatasetError, ImageError, InvalidNameError, ManifestError
-from celeb.images import MAX_FILE_BYTES, read_image
+from celeb.images import read_image
 from celeb.model import ModelBundle, save_bundle
+from celeb.names import validate_name
 from celeb.storage import FileTooLargeError, NotARegularFileError, read_regular_file
 from celeb.url_import import UrlListError, read_url_csv
 

@@ -7,8 +7,9 @@ import zipfile
 
 import pytest
 
-from celeb.dataset import REJECTED, DatasetStore
+from celeb.dataset import DatasetStore
 from celeb.errors import ReadOnlyError
+from celeb.manifest import REJECTED
 from celeb.registry import ModelRegistry
 
 

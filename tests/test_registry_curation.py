@@ -18,9 +18,10 @@ from celeb import model as model_module
 from celeb import registry as registry_module
 from celeb.config import PROJECT_ROOT as ROOT
 from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, FlagSettings, flag_crops, flagged_first
-from celeb.dataset import REJECTED, DatasetStore
+from celeb.dataset import DatasetStore
 from celeb.engines.wavelets import FeatureSettings
 from celeb.errors import ModelError
+from celeb.manifest import REJECTED
 from celeb.model import ModelBundle, load_bundle
 from celeb.registry import ModelRegistry, bundle_bytes
 

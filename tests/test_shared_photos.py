@@ -16,12 +16,13 @@ import pytest
 
 from celeb.cli import main
 from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, PROJECT_ROOT
-from celeb.dataset import slugify
 from celeb.engines.haar import FaceDetector
 from celeb.engines.wavelets import face_features
+from celeb.faces import TrainingSet
 from celeb.images import mirrored, read_image
 from celeb.model import load_bundle
-from celeb.train import TrainingSet, train_best_model
+from celeb.names import slugify
+from celeb.train import train_best_model
 
 SHIPPED_MODEL = PROJECT_ROOT / "models" / "model.joblib"
 

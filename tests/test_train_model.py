@@ -25,6 +25,7 @@ from celeb.engines import ClassicEngine
 from celeb.engines.haar import DetectorSettings
 from celeb.engines.wavelets import FeatureSettings
 from celeb.errors import ModelError, TrainingError
+from celeb.faces import TrainingSet
 from celeb.model import (
     BUNDLE_FORMAT,
     ModelBundle,
@@ -40,7 +41,6 @@ from celeb.train import (
     PersonRecall,
     StageTime,
     TrainingResult,
-    TrainingSet,
     _pipeline,
     _split_by_photo,
     pick_winner,

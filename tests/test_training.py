@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from test_dataset import cropped, template_root  # noqa: F401
 
-from celeb.dataset import REJECTED, DatasetStore
+from celeb.dataset import DatasetStore
 from celeb.errors import TrainingError
+from celeb.manifest import REJECTED
 from celeb.train import held_out_photos
 from celeb.training import common_test_photos, held_out_pairs, train_from_store
 
