@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from celeb.limits import return_large_buffers_to_the_system
+from celeb import return_large_buffers_to_the_system
 from celeb_app import access, messages, navigation, uploads, widgets
 
 # The tab's icon is a file shipped here, served by the app itself: a ":material/...:" icon makes the

@@ -51,6 +51,14 @@ DUPLICATE_SIMILARITY = 0.97
 MODEL, TINY, DUPLICATE, DAMAGED = "model", "tiny", "duplicate", "damaged"
 #: Far from the person's own faces (identity engines): shown before every other flag.
 SOMEONE_ELSE = "someone else"
+#: Each kind of flag in a few words, as a count says them ("2 tiny, 1 near-duplicate").
+FLAG_NAMES = {
+    SOMEONE_ELSE: "may be someone else",
+    MODEL: "model disagrees",
+    TINY: "tiny",
+    DUPLICATE: "near-duplicate",
+    DAMAGED: "damaged",
+}
 
 
 @dataclass(frozen=True)

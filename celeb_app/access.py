@@ -32,8 +32,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from celeb.auth import PasswordGuard
-from celeb.errors import ReadOnlyError
+from celeb import PasswordGuard, ReadOnlyError
 from celeb_app import uploads
 
 logger = logging.getLogger("celeb_app")

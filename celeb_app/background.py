@@ -16,9 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from celeb.cropping import CropReport
-from celeb.dataset import DatasetStore
-from celeb.errors import CelebError
+from celeb import CelebError, CropReport, DatasetStore
 from celeb_app.messages import logger, message
 
 

@@ -14,21 +14,33 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from celeb.classify import FacePrediction
-from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS, TOP_CANDIDATES
-from celeb.draw import DOUBT, SURE, Label, draw_boxes, thumbnail
-from celeb.engines import ENGINES
-from celeb.errors import CelebError
-from celeb.open_set import OpenSetRule
-from celeb.sort import SortedPhoto, SortReport, group_strangers, report_csv, sorted_photo, sorted_zip
-from celeb.strangers import grouping_distance
+from celeb import (
+    CLASSIFY_DETAILS_MAX_PHOTOS,
+    DOUBT,
+    ENGINES,
+    SURE,
+    TOP_CANDIDATES,
+    CelebError,
+    FacePrediction,
+    Label,
+    OpenSetRule,
+    SortedPhoto,
+    SortReport,
+    draw_boxes,
+    group_strangers,
+    grouping_distance,
+    report_csv,
+    sorted_photo,
+    sorted_zip,
+    thumbnail,
+)
 from celeb_app import access, resources
 from celeb_app.charts import chart_height, distance_chart, probability_chart
 from celeb_app.messages import logger
 from celeb_app.text import md, names, plural
 
 if TYPE_CHECKING:
-    from celeb.classify import Classifier
+    from celeb import Classifier
 
 SHOWN_MAX_SIDE = 1200
 

@@ -11,30 +11,37 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from celeb.archive import AddReport
-from celeb.cropping import CropReport
-from celeb.curation import DAMAGED, DUPLICATE, MODEL, SOMEONE_ELSE, TINY, Flag, FlagSettings, flag_crops
-from celeb.dataset import DatasetStore
-from celeb.draw import PLAIN, Label, draw_boxes, review_image
-from celeb.engines import ENGINE_LABELS, ENGINES
-from celeb.errors import CelebError
-from celeb.faces import Box
-from celeb.images import read_image
-from celeb.manifest import KEPT, REJECTED, Crop, PersonSummary
-from celeb.names import same_person
-from celeb.url_import import UrlJob, UrlReport, import_urls
-from celeb.web import FetchSettings
+from celeb import (
+    ENGINE_LABELS,
+    ENGINES,
+    FLAG_NAMES,
+    KEPT,
+    PLAIN,
+    REJECTED,
+    AddReport,
+    Box,
+    CelebError,
+    Crop,
+    CropReport,
+    DatasetStore,
+    FetchSettings,
+    Flag,
+    FlagSettings,
+    Label,
+    PersonSummary,
+    UrlJob,
+    UrlReport,
+    draw_boxes,
+    flag_crops,
+    import_urls,
+    read_image,
+    review_image,
+    same_person,
+)
 from celeb_app import resources
 from celeb_app.messages import message, safe_callback
 from celeb_app.text import md, names, plural
 
-FLAG_NAMES = {
-    SOMEONE_ELSE: "may be someone else",
-    MODEL: "model disagrees",
-    TINY: "tiny",
-    DUPLICATE: "near-duplicate",
-    DAMAGED: "damaged",
-}
 #: The skipped files' tables: the reason gets the room ("why" was cut to "wh…" beside long file names).
 SKIPPED_COLUMNS = {
     "person": st.column_config.TextColumn("person", width="small"),
@@ -89,7 +96,7 @@ def people_table(people: Sequence[PersonSummary]) -> pd.DataFrame:
 def people_named_like(people: Sequence[PersonSummary], text: str) -> list[PersonSummary]:
     """The people whose name holds ``text`` (case, accents and underscores aside); all for "".
 
-    >>> from celeb.manifest import PersonSummary
+    >>> from celeb import PersonSummary
     >>> team = [PersonSummary(n, n.lower(), 1, 0, 1, 0) for n in ("Zoë Bel", "Ann Lee", "Bo Zoe")]
     >>> [p.name for p in people_named_like(team, "zoe")]
     ['Zoë Bel', 'Bo Zoe']

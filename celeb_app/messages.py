@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from celeb.errors import CelebError
+from celeb import CelebError
 
 logger = logging.getLogger("celeb_app")
 

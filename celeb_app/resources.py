@@ -21,19 +21,25 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from celeb.config import DEFAULT_CONFIDENCE_THRESHOLD
-from celeb.engines import ENGINE_NAMES, engine_available, get_engine
-from celeb.errors import CelebError
-from celeb.limits import Slots, usable_cores
-from celeb.registry import ModelInfo, ModelRegistry, ModelVersion
-from celeb.stores import StoreLocation, store_location
+from celeb import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    ENGINE_NAMES,
+    CelebError,
+    ModelInfo,
+    ModelRegistry,
+    ModelVersion,
+    Slots,
+    StoreLocation,
+    engine_available,
+    get_engine,
+    store_location,
+    usable_cores,
+)
 from celeb_app import access
 from celeb_app.text import md
 
 if TYPE_CHECKING:  # these bring scikit-learn (1.5 s): imported when first used
-    from celeb.classify import Classifier
-    from celeb.dataset import DatasetStore
-    from celeb.model import ModelBundle
+    from celeb import Classifier, DatasetStore, ModelBundle
 
 
 def location() -> StoreLocation:
@@ -113,7 +119,7 @@ def active_card() -> ActiveCard | None:
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def _load_bundle(path: str, mtime_ns: int, size: int) -> tuple[ModelBundle, tuple[str, ...]]:
     # Keyed by the file's mtime and size: a newly saved model is loaded at once.
-    from celeb.model import read_bundle
+    from celeb import read_bundle
 
     bundle, note = read_bundle(Path(path))
     return bundle, (note,) if note else ()
@@ -148,7 +154,7 @@ def active_model_or_problem() -> tuple[ActiveModel | None, str]:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _classifier(path: str, mtime_ns: int, size: int, threshold: float, strictness: str | None) -> Classifier:
-    from celeb.classify import Classifier
+    from celeb import Classifier
 
     bundle, _ = _load_bundle(path, mtime_ns, size)
     return Classifier(bundle, threshold=threshold, strictness=strictness)
@@ -190,7 +196,7 @@ def warm_up(card: ActiveCard) -> None:
         try:
             import numpy as np
 
-            import celeb.classify  # noqa: F401  (with scikit-learn, what unpickling the model needs)
+            from celeb import Classifier  # noqa: F401  (with scikit-learn, what unpickling the model needs)
 
             # The engine's models are made on first use: one search of an empty picture makes them.
             get_engine(card.info.engine).detect(np.zeros((64, 64, 3), np.uint8))

@@ -8,15 +8,25 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from celeb.config import CONFUSION_HEATMAP_MAX_PEOPLE
-from celeb.dataset import DatasetStore
-from celeb.engines import ENGINE_LABELS, Engine
-from celeb.errors import ModelError, TrainingError
-from celeb.faces import TrainingSet
-from celeb.model import ModelBundle
-from celeb.registry import ModelInfo, ModelRegistry, bundle_bytes
-from celeb.train import CANDIDATES, PhotoScore, TrainingResult, most_confused, timings_text
-from celeb.training import train_from_store
+from celeb import (
+    CANDIDATES,
+    CONFUSION_HEATMAP_MAX_PEOPLE,
+    ENGINE_LABELS,
+    DatasetStore,
+    Engine,
+    ModelBundle,
+    ModelError,
+    ModelInfo,
+    ModelRegistry,
+    PhotoScore,
+    TrainingError,
+    TrainingResult,
+    TrainingSet,
+    bundle_bytes,
+    most_confused,
+    timings_text,
+    train_from_store,
+)
 from celeb_app import access, resources
 from celeb_app.charts import confusion_figure, report_table
 from celeb_app.messages import flash, message

@@ -43,7 +43,7 @@ from typing import Any
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from celeb.config import (
+from celeb import (
     IMAGE_SUFFIXES,
     MAX_UPLOAD_MB,
     UPLOADS_PARSED_AT_ONCE,

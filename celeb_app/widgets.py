@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from celeb.engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES
-from celeb.errors import CelebError
+from celeb import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES, CelebError
 from celeb_app import access, navigation, resources
 from celeb_app.access import on_streamlit_cloud
 from celeb_app.messages import message

@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from celeb.config import (
+from celeb import (
     DEFAULT_CONFIDENCE_THRESHOLD,
+    ENABLE_ENGINES,
+    ENGINE_LABELS,
     MAX_UPLOAD_MB,
     VISITOR_MAX_FILES,
     VISITOR_MAX_UPLOAD_MB,
 )
-from celeb.engines import ENABLE_ENGINES, ENGINE_LABELS
 from celeb_app import access, navigation, resources
 from celeb_app.text import names, point_summary
 from celeb_app.uploads import UPLOAD_TYPES, release_uploads

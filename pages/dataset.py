@@ -2,12 +2,23 @@
 
 import streamlit as st
 
-from celeb.archive import AddReport, preview_paths, preview_zip_people
-from celeb.config import MAX_UPLOAD_MB, PEOPLE_SEARCH_FROM, PEOPLE_TABLE_HEIGHT
-from celeb.curation import FlagSettings, flagged_first, model_knows
-from celeb.errors import CelebError
-from celeb.manifest import KEPT, REJECTED
-from celeb.url_import import UrlJob, read_url_csv, read_url_lines
+from celeb import (
+    KEPT,
+    MAX_UPLOAD_MB,
+    PEOPLE_SEARCH_FROM,
+    PEOPLE_TABLE_HEIGHT,
+    REJECTED,
+    AddReport,
+    CelebError,
+    FlagSettings,
+    UrlJob,
+    flagged_first,
+    model_knows,
+    preview_paths,
+    preview_zip_people,
+    read_url_csv,
+    read_url_lines,
+)
 from celeb_app import background, crop_review, navigation, resources, widgets
 from celeb_app.messages import flash, message, show_flash
 from celeb_app.text import md, plural

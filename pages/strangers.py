@@ -5,11 +5,16 @@ import hashlib
 
 import streamlit as st
 
-from celeb.config import MAX_UPLOAD_MB
-from celeb.draw import REVIEW_SIZE, face_view
-from celeb.engines import ENGINE_LABELS
-from celeb.errors import CelebError
-from celeb.strangers import UnknownFace, group_unknown, grouping_distance
+from celeb import (
+    ENGINE_LABELS,
+    MAX_UPLOAD_MB,
+    REVIEW_SIZE,
+    CelebError,
+    UnknownFace,
+    face_view,
+    group_unknown,
+    grouping_distance,
+)
 from celeb_app import navigation, resources, training_view
 from celeb_app.text import md, plural
 from celeb_app.uploads import UPLOAD_TYPES

@@ -3,10 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from celeb import training
-from celeb.engines import ENGINE_LABELS
-from celeb.registry import HISTORY_LIMIT
-from celeb.train import CANDIDATES
+from celeb import CANDIDATES, ENGINE_LABELS, HISTORY_LIMIT, compare_engines
 from celeb_app import navigation, resources, training_view, widgets
 from celeb_app.messages import show_flash
 from celeb_app.text import names, plural, when
@@ -123,7 +120,7 @@ if submitted:
     elif not chosen:
         st.error("Choose at least one model to compare.")
     elif compare and others:
-        comparison = training.compare_engines(
+        comparison = compare_engines(
             store,
             [engine, *(store.engine(name) for name in others)],
             lambda one, held_out: training_view.train(

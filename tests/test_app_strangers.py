@@ -78,18 +78,16 @@ def test_an_album_is_grouped_a_face_removed_and_the_group_named(
 
 @needs_dlib
 def test_two_groups_are_merged(env, make_photo, small_astronaut, monkeypatch):
-    from celeb import strangers as grouping
+    import celeb
+    from celeb.strangers import Group
 
     _, models = env
     activate_model_near(models, small_astronaut)
-    # Two groups of two faces each, whatever the distances.
+    # Two groups of two faces each, whatever the distances (the page takes it from celeb).
     monkeypatch.setattr(
-        grouping,
+        celeb,
         "group_unknown",
-        lambda faces, distance: [
-            grouping.Group("group-01", faces[:2]),
-            grouping.Group("group-02", faces[2:]),
-        ],
+        lambda faces, distance: [Group("group-01", faces[:2]), Group("group-02", faces[2:])],
     )
     at = strangers(app())
     album = [(f"album-{seed}.jpg", make_photo("none", seed), "image/jpeg") for seed in range(4)]
