@@ -365,14 +365,14 @@ def test_a_working_folder_deleted_while_the_process_runs_is_filled_again(postgre
 KILLED_WRITER = r"""
 import datetime as dt, sys
 from pathlib import Path
-import celeb.database as database_module
+import celeb.database.records as database_records
 import celeb.registry as registry_module
 from celeb.database import DatabaseModels, database
 from celeb.dataset import REJECTED, DatasetStore
 from test_registry_curation import constant_bundle
 
 url, work, photos, round_number = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
-database_module.SNAPSHOT_EVERY = 3  # the snapshot rewritten, and the changes it holds dropped, often
+database_records.SNAPSHOT_EVERY = 3  # the snapshot rewritten, and the changes it holds dropped, often
 registry_module.HISTORY_LIMIT = 3  # the history pruned on most activations
 db = database(url)
 store = DatasetStore(work / "dataset", database=db)
