@@ -78,7 +78,7 @@ def test_feature_cache_is_reused(cropped: DatasetStore, monkeypatch: pytest.Monk
     assert calls == []
     np.testing.assert_array_equal(first.features, second.features)
     # A new crop costs two feature vectors (the crop and its mirror), no more.
-    other = DatasetStore(cropped.root)
+    other = DatasetStore(cropped.root, database=cropped.database)
     other.add_photo("Ada", tiny_png(5, size=100), "noise.png")
     other.find_faces(engine="classic")
     cropped.training_set(cropped.engine("classic"))

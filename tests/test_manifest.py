@@ -12,12 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_dataset import store, tiny_png  # noqa: F401 (fixtures)
+from test_dataset import tiny_png
 
 from celeb import manifest
 from celeb.dataset import DatasetStore
 from celeb.errors import DatasetError, ManifestError
 from celeb.manifest import KEPT, REJECTED, content_hash
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DatasetStore:
+    """A folder store: these tests are about its files (manifest.json and its journal)."""
+    return DatasetStore(tmp_path / "dataset")
 
 
 def test_content_hash_is_sha256_hex():
