@@ -196,7 +196,8 @@ def warm_up(card: ActiveCard) -> None:
         try:
             import numpy as np
 
-            from celeb import Classifier  # noqa: F401  (with scikit-learn, what unpickling the model needs)
+            # Scikit-learn (what unpickling the model needs) comes with the model's module.
+            from celeb import Classifier, read_bundle  # noqa: F401
 
             # The engine's models are made on first use: one search of an empty picture makes them.
             get_engine(card.info.engine).detect(np.zeros((64, 64, 3), np.uint8))
