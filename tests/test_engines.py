@@ -668,11 +668,18 @@ def test_stored_models_keep_their_detector():
 
 
 @needs_dlib
-def test_the_default_detector_finds_every_face_of_a_small_group(small_astronaut, tint_image):
-    """The browser tests' 2x2 group photo of four 50 px faces: hog+mtcnn finds all four; BlazeFace,
-    which would be four times cheaper, misses one (why it is not the default yet)."""
+@pytest.mark.parametrize("detector", [None, "hog+mtcnn", "blazeface+mtcnn"])
+def test_every_face_of_a_small_group_is_found(small_astronaut, tint_image, detector):
+    """The browser tests' 2x2 group photo of four 50 px faces (a tenth of the photo each). BlazeFace
+    alone, which sees the photo at 256 px, finds three: faces that small send blazeface+mtcnn to
+    MTCNN as well, whose fourth face is added. None: the default detector."""
     tiles = [
         tint_image(small_astronaut, tint, seed) for seed, tint in enumerate(("red", "blue", "green", "none"))
     ]
     group = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
-    assert len(engines.get_engine("embeddings").detect(group)) == 4
+    settings = None if detector is None else {"detector": detector}
+    boxes = [face.box for face in engines.get_engine("embeddings", settings).detect(group)]
+    assert len(boxes) == 4
+    assert sorted((box.x > 256, box.y > 256) for box in boxes) == sorted(
+        (right, low) for right in (False, True) for low in (False, True)
+    )  # one in each quarter: no face twice

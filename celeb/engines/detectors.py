@@ -63,6 +63,11 @@ class DetectorThresholds:
     #: used 0.65; with 0.6 and MTCNN behind it, a face is found in every shared photo HOG then
     #: MTCNN finds one in, and in 2 more (BlazeFace alone misses 1 of them).
     blazeface_score: float = 0.6
+    #: A BlazeFace face narrower than this share of the photo's longer side is a small face of a
+    #: group or a distant shot: BlazeFace sees the photo at 256 px, where faces of about 25 px or less
+    #: are missed beside the ones it finds, so MTCNN (which sees 640 px) looks too. A portrait's face
+    #: is a fifth of the photo or more: BlazeFace alone.
+    blazeface_small_face: float = 0.15
 
     @classmethod
     def from_settings(cls, values: dict[str, Any] | None) -> DetectorThresholds:
@@ -411,16 +416,24 @@ def _load_blazeface(weights: bytes) -> Any:
 
 
 class BlazeFaceThenMtcnn:
-    """BlazeFace, then MTCNN on photos where BlazeFace finds no face (about 2% of photos)."""
+    """BlazeFace, then MTCNN on photos where BlazeFace finds no face (about 2% of photos) or only
+    small ones (``blazeface_small_face``: a group, where it may miss some); MTCNN's faces are added
+    where BlazeFace has none."""
 
     name: ClassVar[str] = "blazeface+mtcnn"
+    SAME_FACE_IOU = 0.3
 
     def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
         self.thresholds = thresholds
         self._blazeface, self._mtcnn = BlazeFaceDetector(thresholds), MtcnnDetector(thresholds)
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
-        return self._blazeface.boxes(rgb) or self._mtcnn.boxes(rgb)
+        found = self._blazeface.boxes(rgb)
+        small = self.thresholds.blazeface_small_face * max(rgb.shape[:2])
+        if found and all(box.w >= small for box in found):
+            return found
+        others = self._mtcnn.boxes(rgb)
+        return found + [box for box in others if all(box.iou(kept) < self.SAME_FACE_IOU for kept in found)]
 
 
 class HogThenMtcnn:
