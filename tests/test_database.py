@@ -747,3 +747,43 @@ def test_store_copy_refuses_a_store_that_holds_another_dataset(
     assert main(["store", "copy", str(source), str(other)]) == 1
     assert capsys.readouterr().err == refused
     assert (other / "manifest.json").read_bytes() == manifest_before
+
+
+def test_the_cli_trains_into_and_classifies_with_the_database(
+    source: Path, postgres_url: str, tmp_path: Path, make_photo
+):
+    """With CELEB_DATABASE_URL set, `train` (no DATASET_DIR) trains on the database's dataset and
+    makes its model the database's active one; `classify` then answers with that model."""
+    env = child_env(CELEB_DATABASE_URL=postgres_url, CELEB_WORK_DIR=str(tmp_path / "cli-work"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "celeb", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert cli("store", "copy", str(source), postgres_url).returncode == 0
+    location = store_location(postgres_url)
+    before = location.open_models(read_only=True).active_info()
+    # A fifth photo each, added by this process; `train` finds their faces (5 photos a person).
+    added = location.open_dataset()
+    assert added.add_photo("Ada", make_photo("red", 4), "ada 5.jpg").added
+    assert added.add_photo("Bo", make_photo("blue", 14), "bo 5.jpg").added
+    trained = cli("train", "--engine", "classic", "--models", "logistic_regression", "--folds", "2")
+    assert trained.returncode == 0, trained.stderr
+    assert f"model saved as the active one in {location.shown()}" in trained.stdout
+    # Another process's view (a working folder of its own): the new model, the old one in history.
+    elsewhere = DatabaseModels(database(postgres_url), tmp_path / "elsewhere")
+    info = elsewhere.active_info()
+    assert info.sha256 != before.sha256 and sorted(info.classes) == ["Ada", "Bo"]
+    assert before.sha256 in {entry.sha256 for entry in elsewhere.history()}
+    photo = tmp_path / "ada.jpg"
+    photo.write_bytes(make_photo("red", 99))
+    answered = cli("classify", "--json", str(photo))
+    assert answered.returncode == 0, answered.stderr
+    (face,) = json.loads(answered.stdout)["faces"]
+    assert set(face["probabilities"]) == {"Ada", "Bo"}  # the database's model, not the folder's
