@@ -5,7 +5,7 @@
 For each size N, makes an album of N distinct photos from the shared set's
 ``raw/`` photos (photo i is raw photo i mod 295, re-saved as a JPEG whose
 quality and size change a little with each round through the set, so that no
-two files are the same), then runs ``celeb.sort.sort_photos`` with the model
+two files are the same), then runs ``celeb.sort.album.sort_photos`` with the model
 (two threads on two cores) and prints the seconds, photos per second, the
 folders' counts, and the time of a second run over the same album (which
 only checks what was done). Needs the shared photo set (CELEB_SHARED_PHOTOS).
@@ -28,7 +28,7 @@ from celeb.config import paths
 from celeb.errors import ImageError
 from celeb.images import read_image
 from celeb.model import read_bundle
-from celeb.sort import sort_photos
+from celeb.sort.album import sort_photos
 
 
 def readable_photos(raw: Path) -> list[tuple[Path, Image.Image]]:

@@ -14,7 +14,7 @@ behind these names can change without touching it. By what they are for::
                                                                                  (training, train)
     models        ModelRegistry, ModelInfo, ModelBundle, read_bundle             (registry, model)
     classifying   Classifier, FacePrediction, OpenSetRule; an album sorted, strangers grouped
-                                                              (classify, open_set, sort, strangers)
+                                                              (classify, open_set, sort/, strangers)
     drawing       draw_boxes, Label, thumbnail, face_view, review_image          (draw)
     the store     store_location, StoreLocation: folders or a database           (stores)
     the server    PasswordGuard, Slots, usable_cores                             (auth, limits)
@@ -76,7 +76,9 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .names import same_person
     from .open_set import OpenSetRule
     from .registry import ModelInfo, ModelRegistry, ModelVersion, bundle_bytes
-    from .sort import SortedPhoto, SortReport, group_strangers, report_csv, sorted_photo, sorted_zip
+    from .sort.download import sorted_zip
+    from .sort.report import SortedPhoto, SortReport, report_csv, sorted_photo
+    from .sort.unknown_folder import group_strangers
     from .stores import StoreLocation, store_location
     from .strangers import UnknownFace, group_unknown, grouping_distance
     from .train import CANDIDATES, PhotoScore, TrainingResult, most_confused, timings_text, train_best_model
@@ -136,7 +138,9 @@ _EXPORTS = {
     "names": ("same_person",),
     "open_set": ("OpenSetRule",),
     "registry": ("ModelInfo", "ModelRegistry", "ModelVersion", "bundle_bytes"),
-    "sort": ("SortReport", "SortedPhoto", "group_strangers", "report_csv", "sorted_photo", "sorted_zip"),
+    "sort.download": ("sorted_zip",),
+    "sort.report": ("SortReport", "SortedPhoto", "report_csv", "sorted_photo"),
+    "sort.unknown_folder": ("group_strangers",),
     "stores": ("StoreLocation", "store_location"),
     "strangers": ("UnknownFace", "group_unknown", "grouping_distance"),
     "train": (

@@ -36,7 +36,9 @@ from .images import image_files
 from .model import read_bundle, save_bundle
 from .open_set import point_line
 from .registry import ModelRegistry
-from .sort import REPORT_FILE, UNKNOWN, SortError, SortUsageError, check_places, sort_photos
+from .sort.album import sort_photos
+from .sort.places import SortError, SortUsageError, check_places
+from .sort.report import REPORT_FILE, UNKNOWN
 from .storage import FileTooLargeError, read_regular_file
 from .store_copy import copy_store, location_of
 from .stores import store_location

@@ -125,6 +125,10 @@ PEOPLE_TABLE_HEIGHT = 400
 #: seconds; younger ones may be another process's write in progress.
 STALE_TEMPORARY_SECONDS = 10 * 60
 
+#: Sorting an album (celeb.sort) saves its state after this many photos, so that a killed run
+#: classifies at most these again.
+SORT_SAVE_EVERY = 25
+
 #: Most files a zip may hold, and most bytes it may expand to.
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_BYTES = 2_000_000_000

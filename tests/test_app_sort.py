@@ -1,4 +1,4 @@
-"""Sorting many photos on the Classify page, and the zip it offers (celeb/sort.py)."""
+"""Sorting many photos on the Classify page, and the zip it offers (celeb/sort/)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from celeb.classify import FacePrediction
 from celeb.config import CLASSIFY_DETAILS_MAX_PHOTOS
 from celeb.faces import Box
 from celeb.registry import ModelRegistry
-from celeb.sort import NO_FACE, UNKNOWN, sorted_photo, sorted_zip
+from celeb.sort.download import sorted_zip
+from celeb.sort.report import NO_FACE, UNKNOWN, sorted_photo
 
 pytestmark = pytest.mark.usefixtures("local_browser")  # the owner, unless a test makes it a visitor
 

@@ -1,4 +1,4 @@
-"""Sorting an album by the people in its photos: celeb/sort.py and `python -m celeb sort`."""
+"""Sorting an album by the people in its photos: celeb/sort/ and `python -m celeb sort`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ from celeb import cli
 from celeb.classify import FacePrediction
 from celeb.config import STALE_TEMPORARY_SECONDS
 from celeb.faces import Box
-from celeb.sort import NO_FACE, STATE_FILE, UNKNOWN, SortError, SortUsageError, sort_photos
+from celeb.sort.album import sort_photos
+from celeb.sort.places import SortError, SortUsageError
+from celeb.sort.report import NO_FACE, UNKNOWN
+from celeb.sort.resume import STATE_FILE
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from test_engines import cluster_classifier
 
 from celeb.classify import FacePrediction
 from celeb.faces import Box, Face
-from celeb.sort import STATE_FILE, UNKNOWN, sort_photos
+from celeb.sort.album import sort_photos
+from celeb.sort.report import UNKNOWN
+from celeb.sort.resume import STATE_FILE
 from celeb.strangers import METHODS, OTHERS, UnknownFace, group_faces, group_unknown, grouping_distance
 
 
