@@ -1,14 +1,13 @@
-"""Pieces of the Dataset page: messages, the import report, flags, the crop grid."""
+"""Reviewing a person's face crops on the Dataset page: what Find faces found, the flags that point
+at crops worth a look, and the grid of crops to reject or restore."""
 
 from __future__ import annotations
 
 import os
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from celeb import (
@@ -18,96 +17,30 @@ from celeb import (
     KEPT,
     PLAIN,
     REJECTED,
-    AddReport,
     Box,
     CelebError,
     Crop,
     CropReport,
     DatasetStore,
-    FetchSettings,
     Flag,
     FlagSettings,
     Label,
     PersonSummary,
-    UrlJob,
-    UrlReport,
     draw_boxes,
     flag_crops,
-    import_urls,
     read_image,
     review_image,
-    same_person,
 )
 from celeb_app import resources
 from celeb_app.messages import message, safe_callback
-from celeb_app.text import md, names, plural
+from celeb_app.text import md, plural
 
-#: The skipped files' tables: the reason gets the room ("why" was cut to "wh…" beside long file names).
-SKIPPED_COLUMNS = {
-    "person": st.column_config.TextColumn("person", width="small"),
-    "file": st.column_config.TextColumn("file", width="medium"),
-    "why": st.column_config.TextColumn("why", width="large"),
-}
-#: The person's tabs (st.tabs key "person_tabs"), the first is open by default.
-PERSON_TABS = ["Crops", "Add photos", "Rename or delete"]
 #: Width of a face in the crop grid, in CSS pixels: fixed, so that a narrow screen (one column)
 #: never blows a face up to the screen's width.
 GRID_IMAGE_WIDTH = 128
 
 
-# ---------------------------------------------------------------- messages across a rerun
-
-
-def select_person(name: str) -> None:
-    """Select ``name`` in the person box on the next run (the box may exist already)."""
-    st.session_state["pending_person"] = name
-
-
-def open_tab(label: str) -> None:
-    """Open the person's tab ``label`` on the next run."""
-    st.session_state["pending_tab"] = label
-
-
-def apply_pending_selection() -> None:
-    if "pending_person" in st.session_state:
-        st.session_state["person"] = st.session_state.pop("pending_person")
-    if "pending_tab" in st.session_state:
-        st.session_state["person_tabs"] = st.session_state.pop("pending_tab")
-
-
-# ---------------------------------------------------------------- tables and summaries
-
-
-def people_table(people: Sequence[PersonSummary]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "person": p.name,
-                "photos": p.photos,
-                "kept crops": p.kept,
-                "rejected crops": p.rejected,
-                "not searched yet": p.unprocessed,
-            }
-            for p in people
-        ]
-    )
-
-
-def people_named_like(people: Sequence[PersonSummary], text: str) -> list[PersonSummary]:
-    """The people whose name holds ``text`` (case, accents and underscores aside); all for "".
-
-    >>> from celeb import PersonSummary
-    >>> team = [PersonSummary(n, n.lower(), 1, 0, 1, 0) for n in ("Zoë Bel", "Ann Lee", "Bo Zoe")]
-    >>> [p.name for p in people_named_like(team, "zoe")]
-    ['Zoë Bel', 'Bo Zoe']
-    """
-    wanted = _folded(text)
-    return [person for person in people if wanted in _folded(person.name)]
-
-
-def _folded(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.replace("_", " "))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().strip()
+# ---------------------------------------------------------------- what Find faces found
 
 
 def crop_summary(report: CropReport, engine: str) -> str:
@@ -135,140 +68,6 @@ def no_crops_hint(summary: PersonSummary, engine: str) -> str:
             f"{ENGINE_LABELS[engine]} engine needs {ENGINES[engine].needs}: add clearer photos."
         )
     return f"No photos of {md(summary.name)} yet: add some in the **Add photos** tab."
-
-
-# ---------------------------------------------------------------- adding photos
-
-
-def add_upload(store: DatasetStore, person: str, name: str, data: bytes) -> AddReport:
-    """Add one uploaded file (a photo or a zip); every problem lands in the report."""
-    try:
-        if name.lower().endswith(".zip"):
-            return store.add_zip(person, data)
-        return store.add_photo(person, data, name)
-    except CelebError as exc:
-        return AddReport(skipped=[(name, str(exc))])
-
-
-def show_add_report(person: str) -> None:
-    stored = st.session_state.get("add_report")
-    if not stored or stored[0] != person:
-        return
-    report: AddReport = stored[1]
-    added, skipped = len(report.added), len(report.skipped)
-    if added:
-        st.success(
-            f"Added {plural(added, 'photo')} to {md(person)}. Press **Find faces** to crop them.",
-            icon=":material/check_circle:",
-        )
-    if skipped:
-        st.warning(f"Skipped {plural(skipped, 'file')}:", icon=":material/warning:")
-        st.dataframe(
-            pd.DataFrame(report.skipped, columns=["file", "why"]),
-            hide_index=True,
-            width="stretch",
-            column_config=SKIPPED_COLUMNS,
-        )
-    if not added and not skipped:
-        st.info("The files held no photos.")
-
-
-def people_preview_table(preview: dict[str, int], people: Sequence[PersonSummary]) -> pd.DataFrame:
-    """Who gets how many photos from a zip (or folder) of people folders, new or already there."""
-    rows = []
-    for name, count in preview.items():
-        known = next((p.name for p in people if same_person(p.name, name)), None)
-        rows.append({"person": known or name, "photos": count, "": "adds to them" if known else "new person"})
-    return pd.DataFrame(rows, columns=["person", "photos", ""])
-
-
-def merge_people_reports(*reports: dict[str, AddReport]) -> dict[str, AddReport]:
-    merged: dict[str, AddReport] = {}
-    for report in reports:
-        for name, part in report.items():
-            merged.setdefault(name, AddReport()).merge(part)
-    return merged
-
-
-def show_people_report() -> None:
-    """What the last import of people folders did (kept in the session across the rerun)."""
-    reports: dict[str, AddReport] | None = st.session_state.get("people_report")
-    if reports is None:
-        return
-    people = {name: report for name, report in reports.items() if name}
-    added = sum(len(report.added) for report in people.values())
-    if added:
-        st.success(
-            f"Added {plural(added, 'photo')} to {names(sorted(people))}. Press **Find faces** to crop them.",
-            icon=":material/check_circle:",
-        )
-    if people:
-        frame = pd.DataFrame(
-            [
-                {"person": name, "added": len(report.added), "skipped": len(report.skipped)}
-                for name, report in people.items()
-            ]
-        )
-        st.dataframe(frame, hide_index=True, width="stretch")
-    skipped = [
-        (name or "(no person)", file, why) for name, report in reports.items() for file, why in report.skipped
-    ]
-    if skipped:
-        st.warning(f"Skipped {plural(len(skipped), 'file')}:", icon=":material/warning:")
-        st.dataframe(
-            pd.DataFrame(skipped, columns=["person", "file", "why"]),
-            hide_index=True,
-            width="stretch",
-            column_config=SKIPPED_COLUMNS,
-        )
-    if not added and not skipped:
-        st.info("There were no photos in folders named after people.")
-
-
-def download_urls(store: DatasetStore, jobs: list[UrlJob]) -> UrlReport:
-    """Download image addresses into the dataset with a progress bar (owner only: the store says so)."""
-    bar = st.progress(0.0, text=f"Downloading {plural(len(jobs), 'photo')}…")
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Downloading photos: {done}/{total}")
-
-    report = import_urls(store, jobs, FetchSettings.from_env(), progress=progress)
-    bar.empty()
-    return report
-
-
-def show_url_report(where: str) -> None:
-    """The last download of addresses made at ``where`` (a person, or "" for the CSV import)."""
-    stored = st.session_state.get("url_report")
-    if stored and stored[0] == where:
-        _url_report(stored[1])
-
-
-def _url_report(report: UrlReport) -> None:
-    """What a download of addresses did: added, skipped (why), failed (why), addresses as text."""
-    if report.added:
-        people = sorted({person for person, _ in report.added})
-        st.success(
-            f"Downloaded {plural(len(report.added), 'photo')} for {names(people)}. "
-            "Press **Find faces** to crop them.",
-            icon=":material/check_circle:",
-        )
-    for rows, what, icon in ((report.skipped, "Skipped", "info"), (report.failed, "Failed", "warning")):
-        if rows:
-            note = f"{what}: {plural(len(rows), 'address', 'addresses')}."
-            if icon == "info":
-                st.info(note, icon=":material/info:")
-            else:
-                st.warning(note, icon=":material/warning:")
-            frame = pd.DataFrame(rows, columns=["person", "address", "why"])
-            st.dataframe(frame, hide_index=True, width="stretch")
-    if not (report.added or report.skipped or report.failed):
-        st.info("There were no addresses to download.")
-
-
-def export_callable(store: DatasetStore) -> Callable[[], bytes]:
-    """Builds the dataset zip only when the download is clicked (in another thread)."""
-    return store.export_zip
 
 
 # ---------------------------------------------------------------- flags

@@ -19,7 +19,16 @@ from celeb import (
     read_url_csv,
     read_url_lines,
 )
-from celeb_app import background, crop_review, navigation, resources, widgets
+from celeb_app import (
+    background,
+    crop_review,
+    navigation,
+    people_list,
+    photo_imports,
+    resources,
+    url_downloads,
+    widgets,
+)
 from celeb_app.messages import flash, message, show_flash
 from celeb_app.text import md, plural
 from celeb_app.uploads import UPLOAD_TYPES
@@ -74,10 +83,10 @@ with left:
         listed = people
         if len(people) > PEOPLE_SEARCH_FROM:  # a squad or a league: find one by name
             wanted = st.text_input("Find a person", placeholder="part of a name", key="people_search")
-            listed = crop_review.people_named_like(people, wanted)
+            listed = people_list.people_named_like(people, wanted)
             st.caption(f"{len(listed)} of {plural(len(people), 'person', 'people')}")
         height = PEOPLE_TABLE_HEIGHT if len(listed) > PEOPLE_SEARCH_FROM else "auto"
-        st.dataframe(crop_review.people_table(listed), hide_index=True, width="stretch", height=height)
+        st.dataframe(people_list.people_table(listed), hide_index=True, width="stretch", height=height)
     else:
         st.info("No people yet: add the first one.", icon=":material/person_add:")
 with right:
@@ -90,8 +99,8 @@ with right:
                 st.error(message(exc))
             else:
                 flash(f"Added {md(added.name)}. Now add photos of them below.")
-                crop_review.select_person(added.name)
-                crop_review.open_tab("Add photos")
+                people_list.select_person(added.name)
+                people_list.open_tab("Add photos")
                 st.rerun()
     waiting = sum(p.unprocessed for p in people)
     search = background.current_search(store, engine)
@@ -137,7 +146,9 @@ with right:
         for name, count in preview_paths([f.name for f in folders or []]).items():
             preview[name] = preview.get(name, 0) + count
         if preview:
-            st.dataframe(crop_review.people_preview_table(preview, people), hide_index=True, width="stretch")
+            st.dataframe(
+                photo_imports.people_preview_table(preview, people), hide_index=True, width="stretch"
+            )
         elif zipped is not None or folders:
             st.warning(
                 "No photos in folders named after people: put each person's photos in a folder named "
@@ -159,7 +170,7 @@ with right:
                 bar.progress(done / max(count, 1), text=f"Adding photos: {done}/{count}")
 
             try:
-                reports = crop_review.merge_people_reports(
+                reports = photo_imports.merge_people_reports(
                     store.import_zip_folders(zipped.getvalue(), progress) if zipped is not None else {},
                     store.import_named_files([(f.name, f.getvalue()) for f in folders or []], progress),
                 )
@@ -170,9 +181,9 @@ with right:
                 st.session_state["people_round"] = people_round + 1  # empties the pickers
                 first = next((name for name in reports if name), None)
                 if first:
-                    crop_review.select_person(first)
+                    people_list.select_person(first)
                 st.rerun()
-        crop_review.show_people_report()
+        photo_imports.show_people_report()
     with st.expander("Import image addresses for many people (CSV)", icon=":material/link:"):
         csv_round = st.session_state.setdefault("csv_round", 0)
         listing = st.file_uploader(
@@ -189,13 +200,13 @@ with right:
             except CelebError as exc:
                 st.error(message(exc))
             else:
-                st.session_state["url_report"] = ("", crop_review.download_urls(store, jobs))
+                st.session_state["url_report"] = ("", url_downloads.download_urls(store, jobs))
                 st.session_state["csv_round"] = csv_round + 1
                 st.rerun()
-        crop_review.show_url_report("")
+        url_downloads.show_url_report("")
     st.download_button(
         "Download dataset (zip)",
-        data=crop_review.export_callable(store),
+        data=store.export_zip,  # built only when the download is clicked (in another thread)
         file_name="celeb-dataset.zip",
         mime="application/zip",
         on_click="ignore",
@@ -210,7 +221,7 @@ if not people:
 # ---------------------------------------------------------------- one person
 
 st.divider()
-crop_review.apply_pending_selection()
+people_list.apply_pending_selection()
 names = [p.name for p in people]
 if st.session_state.get("person") not in names:
     st.session_state["person"] = names[0]
@@ -222,8 +233,8 @@ st.caption(
     f" · {summary.unprocessed} not searched yet"
 )
 
-# Tabs that keep their state (a rerun), so that a new person opens on Add photos (crop_review.open_tab).
-crops_tab, add_tab, manage_tab = st.tabs(crop_review.PERSON_TABS, key="person_tabs", on_change="rerun")
+# Tabs that keep their state (a rerun), so that a new person opens on Add photos (people_list.open_tab).
+crops_tab, add_tab, manage_tab = st.tabs(people_list.PERSON_TABS, key="person_tabs", on_change="rerun")
 
 with add_tab:
     round_ = st.session_state.setdefault("upload_round", 0)
@@ -247,12 +258,12 @@ with add_tab:
         bar = st.progress(0.0, text="Adding photos…")
         report = AddReport()
         for done, upload in enumerate(chosen, start=1):
-            report.merge(crop_review.add_upload(store, person, upload.name, upload.getvalue()))
+            report.merge(photo_imports.add_upload(store, person, upload.name, upload.getvalue()))
             bar.progress(done / len(chosen), text=f"Adding photos: {done}/{len(chosen)}")
         st.session_state["add_report"] = (person, report)
         st.session_state["upload_round"] = round_ + 1  # empties the pickers
         st.rerun()
-    crop_review.show_add_report(person)
+    photo_imports.show_add_report(person)
 
     st.markdown("**…or addresses of photos on the web**")
     pasted = st.text_area(
@@ -266,11 +277,11 @@ with add_tab:
     urls = read_url_lines(pasted or "")
     what = plural(len(urls), "address", "addresses") if urls else "photos"
     if st.button(f"Download {what} for {shown}", disabled=not urls, key="download_urls"):
-        report = crop_review.download_urls(store, [UrlJob(person, url) for url in urls])
+        report = url_downloads.download_urls(store, [UrlJob(person, url) for url in urls])
         st.session_state["url_report"] = (person, report)
         st.session_state["upload_round"] = round_ + 1  # empties the box
         st.rerun()
-    crop_review.show_url_report(person)
+    url_downloads.show_url_report(person)
 
 with manage_tab:
     with st.form("rename", border=False):
@@ -284,7 +295,7 @@ with manage_tab:
                 flash(
                     f"Renamed {shown} to {md(renamed.strip())}. Retrain so that the model uses the new name."
                 )
-                crop_review.select_person(renamed.strip())
+                people_list.select_person(renamed.strip())
                 st.rerun()
     if st.session_state.get("confirm_delete") != person:
         st.button(
