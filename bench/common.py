@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: the shared photos, logging, models fitted with fixed parameters,
-the 12 MP photo, and readers of a process's memory and CPU time.
+"""What the benchmark scripts share: the shared photos, logging, training sets of photos, the 12 MP
+photo, and readers of a process's memory and CPU time.
 
 The scripts (``python -m bench.<name>`` from the repository's root) import
 only from here, ``bench/serving.py`` (the app and nginx started),
@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from sklearn.base import BaseEstimator, clone
 
 from celeb.config import IMAGE_SUFFIXES, paths
 from celeb.faces import TrainingSet
-from celeb.train import CANDIDATES, cv_folds, with_probabilities
 
 if TYPE_CHECKING:
     from celeb.dataset import DatasetStore
@@ -88,7 +86,7 @@ def twelve_megapixels(folder: Path) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- training sets and models
+# ---------------------------------------------------------------- training sets
 
 
 def photo_training_set(
@@ -111,12 +109,6 @@ def photo_training_set(
         np.asarray(groups),
         np.asarray(copies),
     )
-
-
-def fit_fixed(winner: str, params: dict, data: TrainingSet) -> BaseEstimator:
-    """The candidate ``winner`` with ``params`` fitted on ``data``, with probabilities as in training."""
-    estimator = clone(CANDIDATES[winner].make()).set_params(**params)
-    return with_probabilities(estimator, cv_folds(data)).fit(data.features, data.labels)
 
 
 # ---------------------------------------------------------------- processes (Linux: /proc)

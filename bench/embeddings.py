@@ -47,7 +47,6 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from bench import recipe
 from bench.common import (
     RawPhoto,
-    fit_fixed,
     list_photos,
     log,
     photo_training_set,
@@ -63,7 +62,7 @@ from celeb.faces import TrainingSet
 from celeb.feature_cache import crop_vectors
 from celeb.images import read_image
 from celeb.model import ModelBundle, make_gallery
-from celeb.train import predict_labels, train_best_model
+from celeb.train import fit_candidate, predict_labels, train_best_model
 
 #: Variant name -> (engine, its settings).
 VARIANTS = {
@@ -137,7 +136,7 @@ def accuracy_per_split(
 ) -> tuple[list[float], list[float]]:
     accuracies, coverages = [], []
     for train_index, test_index in splits:
-        model = fit_fixed(winner, params, training_set(photos, searched, train_index))
+        model = fit_candidate(winner, params, training_set(photos, searched, train_index))
         scored = [i for i in test_index if searched[photos[i].key].vectors is not None]
         features = np.stack([searched[photos[i].key].vectors[0] for i in scored])
         truth = np.asarray([photos[i].person for i in scored], dtype=object)
@@ -155,7 +154,7 @@ def open_set(
     for stranger in sorted({p.person for p in photos}):
         train = [i for i in train_index if photos[i].person != stranger]
         data = training_set(photos, searched, train)
-        model = fit_fixed(winner, params, data)
+        model = fit_candidate(winner, params, data)
         gallery = make_gallery(data) if engine.open_set else None
 
         def answers(indices: list[int], model=model, gallery=gallery) -> list[str | None]:
@@ -183,7 +182,7 @@ def open_set(
 
 def time_12mp(engine: Engine, photos, searched, splits, winner, params, big: Path) -> list[float]:
     data = training_set(photos, searched, splits[0][0])
-    model = fit_fixed(winner, params, data)
+    model = fit_candidate(winner, params, data)
     bundle = ModelBundle(
         estimator=model,
         classes=[str(c) for c in model.classes_],
@@ -257,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             everything = training_set(photos, searched, range(len(photos)))
             started = time.perf_counter()
-            fit_fixed(winner, params, everything)
+            fit_candidate(winner, params, everything)
             retrain_seconds = time.perf_counter() - started
             log(f"{name}: timing a 12 MP photo")
             runs = time_12mp(engine, photos, searched, splits, winner, params, big)

@@ -61,7 +61,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from threadpoolctl import threadpool_limits
 
 from bench import recipe
-from bench.common import STARTED, RawPhoto, fit_fixed, list_photos, log, photo_training_set, raw_folder
+from bench.common import STARTED, RawPhoto, list_photos, log, photo_training_set, raw_folder
 from celeb.classify import Classifier
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
 from celeb.dataset import DatasetStore
@@ -74,8 +74,8 @@ from celeb.faces import Face, TrainingSet
 from celeb.images import Photo, mirrored, read_image
 from celeb.manifest import KEPT, REJECTED
 from celeb.model import ModelBundle, library_versions
-from celeb.train import predict_labels, train_best_model
-from celeb.training import train_from_store
+from celeb.train import fit_candidate, predict_labels, train_best_model
+from celeb.training import FULL_SEARCH, Recipe, StoreTraining, train_from_store
 
 TARGETS = {
     "accuracy": 0.85,
@@ -184,7 +184,7 @@ def celeb_split(
     data = celeb_training_set(photos, cache, train_index)
     started = time.perf_counter()
     with threadpool_limits(UNTIMED_BLAS_THREADS):
-        model = fit_fixed(winner, params, data)
+        model = fit_candidate(winner, params, data)
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(estimator=model, classes=[str(c) for c in model.classes_])
     classifier = Classifier(bundle)  # the default threshold
@@ -350,14 +350,11 @@ def crop_and_retrain(raw: Path, folder: Path) -> dict:
     find_seconds = time.perf_counter() - started
     log(f"find_faces: {cropped} in {find_seconds:.1f} s")
 
-    def train(models: list[str] | None, params: dict | None = None) -> tuple[dict, object]:
+    def train(recipe: Recipe) -> tuple[dict, StoreTraining]:
         started = time.perf_counter()
         features_ready = []
         trained = train_from_store(
-            store,
-            models=models,
-            params=params,
-            on_features=lambda *_: features_ready.append(time.perf_counter()),
+            store, recipe=recipe, on_features=lambda *_: features_ready.append(time.perf_counter())
         )
         total = time.perf_counter() - started
         features_seconds = features_ready[0] - started
@@ -369,18 +366,18 @@ def crop_and_retrain(raw: Path, folder: Path) -> dict:
             "rows": len(trained.data.labels),
             "winner": result.winner,
             "test_accuracy": result.test_accuracy,
-        }, result
+        }, trained
 
-    first, result = train(None)
+    first, trained = train(FULL_SEARCH)
     log(f"first training (features cold): {first['seconds']:.1f} s, winner {first['winner']}")
     rejected = [store.crops(p.name, KEPT)[0].record.id for p in store.people()[:3]]
     store.set_status(rejected, REJECTED)
-    again, _ = train(None)
+    again, _ = train(FULL_SEARCH)
     log(f"retrain after 3 rejections, default candidates: {again['seconds']:.1f} s")
-    # The Train page's "Quick retrain": the winner, with its parameters fixed.
-    best = next(c.params for c in result.candidates if c.name == result.winner)
-    fixed, _ = train([result.winner], {result.winner: best})
-    log(f"quick retrain after 3 rejections ({result.winner}, fixed parameters): {fixed['seconds']:.1f} s")
+    # The Train page's "Quick retrain": the first model's winner, with its parameters fixed.
+    fixed, _ = train(Recipe.quick(trained.bundle))
+    winner = trained.result.winner
+    log(f"quick retrain after 3 rejections ({winner}, fixed parameters): {fixed['seconds']:.1f} s")
     return {
         "import": {
             "seconds": import_seconds,

@@ -7,8 +7,8 @@ photo is decoded and searched once with the embeddings engine (every face,
 its embedding; cached in ``--cache``). Then, for each of the 10 ways to leave
 two of the five people out: a model is trained on the other three people's
 photos (each photo's face most like its person, as the dataset keeps it;
-``train_best_model`` + ``bundle_from_training``, so the gallery and its
-calibrated distance are the app's), every face of every photo of all five is
+``celeb.training.train_bundle``, so the gallery and its calibrated distance
+are the app's), every face of every photo of all five is
 classified by its gallery distance (unknown: farther than the calibrated
 distance), and the unknown faces are grouped by ``celeb.strangers.group_faces``
 at ``--scale`` (default ``LINK_FACTOR``, 0.9) times that distance. A face is
@@ -51,9 +51,8 @@ from celeb.engines import EngineUnavailable, get_engine
 from celeb.errors import ImageError
 from celeb.faces import TrainingSet
 from celeb.images import read_image
-from celeb.model import bundle_from_training
 from celeb.strangers import LINK_FACTOR, METHODS, OTHERS, group_faces
-from celeb.train import train_best_model
+from celeb.training import Recipe, train_bundle
 
 TARGETS = {"purity": 0.95, "largest": 0.80, "mixed": 0}
 STARTED = time.perf_counter()
@@ -136,10 +135,9 @@ def train(faces: Faces, known: list[str]):
         faces.photo[rows],
         np.zeros(len(rows), bool),
     )
-    engine = get_engine("embeddings")
     # The estimator does not decide who is unknown (the gallery does): one quick candidate.
-    result = train_best_model(data, models=["svm_linear"], grids=engine.grids, n_jobs=2)
-    return bundle_from_training(result, engine, data)
+    _, bundle = train_bundle(data, get_engine("embeddings"), recipe=Recipe(("svm_linear",)))
+    return bundle
 
 
 def measure(faces: Faces, strangers: tuple[str, str], gallery, method: str, scale: float = 1.0) -> dict:

@@ -10,8 +10,8 @@ behind these names can change without touching it. By what they are for::
     the dataset   DatasetStore, its crops (Crop, KEPT, REJECTED, PersonSummary),
                   imports (AddReport, UrlJob), Find faces (CropReport), flags    (dataset, manifest,
                                                     archive, url_import, web, cropping, curation)
-    training      train_from_store, compare_engines, train_best_model and their results
-                                                                                 (training, train)
+    training      train_from_store by a Recipe (FULL_SEARCH, SHORT_SEARCH,       (training, train)
+                  Recipe.quick), compare_engines, train_best_model, their results
     models        ModelRegistry, ModelInfo, ModelBundle, read_bundle             (registry, model)
     classifying   Classifier, FacePrediction, OpenSetRule; an album sorted, strangers grouped
                                                               (classify, open_set, sort/, strangers)
@@ -82,7 +82,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .stores import StoreLocation, store_location
     from .strangers import UnknownFace, group_unknown, grouping_distance
     from .train import CANDIDATES, PhotoScore, TrainingResult, most_confused, timings_text, train_best_model
-    from .training import compare_engines, train_from_store
+    from .training import FULL_SEARCH, SHORT_SEARCH, Recipe, compare_engines, train_from_store
     from .url_import import UrlJob, UrlReport, import_urls, read_url_csv, read_url_lines
     from .web import FetchSettings
 
@@ -151,7 +151,7 @@ _EXPORTS = {
         "timings_text",
         "train_best_model",
     ),
-    "training": ("compare_engines", "train_from_store"),
+    "training": ("FULL_SEARCH", "SHORT_SEARCH", "Recipe", "compare_engines", "train_from_store"),
     "url_import": ("UrlJob", "UrlReport", "import_urls", "read_url_csv", "read_url_lines"),
     "web": ("FetchSettings",),
 }

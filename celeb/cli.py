@@ -44,7 +44,7 @@ from .store_copy import copy_store, location_of
 from .stores import store_location
 from .terminal import format_table, progress_printer, terminal_text
 from .train import CANDIDATES, StageTime, timed, timings_text
-from .training import StoreTraining, compare_engines, train_from_store
+from .training import Recipe, StoreTraining, compare_engines, train_from_store
 from .url_import import import_urls, read_url_csv
 
 
@@ -296,9 +296,7 @@ def _train_store(
     trained = train_from_store(
         store,
         engine,
-        models=args.models,
-        test_size=args.test_size,
-        folds=args.folds,
+        recipe=_recipe(args),
         progress=lambda step, done, total: print(f"[{done}/{total}] {step}", file=sys.stderr),
         on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
     )
@@ -335,6 +333,10 @@ def _train_store(
     return 0
 
 
+def _recipe(args: argparse.Namespace) -> Recipe:
+    return Recipe(args.models or (), test_size=args.test_size, folds=args.folds)
+
+
 def _compare_engines(store: DatasetStore, args: argparse.Namespace) -> int:
     """``train --compare``: every installed engine trained on the same held-out photos, side by side."""
     engines = [store.engine(name) for name in ENGINE_NAMES if engine_available(name)]
@@ -346,14 +348,13 @@ def _compare_engines(store: DatasetStore, args: argparse.Namespace) -> int:
         return train_from_store(
             store,
             engine,
-            models=args.models,
-            test_size=args.test_size,
-            folds=args.folds,
+            recipe=recipe,
             test_photos=held_out,
             on_unreadable=lambda why: print(f"warning: {why}", file=sys.stderr),
         )
 
-    comparison = compare_engines(store, engines, run, args.test_size)
+    recipe = _recipe(args)
+    comparison = compare_engines(store, engines, recipe, run)
     for engine, why in comparison.skipped:
         print(f"note: {engine.name} not trained: {why}", file=sys.stderr)
     rows = [

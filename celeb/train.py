@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -302,8 +302,7 @@ def train_best_model(
 
         with timed("test and final fit", timings):
             chosen = next(r for r in results if r.name == winner)
-            best = CANDIDATES[winner].make().set_params(**chosen.params)
-            evaluated = with_probabilities(best, folds).fit(train.features, train.labels)
+            evaluated = fit_candidate(winner, chosen.params, train, folds)
             predicted = predict_labels(evaluated, test.features)
             classes = [str(c) for c in evaluated.classes_]
             report = classification_report(
@@ -313,7 +312,7 @@ def train_best_model(
             confusion = confusion_matrix(test.labels, predicted, labels=classes)
             final = evaluated
             if refit_on_all:
-                final = with_probabilities(clone(best), cv_folds(data, folds)).fit(data.features, data.labels)
+                final = fit_candidate(winner, chosen.params, data, folds)
     return TrainingResult(
         estimator=final,
         classes=classes,
@@ -478,6 +477,14 @@ def score_photos(held_out: Iterable[tuple[str, str]], faces: Iterable[tuple[str,
             answers.setdefault((person, photo), []).append(predicted)
     right = sum(1 for (person, _), said in answers.items() if all(answer == person for answer in said))
     return PhotoScore(photos=len(wanted), right=right, no_face=len(wanted) - len(answers))
+
+
+def fit_candidate(name: str, params: dict, data: TrainingSet, folds: int = 5) -> BaseEstimator:
+    """The candidate ``name`` with ``params``, fitted on all of ``data`` with probabilities: how
+    :func:`train_best_model` fits its winner (on the training split, then on everything), and how a
+    benchmark fits a winner's parameters on each split of its own."""
+    estimator = CANDIDATES[name].make().set_params(**params)
+    return with_probabilities(estimator, cv_folds(data, folds)).fit(data.features, data.labels)
 
 
 def with_probabilities(estimator: BaseEstimator, folds: int) -> BaseEstimator:

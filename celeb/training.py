@@ -1,7 +1,19 @@
-"""A model trained from the dataset store: what the CLI, the Train page and the benchmarks share.
+"""Training workflows: a model trained from the dataset store, or from a training set, by one recipe.
 
-:func:`train_from_store` computes the kept crops' features (cached per crop),
-runs the grid search (or a quick retrain with fixed parameters) and makes the
+A :class:`Recipe` says how: the candidates compared (all by default), the
+parameters fixed instead of searched, the share of photos held out, the
+cross-validation folds. Its variants, one each for every caller (the CLI, the
+Train and Strangers pages, the benchmarks):
+
+- :data:`FULL_SEARCH` (``Recipe()``), or with the candidates, test share and
+  folds chosen: the grid search (the Train page's **Train**, ``python -m celeb train``);
+- :meth:`Recipe.quick`: a model's winner alone, with its parameters (the Train
+  page's **Quick retrain**);
+- :data:`SHORT_SEARCH`: the two linear candidates, two folds: seconds, as the
+  Strangers page retrains after a group is named.
+
+:func:`train_from_store` computes the kept crops' features (cached per crop)
+and calls :func:`train_bundle`: the search (``train.train_best_model``) and the
 model bundle, stamped with the store's fingerprint. Where the bundle goes
 (``ModelRegistry.activate``, ``save_bundle``, a download) is the caller's
 choice; so is finding faces first (``DatasetStore.find_faces``).
@@ -14,8 +26,8 @@ every engine holds out and :func:`held_out_pairs` what each is scored on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -40,6 +52,48 @@ Run = TypeVar("Run")
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How a model is trained.
+
+    - ``models``: the candidates compared (``train.CANDIDATES``' names); empty: all of them, or,
+      with ``params``, the candidates fixed there.
+    - ``params``: candidates' parameters fixed instead of searched (``{"svm_rbf": {"model__C": 10,
+      ...}}``).
+    - ``test_size``: the share of photos held out to score the winner; ``folds``: cross-validation
+      folds (fewer when a person has fewer photos).
+
+    >>> Recipe(("svm_linear",), folds=3).candidates
+    ['svm_linear']
+    >>> Recipe(params={"svm_rbf": {"model__C": 10}}).candidates, Recipe().candidates
+    (['svm_rbf'], None)
+    """
+
+    models: Sequence[str] = ()
+    params: Mapping[str, dict] = field(default_factory=dict)
+    test_size: float = 0.25
+    folds: int = 5
+
+    @classmethod
+    def quick(cls, bundle: ModelBundle, test_size: float = 0.25, folds: int = 5) -> Recipe:
+        """A quick retrain: ``bundle``'s winner alone, with its parameters (seconds instead of a grid
+        search, right after rejecting or adding a few crops). A model without recorded candidates gives
+        the whole search."""
+        params = bundle.winner_params
+        return cls(tuple(params), params, test_size, folds)
+
+    @property
+    def candidates(self) -> list[str] | None:
+        """The candidates to train (None: all of them)."""
+        return list(self.models or self.params) or None
+
+
+#: Every candidate's grid searched, a quarter of the photos held out, five folds: the default.
+FULL_SEARCH = Recipe()
+#: The Strangers page's retrain: the two linear candidates and two folds, seconds after a group is named.
+SHORT_SEARCH = Recipe(("svm_linear", "logistic_regression"), folds=2)
+
+
+@dataclass(frozen=True)
 class StoreTraining:
     """One training run on a store: the result to judge, the bundle to save, what it was trained on."""
 
@@ -53,22 +107,17 @@ def train_from_store(
     store: DatasetStore,
     engine: Engine | None = None,
     *,
-    models: list[str] | None = None,
-    test_size: float = 0.25,
-    folds: int = 5,
-    params: dict[str, dict] | None = None,
+    recipe: Recipe = FULL_SEARCH,
     test_photos: set[str] | None = None,
     progress: ProgressCallback | None = None,
     on_features: Callable[[TrainingSet, list[str]], None] | None = None,
     on_unreadable: Callable[[str], None] | None = None,
 ) -> StoreTraining:
-    """Train a model on the kept crops of ``engine`` (the store's default engine when None).
+    """Train a model by ``recipe`` on the kept crops of ``engine`` (the store's default engine when
+    None).
 
-    - ``models``: the candidates to compare (all by default); ``params`` fixes
-      a candidate's parameters instead of searching its grid (a quick retrain:
-      ``params={"svm_rbf": {...}}``; ``models`` then defaults to its keys).
-    - ``test_size``, ``folds``, ``test_photos``: as :func:`train.train_best_model`
-      (``test_photos``: the photos held out for every engine compared).
+    - ``test_photos``: the photos held out (those of every engine compared), instead of a
+      stratified split.
     - ``progress(step, done, total)``: as each candidate finishes.
     - ``on_features(data, crop_ids)``: once the features are ready, before the search.
     - ``on_unreadable(why)``: a kept crop that cannot be read is left out and
@@ -85,21 +134,44 @@ def train_from_store(
         data, crop_ids = store.training_set(engine, on_unreadable=on_unreadable)
     if on_features:
         on_features(data, crop_ids)
+    result, bundle = train_bundle(
+        data,
+        engine,
+        recipe=recipe,
+        fingerprint=store.fingerprint(engine.name),
+        test_photos=test_photos,
+        progress=progress,
+    )
+    result.timings[:0] = features
+    return StoreTraining(result, bundle, data, crop_ids)
+
+
+def train_bundle(
+    data: TrainingSet,
+    engine: Engine,
+    *,
+    recipe: Recipe = FULL_SEARCH,
+    fingerprint: str = "",
+    test_photos: set[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[TrainingResult, ModelBundle]:
+    """Train a model by ``recipe`` on ``data`` (``engine``'s features) and make its bundle: what
+    :func:`train_from_store` does once the features are computed, and what a benchmark does on its own
+    training sets. ``fingerprint``: the dataset's, stamped on the bundle."""
     result = train_best_model(
         data,
-        models=models or (list(params) if params else None),
-        test_size=test_size,
-        folds=folds,
+        models=recipe.candidates,
+        test_size=recipe.test_size,
+        folds=recipe.folds,
         progress=progress,
-        params=params,
+        params=dict(recipe.params) or None,
         grids=engine.grids,
         test_photos=test_photos,
     )
-    result.timings[:0] = features
     # An open-set engine's bundle fits its naming rule on the training faces: often the longer part.
     with timed("naming rule" if engine.open_set else "model bundle", result.timings):
-        bundle = bundle_from_training(result, engine, data, store.fingerprint(engine.name))
-    return StoreTraining(result, bundle, data, crop_ids)
+        bundle = bundle_from_training(result, engine, data, fingerprint)
+    return result, bundle
 
 
 def common_test_photos(store: DatasetStore, engines: Iterable[Engine], test_size: float = 0.25) -> set[str]:
@@ -141,16 +213,23 @@ class Comparison(Generic[Run]):
 def compare_engines(
     store: DatasetStore,
     engines: Sequence[Engine],
-    run: Callable[[Engine, set[str]], Run | None],
-    test_size: float = 0.25,
+    recipe: Recipe = FULL_SEARCH,
+    run: Callable[[Engine, set[str]], Run | None] | None = None,
 ) -> Comparison[Run] | None:
-    """Train each engine with ``run(engine, held_out_photos)`` on the same held-out photos and score
-    them alike: the one comparison the Train page and ``train --compare`` make.
+    """Train each engine by ``recipe`` on the same held-out photos and score them alike: the one
+    comparison the Train page and ``train --compare`` make.
 
-    An engine without kept crops (its Find faces not run yet) is left out, with why, and the others
-    are trained. ``run`` returns what has a ``result`` (a :class:`StoreTraining`, or the page's own),
-    or None when it could not train (it has said why): the comparison is then None.
+    ``run(engine, held_out_photos)`` trains one engine (by default :func:`train_from_store` by
+    ``recipe``); a caller's own shows progress or says why it could not train. It returns what has
+    a ``result`` (a :class:`StoreTraining`, or the page's own record), or None when it could not
+    train (it has said why): the comparison is then None. An engine without kept crops (its Find
+    faces not run yet) is left out, with why, and the others are trained.
     """
+    if run is None:
+
+        def run(engine: Engine, held_out: set[str]) -> StoreTraining:
+            return train_from_store(store, engine, recipe=recipe, test_photos=held_out)
+
     usable = [engine for engine in engines if store.kept_photos(engine.name)]
     skipped = [
         (engine, f"no kept crops yet: find faces with the {engine.label} engine first")
@@ -159,7 +238,7 @@ def compare_engines(
     ]
     if not usable:
         return Comparison([], {}, skipped)
-    held_out = common_test_photos(store, usable, test_size)
+    held_out = common_test_photos(store, usable, recipe.test_size)
     runs = []
     for engine in usable:
         outcome = run(engine, held_out)

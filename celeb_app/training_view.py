@@ -19,10 +19,12 @@ from celeb import (
     ModelInfo,
     ModelRegistry,
     PhotoScore,
+    Recipe,
     TrainingError,
     TrainingResult,
     TrainingSet,
     bundle_bytes,
+    compare_engines,
     most_confused,
     timings_text,
     train_from_store,
@@ -50,16 +52,40 @@ def label(name: str) -> str:
     return candidate.label if candidate else name
 
 
+def train_engines(store: DatasetStore, engines: list[str], recipe: Recipe) -> list[Trained]:
+    """Train ``engines`` by ``recipe``: one engine as :func:`train`, several compared on the same
+    held-out photos (``compare_engines``; an engine without kept crops is left out, with a warning
+    saying how to get them). The models trained; none when the data was too thin (said why)."""
+    if len(engines) == 1:
+        trained = train(store, recipe, store.engine(engines[0]))
+        return [trained] if trained is not None else []
+    comparison = compare_engines(
+        store,
+        [store.engine(name) for name in engines],
+        recipe,
+        lambda one, held_out: train(store, recipe, one, test_photos=held_out),
+    )
+    for left_out, why in comparison.skipped if comparison else []:
+        # Train what can be trained, and say what was not and how to get it.
+        st.warning(
+            f"{left_out.label} not trained: {why} (**Dataset** page, pick that engine, **Find faces**).",
+            icon=":material/warning:",
+        )
+    if not comparison or not comparison.runs:
+        return []
+    for one, trained in comparison.runs:
+        trained.photos = comparison.scores[one.name] if len(comparison.runs) > 1 else None
+    return [trained for _, trained in comparison.runs]
+
+
 def train(
     store: DatasetStore,
-    models: list[str],
-    test_size: float,
-    folds: int,
-    params: dict | None = None,
+    recipe: Recipe,
     engine: Engine | None = None,
     test_photos: set[str] | None = None,
 ) -> Trained | None:
-    """Train with live progress; None (after saying why and what to do) when the data is too thin."""
+    """Train by ``recipe`` with live progress; None (after saying why and what to do) when the data
+    is too thin."""
     access.require_owner_action()  # training is the owner's, even when a visitor's rerun gets here
     engine = engine or store.engine()
     with st.status(f"Training: {engine.label}…", expanded=True) as status:
@@ -79,10 +105,7 @@ def train(
             trained = train_from_store(
                 store,
                 engine,
-                models=models,
-                test_size=test_size,
-                folds=folds,
-                params=params,
+                recipe=recipe,
                 test_photos=test_photos,
                 progress=progress,
                 on_features=features_ready,

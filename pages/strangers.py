@@ -9,6 +9,7 @@ from celeb import (
     ENGINE_LABELS,
     MAX_UPLOAD_MB,
     REVIEW_SIZE,
+    SHORT_SEARCH,
     CelebError,
     UnknownFace,
     face_view,
@@ -156,9 +157,7 @@ def show_retrain() -> None:
         st.warning(md(problem), icon=":material/warning:")
     store = resources.store()
     if st.button("Retrain now", type="primary", icon=":material/model_training:", key="strangers_retrain"):
-        trained = training_view.train(
-            store, ["svm_linear", "logistic_regression"], 0.25, 2, engine=store.engine(ENGINE)
-        )
+        trained = training_view.train(store, SHORT_SEARCH, store.engine(ENGINE))
         if trained is not None:
             st.session_state["strangers_trained"] = trained
     trained = st.session_state.get("strangers_trained")

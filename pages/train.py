@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from celeb import CANDIDATES, ENGINE_LABELS, HISTORY_LIMIT, compare_engines
+from celeb import CANDIDATES, ENGINE_LABELS, HISTORY_LIMIT, Recipe
 from celeb_app import navigation, resources, training_view, widgets
 from celeb_app.messages import show_flash
 from celeb_app.text import names, plural, when
@@ -110,38 +110,21 @@ with st.form("train_form"):
     )
 
 if submitted:
-    engine = store.engine(engine_name)
-    if quick and quick_params:
-        trained = training_view.train(
-            store, list(quick_params), test_size, folds, params=quick_params, engine=engine
+    if quick and quick_params:  # the active model's winner alone: this engine only
+        trained = training_view.train_engines(
+            store, [engine_name], Recipe.quick(active.bundle, test_size, folds)
         )
-        if trained is not None:
-            st.session_state["trained"] = [trained]
     elif not chosen:
         st.error("Choose at least one model to compare.")
-    elif compare and others:
-        comparison = compare_engines(
-            store,
-            [engine, *(store.engine(name) for name in others)],
-            lambda one, held_out: training_view.train(
-                store, chosen, test_size, folds, engine=one, test_photos=held_out
-            ),
-            test_size,
-        )
-        for left_out, why in comparison.skipped if comparison else []:
-            # Train what can be trained, and say what was not and how to get it.
-            st.warning(
-                f"{left_out.label} not trained: {why} (**Dataset** page, pick that engine, **Find faces**).",
-                icon=":material/warning:",
-            )
-        if comparison and comparison.runs:
-            for one, trained in comparison.runs:
-                trained.photos = comparison.scores[one.name] if len(comparison.runs) > 1 else None
-            st.session_state["trained"] = [trained for _, trained in comparison.runs]
+        trained = None
     else:
-        trained = training_view.train(store, chosen, test_size, folds, engine=engine)
-        if trained is not None:
-            st.session_state["trained"] = [trained]
+        trained = training_view.train_engines(
+            store,
+            [engine_name, *(others if compare else [])],
+            Recipe(tuple(chosen), test_size=test_size, folds=folds),
+        )
+    if trained:
+        st.session_state["trained"] = trained
 
 # ---------------------------------------------------------------- the new model
 
