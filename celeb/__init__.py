@@ -6,7 +6,8 @@ classifying. The app (``app.py``, ``pages/``, ``celeb_app/``) imports from here 
 behind these names can change without touching it. By what they are for::
 
     photos        read_image, IMAGE_SUFFIXES, the upload limits                 (images, config)
-    engines       get_engine, Engine, ENGINES, ENGINE_NAMES, ENGINE_LABELS       (engines)
+    engines       get_engine, Engine, ENGINES, ENGINE_NAMES, ENGINE_LABELS,      (engines)
+                  INSTALL_ENGINES_COMMAND (how to install their packages)
     the dataset   DatasetStore, its crops (Crop, KEPT, REJECTED, PersonSummary),
                   imports (AddReport, UrlJob), Find faces (CropReport), flags    (dataset, manifest,
                                                     archive, url_import, web, cropping, curation)
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
         engine_available,
         get_engine,
     )
+    from .engines.base import INSTALL_ENGINES_COMMAND
     from .errors import CelebError, DatasetError, ImageError, ModelError, ReadOnlyError, TrainingError
     from .faces import Box, Face, TrainingSet
     from .images import read_image
@@ -129,6 +131,7 @@ _EXPORTS = {
         "engine_available",
         "get_engine",
     ),
+    "engines.base": ("INSTALL_ENGINES_COMMAND",),
     "errors": ("CelebError", "DatasetError", "ImageError", "ModelError", "ReadOnlyError", "TrainingError"),
     "faces": ("Box", "Face", "TrainingSet"),
     "images": ("read_image",),

@@ -29,7 +29,7 @@ from .config import (
     STRICTNESS,
 )
 from .dataset import DatasetStore
-from .engines import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_NAMES, Engine, engine_available
+from .engines import DEFAULT_ENGINE, ENGINE_NAMES, INSTALL_ENGINES_COMMAND, Engine, engine_available
 from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=ENGINE_NAMES,
         default=DEFAULT_ENGINE,
         help=f"how faces are found and described (default {DEFAULT_ENGINE}; classic is the original "
-        f"recipe; every engine is installed by `{ENABLE_ENGINES}`)",
+        f"recipe; every engine is installed by `{INSTALL_ENGINES_COMMAND}`)",
     )
     train.add_argument(
         "--compare",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from celeb import DEFAULT_ENGINE, ENABLE_ENGINES, ENGINE_LABELS, ENGINE_NAMES, CelebError
+from celeb import DEFAULT_ENGINE, ENGINE_LABELS, ENGINE_NAMES, INSTALL_ENGINES_COMMAND, CelebError
 from celeb_app import access, navigation, resources
 from celeb_app.access import on_streamlit_cloud
 from celeb_app.messages import message
@@ -41,7 +41,7 @@ def engine_picker() -> str:
         missing = ", ".join(ENGINE_LABELS[name] for name in ENGINE_NAMES if name not in available)
         st.caption(
             f":material/extension: One engine here ({ENGINE_LABELS[available[0]]}). {missing} "
-            f"(more faces found and named) needs `{ENABLE_ENGINES}`."
+            f"(more faces found and named) needs `{INSTALL_ENGINES_COMMAND}`."
         )
         return available[0]
     return st.segmented_control(

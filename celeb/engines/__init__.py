@@ -29,8 +29,7 @@ from importlib import import_module
 from typing import Any
 
 from ..errors import CelebError
-from .base import Engine, EngineUnavailable
-from .dlib_models import INSTALL
+from .base import INSTALL_ENGINES_COMMAND, Engine, EngineUnavailable
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,8 @@ DEFAULT_ENGINE = "embeddings"
 LEGACY_ENGINE = "classic"
 ENGINE_NAMES = tuple(_ENTRIES)
 ENGINE_LABELS = {name: entry.label for name, entry in _ENTRIES.items()}
-#: How to install every engine's packages.
-ENABLE_ENGINES = INSTALL
+#: The old name of INSTALL_ENGINES_COMMAND (engines/base.py), still read by pages/classify.py.
+ENABLE_ENGINES = INSTALL_ENGINES_COMMAND
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -80,6 +79,7 @@ __all__ = [
     "ENGINES",
     "ENGINE_LABELS",
     "ENGINE_NAMES",
+    "INSTALL_ENGINES_COMMAND",
     "LEGACY_ENGINE",
     "ClassicEngine",
     "EmbeddingsEngine",

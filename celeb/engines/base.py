@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import CelebError
 
+#: The shell command that installs every engine's packages: what an :class:`EngineUnavailable`
+#: message, the CLI's help and the app tell a user to run.
+INSTALL_ENGINES_COMMAND = "pip install -r requirements.txt"
+
 if TYPE_CHECKING:  # the registry (engines/__init__.py) imports this module without NumPy or OpenCV
     import numpy as np
 

