@@ -3,7 +3,7 @@ of numbers to train on. No OpenCV, no engine: each engine (``celeb.engines``) fi
 objects its own way and turns their crops into the rows of a :class:`TrainingSet`.
 
 >>> face = Face(Box(10, 20, 40, 40), eyes=(Box(18, 30, 8, 6), Box(34, 30, 8, 6)))
->>> face.clean, face.scaled(0.5).box
+>>> face.eyes_found, face.scaled(0.5).box
 (True, Box(x=5, y=10, w=20, h=20))
 """
 
@@ -54,15 +54,23 @@ class Box:
 class Face:
     """A face found in a photo, in the coordinates of the array searched.
 
-    ``eyes`` holds the (left, right) eye boxes of a clean face, else is empty.
+    ``eyes`` holds the (left, right) eye boxes where the engine found both eyes, else is empty.
     """
 
     box: Box
     eyes: tuple[Box, ...] = ()
 
     @property
-    def clean(self) -> bool:
+    def eyes_found(self) -> bool:
+        """Whether both eyes were found: by the classic engine's eye cascade, one on each side of
+        the face's upper half (its two-eye rule; it finds faces without too), or by the embeddings
+        engine's landmarks, which place both on every face its detector gives (the points its crop
+        is aligned by). Only such faces are cropped for training (a dataset's ``clean`` crops);
+        others need more probability to be named, and are cut from their box unaligned."""
         return len(self.eyes) == 2
+
+    #: The old name of :attr:`eyes_found`, still read by cropping.py, classify.py and bench/.
+    clean = eyes_found
 
     def scaled(self, factor: float) -> Face:
         return Face(self.box.scaled(factor), tuple(eye.scaled(factor) for eye in self.eyes))

@@ -66,7 +66,7 @@ def test_a_missing_dlib_says_how_to_install_it(monkeypatch):
 def test_embeddings_engine_finds_crops_and_describes_a_face(astronaut):
     engine = get_engine("embeddings")
     faces = engine.detect(astronaut)
-    assert len(faces) == 1 and faces[0].clean
+    assert len(faces) == 1 and faces[0].eyes_found
     x, y, w, h = faces[0].box.as_list()
     assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # the astronaut's face, not her badge
     crop = engine.crop(astronaut, faces[0])
@@ -463,7 +463,7 @@ def test_every_registered_engine_is_rebuilt_from_its_stored_settings():
 def test_each_detector_finds_the_astronauts_face_for_alignment(astronaut, detector):
     engine = engines.get_engine("embeddings", {"detector": detector})
     faces = engine.detect(astronaut)
-    assert len(faces) == 1 and faces[0].clean
+    assert len(faces) == 1 and faces[0].eyes_found
     x, y, w, h = faces[0].box.as_list()
     assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200
     hog = engines.get_engine("embeddings", {"detector": "hog"})
@@ -531,7 +531,7 @@ def test_the_detectors_thresholds_are_saved_with_a_model_and_used(astronaut, enc
 def test_blazeface_finds_the_astronauts_face_where_hog_does(astronaut, detector):
     engine = engines.get_engine("embeddings", {"detector": detector})
     faces = engine.detect(astronaut)
-    assert len(faces) == 1 and faces[0].clean
+    assert len(faces) == 1 and faces[0].eyes_found
     hog = engines.get_engine("embeddings", {"detector": "hog"})
     reference = hog.detect(astronaut)[0]
     assert faces[0].box.iou(reference.box) > 0.5  # its box, built from eyes and mouth, is HOG's shape

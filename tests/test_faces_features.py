@@ -93,22 +93,23 @@ def test_clip_cuts_a_box_that_starts_before_the_image():
     assert _clip(Box(-10, -5, 50, 30), (50, 100)) == Box(0, 0, 40, 25)
 
 
-def test_face_clean_needs_two_eyes_and_scales_with_its_eyes():
+def test_eyes_found_needs_two_eyes_and_a_face_scales_with_its_eyes():
     eyes = (Box(12, 14, 4, 4), Box(24, 14, 4, 4))
     face = Face(Box(10, 10, 20, 20), eyes)
-    assert face.clean
-    assert not Face(Box(10, 10, 20, 20)).clean
-    assert not Face(Box(10, 10, 20, 20), eyes[:1]).clean
+    assert face.eyes_found
+    assert Face.clean is Face.eyes_found  # the old name, for the modules that still read it
+    assert not Face(Box(10, 10, 20, 20)).eyes_found
+    assert not Face(Box(10, 10, 20, 20), eyes[:1]).eyes_found
     assert face.scaled(2) == Face(Box(20, 20, 40, 40), (Box(24, 28, 8, 8), Box(48, 28, 8, 8)))
 
 
 # --------------------------------------------------------------------------- detection
 
 
-def test_astronaut_has_one_clean_face_with_eyes_inside(astronaut_face: Face):
+def test_astronaut_has_one_face_with_its_eyes_found_inside(astronaut_face: Face):
     face = astronaut_face
     assert face.box.iou(ASTRONAUT_FACE) > 0.8
-    assert face.clean
+    assert face.eyes_found
     left, right = face.eyes
     assert left.center[0] < right.center[0]
     box = face.box
@@ -155,7 +156,7 @@ def test_largest_face_first(astronaut: np.ndarray, detector: FaceDetector):
     faces = detector.detect(canvas)
     areas = [face.box.area for face in faces]
     assert areas == sorted(areas, reverse=True)
-    clean = [face for face in faces if face.clean]
+    clean = [face for face in faces if face.eyes_found]
     assert len(clean) == 2
     big, small = clean
     assert faces[0] is big
@@ -169,14 +170,14 @@ def test_boxes_map_back_to_full_resolution(astronaut: np.ndarray, astronaut_face
     # At max_side=512 the reduced copy is exactly the 1x photo: boxes are exactly 4x.
     exact = FaceDetector(DetectorSettings(max_side=512)).detect(big)
     assert [face.box for face in exact] == [astronaut_face.box.scaled(4)]
-    assert exact[0].clean
+    assert exact[0].eyes_found
     for eye in exact[0].eyes:  # eyes are searched at full resolution, inside the mapped box
         assert exact[0].box.x <= eye.x < exact[0].box.x + exact[0].box.w
     # At the default 640 px the copy differs a little: the face is still where 4x says.
     default = FaceDetector().detect(big)
     best = max(default, key=lambda face: face.box.iou(astronaut_face.box.scaled(4)))
     assert best.box.iou(astronaut_face.box.scaled(4)) > 0.8
-    assert best.clean
+    assert best.eyes_found
 
 
 def test_detector_settings_are_kept():
@@ -187,7 +188,7 @@ def test_detector_settings_are_kept():
 
 def test_detect_from_threads_gives_the_same_result(small_astronaut: np.ndarray):
     expected = FaceDetector().detect(small_astronaut)
-    assert len(expected) == 1 and expected[0].clean
+    assert len(expected) == 1 and expected[0].eyes_found
     shared = FaceDetector()
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(shared.detect, [small_astronaut] * 8))

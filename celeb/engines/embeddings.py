@@ -115,7 +115,10 @@ class EmbeddingsEngine(Engine):
 
 
 def _eye_boxes(shape: Any) -> tuple[Box, Box]:
-    """Small boxes around the two eyes of a 5-point shape (points 0-1 and 2-3 are eye corners)."""
+    """Small boxes around the two eyes of a 5-point shape (points 0-1 and 2-3 are eye corners): the
+    eyes as dlib's landmarks place them, the points :meth:`EmbeddingsEngine.crop` aligns the face by.
+    The landmarks place both on every face, so every face this engine keeps has its eyes found
+    (``Face.eyes_found``): which faces count is its detector's thresholds' call, not the eyes'."""
     boxes = []
     for first, second in ((2, 3), (0, 1)):  # the image's left eye first, as faces.Face expects
         a, b = shape.part(first), shape.part(second)

@@ -1,7 +1,8 @@
 """The classic engine's faces: frontal faces, and the eyes in them, found with OpenCV's haar
 cascades; and crops with the eyes at fixed places.
 
-A face with two eyes found in its upper half, one on each side, is *clean*:
+A face with two eyes found in its upper half, one on each side, has its
+eyes found (``Face.eyes_found``; a *clean* face in the recipe's words):
 the rule of the original recipe (made stricter, since the eye cascade also
 fires on nostrils and mouths). Faces without two eyes are kept too, marked,
 so that classification can still answer on them with a warning.
@@ -160,11 +161,11 @@ BOX_EYE_SPAN = 0.40
 def crop_face(rgb: np.ndarray, face: Face, size: int, *, align: bool = True) -> np.ndarray:
     """A square ``size`` x ``size`` RGB crop of one face, eyes at fixed places.
 
-    With ``align``, a clean face is rotated and scaled so its eyes sit level
+    With ``align``, a face with its eyes found is rotated and scaled so its eyes sit level
     (the face box of a haar cascade wanders by a tenth of its width from photo
     to photo); other faces are cut from their box where its eyes usually are.
     """
-    if align and face.clean:
+    if align and face.eyes_found:
         (lx, ly), (rx, ry) = (eye.center for eye in face.eyes)
         angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
         distance = max(1.0, float(np.hypot(rx - lx, ry - ly)))

@@ -27,7 +27,7 @@ class FeatureSettings:
     wavelet: str = "db1"
     level: int = 5
     crop_size: int = 128  # side of the stored face crop the features are made from
-    align: bool = True  # rotate clean faces so the eyes sit level (see haar.crop_face)
+    align: bool = True  # rotate faces with eyes found so the eyes sit level (see haar.crop_face)
     equalize: bool = False  # histogram-equalise the crop's luminance first
 
     def as_dict(self) -> dict:
