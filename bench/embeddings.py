@@ -53,13 +53,12 @@ from bench.common import (
     raw_folder,
     twelve_megapixels,
 )
-from celeb.classify import Classifier
+from celeb.classify import Classifier, describe_faces
 from celeb.config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD
 from celeb.cropping import faces_most_like
 from celeb.engines import Engine, EngineUnavailable, get_engine
 from celeb.errors import ImageError
 from celeb.faces import TrainingSet
-from celeb.feature_cache import crop_vectors
 from celeb.images import read_image
 from celeb.model import ModelBundle, make_gallery
 from celeb.train import fit_candidate, predict_labels, train_best_model
@@ -98,11 +97,8 @@ def search(engine: Engine, photo: RawPhoto) -> Searched:
     clean = [face for face in faces if face.clean][: None if engine.open_set else 1]
     if not clean:
         return Searched(bool(faces), None)
-    described = []
-    for face in clean:
-        crop = engine.crop(image.rgb, face)
-        described.append(crop_vectors(engine, crop))
-    return Searched(True, np.stack(described))  # (faces, views, length)
+    described = describe_faces(engine, image.rgb, clean, mirrored=True)  # as Find faces describes them
+    return Searched(True, np.stack([one.views for one in described]))  # (faces, views, length)
 
 
 def search_all(engine: Engine, photos: list[RawPhoto]) -> tuple[dict[str, Searched], float]:

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from celeb.classify import describe_faces
 from celeb.config import DECODE_MAX_SIDE, IMAGE_SUFFIXES, paths
 from celeb.cropping import faces_most_like
 from celeb.engines import EngineUnavailable, get_engine
@@ -89,10 +90,10 @@ def search(engine, path: Path) -> tuple[np.ndarray, np.ndarray]:
         image = read_image(path, max_side=DECODE_MAX_SIDE)
     except (ImageError, OSError):
         return np.zeros((0, engine.feature_length), np.float32), np.zeros(0, bool)
-    faces = engine.detect(image.rgb)
-    vectors = [engine.features(engine.crop(image.rgb, face)) for face in faces]
+    faces = describe_faces(engine, image.rgb)  # as classifying describes them
+    vectors = [one.features for one in faces]
     shape = (len(faces), engine.feature_length)
-    return np.asarray(vectors, np.float32).reshape(shape), np.asarray([f.clean for f in faces], bool)
+    return np.asarray(vectors, np.float32).reshape(shape), np.asarray([one.face.clean for one in faces], bool)
 
 
 def all_faces(raw: Path, cache: Path) -> Faces:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ import numpy as np
 
 from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, TOP_CANDIDATES, UNCLEAN_EXTRA_CONFIDENCE
 from .faces import Box, Face
+from .feature_cache import crop_vectors
 from .images import Photo, read_image
 from .open_set import OpenSetRule, name_once_per_photo
 
@@ -109,19 +111,45 @@ class PhotoPrediction:
 @dataclass(frozen=True)
 class DescribedFace:
     """A face an engine found in a decoded photo: where (the decoded photo's coordinates), its
-    crop and its feature vector."""
+    crop and its feature vector (None when only cropped); ``views``, when asked for, the crop's
+    vectors as the feature cache keeps them (:func:`celeb.feature_cache.crop_vectors`: the crop's,
+    then its mirror image's for an engine that trains on mirrored copies)."""
 
     face: Face
     crop: np.ndarray
-    features: np.ndarray
+    features: np.ndarray | None
+    views: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def describe_faces(engine: Engine, rgb: np.ndarray) -> list[DescribedFace]:
-    """Every face ``engine`` finds in a decoded photo, largest first, cropped and described."""
+def describe_faces(
+    engine: Engine,
+    rgb: np.ndarray,
+    faces: Sequence[Face] | None = None,
+    *,
+    mirrored: bool = False,
+    crops_only: bool = False,
+) -> list[DescribedFace]:
+    """Faces of a decoded photo, each cropped and described: the one path from a photo to its faces'
+    feature vectors (classifying, Find faces, the benchmarks).
+
+    ``faces``: those to describe (default: every face ``engine`` finds, largest first); a caller
+    that keeps some only (the clean ones, the largest) detects them first with ``engine.detect``.
+    ``mirrored``: also each crop's :attr:`~DescribedFace.views`, as training uses them.
+    ``crops_only``: cropped, not described (Find faces with an engine that describes its crops when
+    training).
+    """
+    if faces is None:
+        faces = engine.detect(rgb)
     described = []
-    for face in engine.detect(rgb):
+    for face in faces:
         crop = engine.crop(rgb, face)
-        described.append(DescribedFace(face, crop, engine.features(crop)))
+        if crops_only:
+            described.append(DescribedFace(face, crop, None))
+        elif mirrored:
+            views = crop_vectors(engine, crop)
+            described.append(DescribedFace(face, crop, views[0], views))
+        else:
+            described.append(DescribedFace(face, crop, engine.features(crop)))
     return described
 
 

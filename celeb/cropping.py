@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .classify import describe_faces
 from .config import DECODE_MAX_SIDE
 from .engines import DEFAULT_ENGINE, LEGACY_ENGINE, Engine
 from .errors import DatasetError, ImageError
 from .faces import Box, Face
-from .feature_cache import FeatureCache, crop_vectors
+from .feature_cache import FeatureCache
 from .images import decode_png, encode_png, read_image
 from .manifest import KEPT, REJECTED, CropRecord, PhotoRecord, content_hash, person_named
 from .storage import StagedFile
@@ -194,7 +195,8 @@ def _crop_photo(
 ) -> SearchedPhoto:
     """Find a photo's clean faces and stage their crop files (put in place when recorded).
 
-    With ``describe``, also the crops' feature vectors (as FeatureCache keeps them).
+    With ``describe``, also the crops' feature vectors (as FeatureCache keeps them), by
+    :func:`celeb.classify.describe_faces` as classifying describes a photo's faces.
     """
     slug, photo = job
     searched = SearchedPhoto(slug, photo)
@@ -203,15 +205,15 @@ def _crop_photo(
     except (ImageError, OSError):
         return searched
     clean = [face for face in engine.detect(image.rgb) if face.clean]
+    found = describe_faces(engine, image.rgb, clean, mirrored=True, crops_only=not describe)
     # Crop ids of the classic engine keep their old form, so older datasets stay valid; other
     # engines' carry their whole name, so that no two engines' ids can be the same.
     prefix = "" if engine.name == LEGACY_ENGINE else f"{engine.name}-"
-    for rank, face in enumerate(clean):
-        crop_id = f"{photo.sha[:16]}_{prefix}{rank}"
-        crop = engine.crop(image.rgb, face)
-        searched.files[crop_id] = store.stage_file(store.crop_key(slug, crop_id), encode_png(crop))
+    for rank, one in enumerate(found):
+        face, crop_id = one.face, f"{photo.sha[:16]}_{prefix}{rank}"
+        searched.files[crop_id] = store.stage_file(store.crop_key(slug, crop_id), encode_png(one.crop))
         if describe:
-            searched.vectors[crop_id] = crop_vectors(engine, crop)
+            searched.vectors[crop_id] = one.views
         record = CropRecord(
             id=crop_id,
             photo=photo.sha,
