@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .archive import AddReport, preview_paths, preview_zip_people
     from .auth import PasswordGuard
-    from .classify import Classifier, FacePrediction
+    from .classify import Classifier, FacePrediction, PhotoPrediction
     from .config import (
         CLASSIFY_DETAILS_MAX_PHOTOS,
         CONFUSION_HEATMAP_MAX_PEOPLE,
@@ -92,7 +92,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
 _EXPORTS = {
     "archive": ("AddReport", "preview_paths", "preview_zip_people"),
     "auth": ("PasswordGuard",),
-    "classify": ("Classifier", "FacePrediction"),
+    "classify": ("Classifier", "FacePrediction", "PhotoPrediction"),
     "config": (
         "CLASSIFY_DETAILS_MAX_PHOTOS",
         "CONFUSION_HEATMAP_MAX_PEOPLE",

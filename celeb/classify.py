@@ -104,6 +104,8 @@ def probable_person(odds: dict[str, float], clean: bool, threshold: float) -> st
 
 @dataclass(frozen=True)
 class PhotoPrediction:
+    """A photo classified: the photo as decoded, and its faces, largest first."""
+
     photo: Photo
     faces: list[FacePrediction]
 

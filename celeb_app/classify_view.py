@@ -20,7 +20,6 @@ from celeb import (
     ENGINES,
     SURE,
     TOP_CANDIDATES,
-    CelebError,
     FacePrediction,
     Label,
     OpenSetRule,
@@ -36,7 +35,7 @@ from celeb import (
 )
 from celeb_app import access, resources
 from celeb_app.charts import chart_height, distance_chart, probability_chart
-from celeb_app.messages import logger
+from celeb_app.classifying import classify_many, classify_photo
 from celeb_app.text import md, names, plural
 
 if TYPE_CHECKING:
@@ -60,32 +59,23 @@ class PageRun:
 
 
 def classify(
-    data: bytes, run: PageRun, picture: bool = True
-) -> tuple[np.ndarray | None, tuple[int, int], list]:
+    name: str, data: bytes, run: PageRun, picture: bool = True
+) -> tuple[np.ndarray | None, tuple[int, int], list] | None:
     """The photo as shown (at most SHOWN_MAX_SIDE; None without ``picture``), its size as stored,
-    and its faces; its key is added to ``run.shown``.
+    and its faces; None after an error message naming it. Its key is added to ``run.shown``.
 
     Results are kept in this session only, for the photos it shows now, so
     moving a widget does not redo the work; nothing of a visitor's photo goes
     to disk, to the log, or to a cache other sessions share. At most one
-    classification per core runs at once; the others say they are queued.
+    classification per core runs at once (:func:`classifying.classify_photo`).
     """
     key = (hashlib.sha256(data).hexdigest(), run.model.key, run.threshold, run.strictness, picture)
     kept = st.session_state.setdefault("classified", {})
     run.shown.add(key)
     if key not in kept:
-        waiting = st.empty()
-
-        def queued(place: int) -> None:
-            waiting.info(
-                f"Queued: the server is busy with other photos; yours is number {place} in line.",
-                icon=":material/hourglass_top:",
-            )
-
-        with resources.classify_slots().hold(on_wait=queued):
-            waiting.empty()
-            with st.spinner("Looking for faces…"):
-                prediction = run.classifier().classify(data)
+        prediction = classify_photo(name, data, run.classifier, working="Looking for faces…")
+        if prediction is None:
+            return None
         photo = prediction.photo
         # Sorting many photos shows none of them: keeping their pictures would cost 4 MB a photo.
         shown = thumbnail(photo.rgb, SHOWN_MAX_SIDE) if picture else None
@@ -147,25 +137,10 @@ def show_face(number: int, face: FacePrediction, rule: OpenSetRule | None) -> No
             st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
 
 
-def classify_or_say_why(
-    name: str, data: bytes, run: PageRun, picture: bool = True
-) -> tuple[np.ndarray | None, tuple[int, int], list] | None:
-    """:func:`classify`, or None after an error message naming the photo."""
-    try:
-        return classify(data, run, picture)
-    except CelebError as exc:
-        st.error(f"**{md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
-    except Exception as exc:  # one odd photo must not stop the others
-        # Logged without the file name or bytes: a visitor's photo stays out of the log.
-        logger.error("classifying an uploaded photo failed: %s", exc.__class__.__name__)
-        st.error(f"**{md(name)}** could not be processed. Try another photo.", icon=":material/error:")
-    return None
-
-
 def show_photo(name: str, data: bytes, run: PageRun) -> list | None:
     """The photo with its faces boxed and each face's answer; its faces (None when unreadable)."""
     st.subheader(md(name), divider="gray")
-    result = classify_or_say_why(name, data, run)
+    result = classify(name, data, run)
     if result is None:
         return None
     shown, original_size, faces = result
@@ -191,15 +166,10 @@ def show_photo(name: str, data: bytes, run: PageRun) -> list | None:
 
 def sort_quietly(photos: list[tuple[str, bytes]], run: PageRun) -> list[tuple[SortedPhoto, bytes]]:
     """Classify many photos with a progress bar and no details; the readable ones, sorted."""
-    bar = st.progress(0.0, text="Sorting photos…")
-    sorted_photos = []
-    for done, (name, data) in enumerate(photos, start=1):
-        result = classify_or_say_why(name, data, run, picture=False)
-        if result is not None:
-            sorted_photos.append((sorted_photo(name, data, result[2]), data))
-        bar.progress(done / len(photos), text=f"Sorting photos: {done}/{len(photos)}")
-    bar.empty()
-    return sorted_photos
+    classified = classify_many(
+        photos, "Sorting photos", lambda name, data: classify(name, data, run, picture=False)
+    )
+    return [(sorted_photo(name, data, faces), data) for name, data, (_, _, faces) in classified]
 
 
 def show_who_is_where(sorted_photos: list[tuple[SortedPhoto, bytes]], grouping: float | None) -> None:

@@ -17,6 +17,7 @@ from celeb import (
     grouping_distance,
 )
 from celeb_app import navigation, resources, training_view
+from celeb_app.classifying import classify_many, classify_photo
 from celeb_app.text import md, plural
 from celeb_app.uploads import UPLOAD_TYPES
 
@@ -33,22 +34,20 @@ STATE = "strangers"
 
 
 def unknown_faces(photos: list[tuple[str, bytes]], model: resources.ActiveModel) -> dict:
-    """Classify each photo; the grouping of its unknown faces (see STATE)."""
-    classifier = resources.classifier(model.key)
+    """Classify each photo (a photo dropped twice once); the grouping of its unknown faces (see STATE)."""
+    different: dict[str, tuple[str, bytes]] = {}
+    for name, data in photos:
+        different.setdefault(hashlib.sha256(data).hexdigest(), (name, data))
+    classified = classify_many(
+        list(different.values()),
+        "Looking for strangers",
+        lambda name, data: classify_photo(name, data, lambda: resources.classifier(model.key)),
+    )
     kept_photos: dict[str, tuple[str, bytes]] = {}
     faces: dict[str, tuple[str, list[int], object]] = {}
     found: list[UnknownFace] = []
-    bar = st.progress(0.0, text="Looking for strangers…")
-    for done, (name, data) in enumerate(photos, start=1):
+    for name, data, prediction in classified:
         sha = hashlib.sha256(data).hexdigest()
-        if sha in kept_photos:
-            continue
-        try:
-            with resources.classify_slots().hold():
-                prediction = classifier.classify(data)
-        except CelebError as exc:
-            st.error(f"**{md(name)}** cannot be read: {exc}", icon=":material/broken_image:")
-            continue
         kept_photos[sha] = (name, data)
         photo = prediction.photo
         for index, face in enumerate(prediction.faces):
@@ -58,8 +57,6 @@ def unknown_faces(photos: list[tuple[str, bytes]], model: resources.ActiveModel)
             view = face_view(photo.rgb, [v / photo.scale for v in face.box.as_list()])
             faces[face_id] = (sha, face.box.as_list(), view)
             found.append(UnknownFace(sha, index, face.features))  # two faces of one photo: two people
-        bar.progress(done / len(photos), text=f"Looking for strangers: {done}/{len(photos)}")
-    bar.empty()
     groups = group_unknown(found, grouping_distance(model.bundle))
     named = {group.name: [f"{face.photo}-{face.index}" for face in group.faces] for group in groups}
     others = named.pop("others", [])

@@ -148,3 +148,40 @@ def test_the_page_and_the_command_line_give_the_same_answer(
     assert_clean(at)
     shown = next(m.value for m in at.markdown if m.value.startswith("**Face 1"))
     assert shown.startswith(f"**Face 1: {expected or 'unknown person.'}")
+
+
+def _classify_many_with_bad_photos() -> None:
+    import streamlit as st
+
+    from celeb import ImageError
+    from celeb_app.classifying import classify_many, classify_photo
+
+    class Answers:
+        """A classifier that answers with the photo's bytes, or fails as a photo can."""
+
+        def classify(self, data: bytes) -> str:
+            if data == b"not a photo":
+                raise ImageError("this file is not a photo")
+            if data == b"odd":
+                raise RuntimeError("something no one foresaw")
+            return data.decode()
+
+    photos = [("a.jpg", b"one"), ("b.jpg", b"not a photo"), ("c.jpg", b"odd"), ("d.jpg", b"two")]
+    done = classify_many(photos, "Looking", lambda name, data: classify_photo(name, data, Answers))
+    st.write(" ".join(f"{name}={answer}" for name, _, answer in done))
+
+
+def test_classifying_many_photos_names_the_ones_that_fail_and_goes_on(caplog):
+    """The Classify page's sorting and the Strangers page classify many photos through one function:
+    a photo that cannot be read, or fails, is named (only its kind of failure is logged)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_classify_many_with_bad_photos).run()
+    assert not at.exception
+    assert [m.value for m in at.markdown] == ["a.jpg=one d.jpg=two"]
+    errors = [plain(e.value) for e in at.error]
+    assert errors == [
+        "**b.jpg** cannot be read: this file is not a photo",
+        "**c.jpg** could not be processed. Try another photo.",
+    ]
+    assert "RuntimeError" in caplog.text and "c.jpg" not in caplog.text
