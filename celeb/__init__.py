@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .config import (
         CLASSIFY_DETAILS_MAX_PHOTOS,
         CONFUSION_HEATMAP_MAX_PEOPLE,
+        CROPS_PER_PAGE,
         DEFAULT_CONFIDENCE_THRESHOLD,
         HISTORY_LIMIT,
         IMAGE_SUFFIXES,
@@ -96,6 +97,7 @@ _EXPORTS = {
     "config": (
         "CLASSIFY_DETAILS_MAX_PHOTOS",
         "CONFUSION_HEATMAP_MAX_PEOPLE",
+        "CROPS_PER_PAGE",
         "DEFAULT_CONFIDENCE_THRESHOLD",
         "HISTORY_LIMIT",
         "IMAGE_SUFFIXES",

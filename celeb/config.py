@@ -1,8 +1,22 @@
-"""Configuration in one place.
+"""The settings in one place: one table of defaults, grouped by what they decide, each with why it
+is what it is (and what was measured, where it was).
 
-Every path and limit the engine, the CLI and the app use comes from here.
-Environment variables override the defaults so that tests, benchmarks and a
-deployment can point elsewhere without code changes.
+Here: every path, every limit on what is read or held (photos, files, zips, uploads, downloads,
+work at once), and every threshold that decides an answer or a warning (how sure before a name,
+which crops are flagged, when two detections are one face, which trained model wins). Environment
+variables override the paths and the hosts downloads may reach (``paths()``, ``allowed_hosts()``),
+so that tests, benchmarks and a deployment can point elsewhere without code changes.
+
+Not here, on purpose, each beside the code it belongs to:
+
+- what is saved with a model, so that a model keeps finding and describing faces as it was trained
+  to: the embeddings engine's ``DetectorThresholds`` (engines/detectors.py), the classic engine's
+  ``DetectorSettings`` and ``FeatureSettings`` (engines/haar.py, wavelets.py) and its crop's eye
+  places (haar.py), the open-set rule once fitted (open_set.py);
+- facts of a file format or a network, which nobody tunes: format versions, a model file's size,
+  BlazeFace's 256 px input, anchors and its graph's merging of detections, dlib's 150 px face
+  chip, the shape of dlib's HOG box;
+- the look of a page (widths, colours, sliders' ranges).
 """
 
 from __future__ import annotations
@@ -16,6 +30,10 @@ from urllib.parse import urlsplit
 logger = logging.getLogger("celeb")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+# ======================================== reading photos (celeb.images)
 
 #: Images with more pixels than this are refused before they are decoded in
 #: full (decompression bombs). 50 MP covers every phone camera we know.
@@ -43,23 +61,37 @@ MAX_JPEG_STRAY_BYTES = 65_536
 #: square of its length: 8 MB cost 0.6 s, 50 MB 30 s. Encoders write none or a few.
 MAX_JPEG_FILL_RUN = 65_536
 
-#: Faces are looked for on a copy whose longest side is at most this many
-#: pixels; boxes are mapped back to the full photo. Keeps a 12 MP photo as
-#: cheap as a 1 MP one.
-DETECTION_MAX_SIDE = 640
-
 #: Photos are decoded at most about this long, for cropping and for
 #: classifying alike (the same face must give the same crop): faces are found
 #: at DETECTION_MAX_SIDE and cropped to 128 px, so more pixels only cost time.
 #: JPEGs decode straight at 1/2, 1/4 or 1/8 scale to get there.
 DECODE_MAX_SIDE = 1024
 
+# ======================================== finding faces (celeb.engines)
+
+#: Faces are looked for on a copy whose longest side is at most this many
+#: pixels; boxes are mapped back to the full photo. Keeps a 12 MP photo as
+#: cheap as a 1 MP one. (HOG's second look, upsampled, and MTCNN use such a copy too.)
+DETECTION_MAX_SIDE = 640
+
+#: Two detectors' boxes overlapping by at least this (IoU) are one face (hog+mtcnn: a weak HOG face
+#: MTCNN confirms; hog+mtcnn, blazeface+mtcnn: an MTCNN face where there is one already).
+SAME_FACE_IOU = 0.3
+
+#: blazeface+mtcnn adds MTCNN's faces to a group photo only from this share of the width of the
+#: largest face BlazeFace found: a face of the group BlazeFace missed is about as large as those
+#: it found; smaller ones are a crowd's, whose names would only be wrong ones (bench/README.md, "A
+#: cheaper detector").
+GROUP_FACE_SHARE = 0.6
+
+# ======================================== naming faces (celeb.classify, celeb.open_set)
+
 #: Below this top probability a face is "not sure" instead of a wrong name.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.4
 
 #: A face without two visible eyes is cropped from its box alone and is named
 #: wrongly about as often as rightly (bench/); it needs this much more
-#: probability than a clean face before it gets a name.
+#: probability than a face with its eyes found before it gets a name.
 UNCLEAN_EXTRA_CONFIDENCE = 0.2
 
 #: Who a face is, or "unknown" (celeb.open_set.OpenSetRule): a face is named only within a
@@ -82,6 +114,53 @@ SAME_PERSON_QUANTILE = 0.99
 #: The margin used where strangers cannot be measured (a model of one person, or one photo each).
 FALLBACK_MARGIN = 0.04
 
+#: A face's answer lists this many people at most, nearest (or likeliest) first: in the JSON of
+#: `classify` and in the Classify page's chart. Every person would make 8 KB of JSON a face at 158
+#: people, and a chart nobody can read.
+TOP_CANDIDATES = 5
+
+# ======================================== flags on crops (celeb.curation)
+# The defaults of FlagSettings, where the Dataset page's "Flag settings" start.
+
+#: A face narrower than this (in its source photo) is flagged as tiny.
+TINY_FACE_PIXELS = 48
+#: The model must give another person at least this probability to flag a crop.
+DISAGREE_PROBABILITY = 0.5
+#: Cosine similarity of two crops' 32x32 gray pixels above which they are near-duplicates.
+#: Distinct photos of one person measured up to about 0.96 on the sports set; copies
+#: of one photo at other sizes, 0.975 and above.
+DUPLICATE_SIMILARITY = 0.97
+
+# ======================================== training with many people (celeb.train; issue 20)
+
+#: Candidates whose cross-validation scores are this close (or within the best one's standard error)
+#: are a tie, which goes to the simpler model (celeb.train.CANDIDATES lists them simplest first):
+#: at 40 people four models tied at 0.998 and the SVM (RBF), listed first then, won; its calibrated
+#: probabilities never named some people who had few photos.
+SELECTION_TIE_MARGIN = 0.005
+#: The random forest is not searched above this many people or training rows (mirrored copies
+#: included), unless it is the only model asked for: its search took 77-330 s at 158 people against
+#: 2-5 s for the others, and it never won.
+FOREST_MAX_PEOPLE = 20
+FOREST_MAX_ROWS = 2_000
+#: After training, a person is flagged when the winner names right less than LOW_RECALL of their
+#: held-out test faces, or LOW_RECALL_GAP less than the median person does; only people with at
+#: least LOW_RECALL_MIN_FACES test faces (fewer say little).
+LOW_RECALL = 0.5
+LOW_RECALL_GAP = 0.3
+LOW_RECALL_MIN_FACES = 3
+
+#: How many replaced models are kept (celeb.registry); the oldest beyond this are deleted.
+HISTORY_LIMIT = 5
+
+# ======================================== sorting an album (celeb.sort)
+
+#: Sorting an album saves its state after this many photos, so that a killed run classifies at
+#: most these again.
+SORT_SAVE_EVERY = 25
+
+# ======================================== files, zips and the store
+
 #: Largest file, in MB, that anyone may upload or the engine reads: every
 #: file picker says it and refuses bigger files in the browser, and
 #: ``server.maxUploadSize`` in .streamlit/config.toml must be the same
@@ -92,32 +171,18 @@ MAX_UPLOAD_MB = 50
 #: so a photo the app takes from a browser is also read from a folder or a zip.
 MAX_FILE_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 
-#: Most photos a visitor (not the owner) gets classified per page view, and most files the
-#: server takes from a visitor's session at once (celeb_app/uploads.py).
-VISITOR_MAX_FILES = 10
-#: Most megabytes of uploads the server holds for one visitor's session: ten phone photos.
-VISITOR_MAX_UPLOAD_MB = 80
-#: Uploads parsed at once over all sessions; the others wait, unread (each costs about twice
-#: its size while it is parsed).
-UPLOADS_PARSED_AT_ONCE = 2
+#: Most files a zip may hold, and most bytes it may expand to.
+MAX_ZIP_MEMBERS = 5_000
+MAX_ZIP_BYTES = 2_000_000_000
 
-#: Above this many photos at once, the Classify page sorts them into a table (who is where)
-#: with a progress bar instead of showing every photo's faces and charts.
-CLASSIFY_DETAILS_MAX_PHOTOS = 10
+#: Largest CSV of person,url rows read (a million rows is about 100 MB; nobody curates that many).
+MAX_CSV_BYTES = 20 * 1024 * 1024
 
-#: A face's answer lists this many people at most, nearest (or likeliest) first: in the JSON of
-#: `classify` and in the Classify page's chart. Every person would make 8 KB of JSON a face at 158
-#: people, and a chart nobody can read.
-TOP_CANDIDATES = 5
-
-#: The Train page draws the confusion matrix up to this many people; past it, a matrix is unreadable
-#: (158 x 158) and the page lists this many of the most frequent mistakes instead.
-CONFUSION_HEATMAP_MAX_PEOPLE = 20
-
-#: The Dataset page's people list gets a search box past this many people, and is at most this
-#: many pixels tall (it scrolls): a league's hundreds of people would push the page down.
-PEOPLE_SEARCH_FROM = 20
-PEOPLE_TABLE_HEIGHT = 400
+#: Largest dataset manifest read (about 5 KB a photo: some 20,000 photos).
+MAX_MANIFEST_BYTES = 100 * 1024 * 1024
+#: The database store writes every record whole once per this many changes (celeb.database):
+#: between two, a change costs one row, whatever the dataset's size.
+SNAPSHOT_EVERY = 200
 
 #: A temporary file of an atomic write (``.name.random.tmp``) this many
 #: seconds old was left by an interrupted write (a crash, a killed process)
@@ -125,16 +190,7 @@ PEOPLE_TABLE_HEIGHT = 400
 #: seconds; younger ones may be another process's write in progress.
 STALE_TEMPORARY_SECONDS = 10 * 60
 
-#: Sorting an album (celeb.sort) saves its state after this many photos, so that a killed run
-#: classifies at most these again.
-SORT_SAVE_EVERY = 25
-
-#: Most files a zip may hold, and most bytes it may expand to.
-MAX_ZIP_MEMBERS = 5_000
-MAX_ZIP_BYTES = 2_000_000_000
-
-#: How many replaced models are kept (celeb.registry); the oldest beyond this are deleted.
-HISTORY_LIMIT = 5
+# ======================================== image downloads (celeb.web)
 
 #: Default limits of one image download (celeb.web.FetchSettings): seconds for the whole
 #: download (lookup, connecting, redirects, reading), bytes, redirects followed, and
@@ -149,6 +205,17 @@ FETCH_WORKERS = 8
 #: its place until the resolver gives up, so slow names cannot pile up threads.
 MAX_DNS_LOOKUPS = 8
 
+# ======================================== the server: visitors and the owner
+
+#: Most photos a visitor (not the owner) gets classified per page view, and most files the
+#: server takes from a visitor's session at once (celeb_app/uploads.py).
+VISITOR_MAX_FILES = 10
+#: Most megabytes of uploads the server holds for one visitor's session: ten phone photos.
+VISITOR_MAX_UPLOAD_MB = 80
+#: Uploads parsed at once over all sessions; the others wait, unread (each costs about twice
+#: its size while it is parsed).
+UPLOADS_PARSED_AT_ONCE = 2
+
 #: Owner password guessing. A session waits 1 s after a wrong password, then
 #: 2, 4 ... up to PASSWORD_WAIT_CAP s. Over all sessions, checks (scrypt, 16 MB
 #: each) run in arrival order, at most PASSWORD_CHECKS_AT_ONCE at a time and
@@ -159,16 +226,26 @@ PASSWORD_WAIT_BASE = 1.0
 PASSWORD_WAIT_CAP = 60.0
 PASSWORD_CHECKS_AT_ONCE = 2
 PASSWORD_CHECK_INTERVAL = 0.25
-#: Largest CSV of person,url rows read (a million rows is about 100 MB; nobody curates that many).
-MAX_CSV_BYTES = 20 * 1024 * 1024
 
-#: Largest dataset manifest read (about 5 KB a photo: some 20,000 photos).
-MAX_MANIFEST_BYTES = 100 * 1024 * 1024
-#: The database store writes every record whole once per this many changes (celeb.database):
-#: between two, a change costs one row, whatever the dataset's size.
-SNAPSHOT_EVERY = 200
+# ======================================== how much a page shows
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: Above this many photos at once, the Classify page sorts them into a table (who is where)
+#: with a progress bar instead of showing every photo's faces and charts.
+CLASSIFY_DETAILS_MAX_PHOTOS = 10
+
+#: The Train page draws the confusion matrix up to this many people; past it, a matrix is unreadable
+#: (158 x 158) and the page lists this many of the most frequent mistakes instead.
+CONFUSION_HEATMAP_MAX_PEOPLE = 20
+
+#: The Dataset page's people list gets a search box past this many people, and is at most this
+#: many pixels tall (it scrolls): a league's hundreds of people would push the page down.
+PEOPLE_SEARCH_FROM = 20
+PEOPLE_TABLE_HEIGHT = 400
+#: The Dataset page shows a person's crops this many at a time (a page of the grid): every crop
+#: is an image the browser fetches, and a person may have hundreds.
+CROPS_PER_PAGE = 24
+
+# ======================================== paths and hosts, from the environment
 
 
 def _path_from_env(name: str, default: Path) -> Path:
@@ -258,23 +335,3 @@ def parse_host_port(entry: str) -> tuple[str, int]:
     except UnicodeError as exc:
         raise ValueError(f"{entry!r} is not a valid host name") from exc
     return host, port
-
-
-# Training with many people (celeb.train; issue 20).
-
-#: Candidates whose cross-validation scores are this close (or within the best one's standard error)
-#: are a tie, which goes to the simpler model (celeb.train.CANDIDATES lists them simplest first):
-#: at 40 people four models tied at 0.998 and the SVM (RBF), listed first then, won; its calibrated
-#: probabilities never named some people who had few photos.
-SELECTION_TIE_MARGIN = 0.005
-#: The random forest is not searched above this many people or training rows (mirrored copies
-#: included), unless it is the only model asked for: its search took 77-330 s at 158 people against
-#: 2-5 s for the others, and it never won.
-FOREST_MAX_PEOPLE = 20
-FOREST_MAX_ROWS = 2_000
-#: After training, a person is flagged when the winner names right less than LOW_RECALL of their
-#: held-out test faces, or LOW_RECALL_GAP less than the median person does; only people with at
-#: least LOW_RECALL_MIN_FACES test faces (fewer say little).
-LOW_RECALL = 0.5
-LOW_RECALL_GAP = 0.3
-LOW_RECALL_MIN_FACES = 3

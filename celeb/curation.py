@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .config import MAX_DISTANCE_THRESHOLD, NEAREST_FACES
+from .config import (
+    DISAGREE_PROBABILITY,
+    DUPLICATE_SIMILARITY,
+    MAX_DISTANCE_THRESHOLD,
+    NEAREST_FACES,
+    TINY_FACE_PIXELS,
+)
 from .engines import EngineUnavailable, get_engine
 from .errors import DatasetError
 from .images import decode_png
@@ -38,15 +44,6 @@ from .manifest import KEPT, Crop
 from .model import ModelBundle
 from .names import same_person
 from .open_set import pairwise_distances
-
-#: A face narrower than this (in its source photo) is flagged as tiny.
-TINY_FACE_PIXELS = 48
-#: The model must give another person at least this probability to flag a crop.
-DISAGREE_PROBABILITY = 0.5
-#: Cosine similarity of two crops' 32x32 gray pixels above which they are near-duplicates.
-#: Distinct photos of one person measured up to about 0.96 on the sports set; copies
-#: of one photo at other sizes, 0.975 and above.
-DUPLICATE_SIMILARITY = 0.97
 
 MODEL, TINY, DUPLICATE, DAMAGED = "model", "tiny", "duplicate", "damaged"
 #: Far from the person's own faces (identity engines): shown before every other flag.
@@ -72,6 +69,9 @@ class Flag:
 
 @dataclass(frozen=True)
 class FlagSettings:
+    """What the flags point at; the defaults (celeb.config, with what was measured) are where the
+    Dataset page's "Flag settings" start."""
+
     tiny_pixels: int = TINY_FACE_PIXELS
     disagree_probability: float = DISAGREE_PROBABILITY
     duplicate_similarity: float = DUPLICATE_SIMILARITY

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from celeb import (
+    CROPS_PER_PAGE,
     KEPT,
     MAX_UPLOAD_MB,
     PEOPLE_SEARCH_FROM,
@@ -35,7 +36,6 @@ from celeb_app.uploads import UPLOAD_TYPES
 
 navigation.start(__file__)
 
-PER_PAGE = 24
 FILTERS = {"Kept": KEPT, "Rejected": REJECTED, "All": None}
 
 
@@ -328,13 +328,28 @@ with crops_tab:
     )
     first = bar_mid.toggle("Flagged first", value=True, key="flagged_first")
     with bar_right.popover("Flag settings", icon=":material/tune:"):
+        start = FlagSettings()  # the defaults (celeb.config)
         settings = FlagSettings(
-            tiny_pixels=st.slider("Tiny below (px wide in the photo)", 16, 160, 48, 8, key="flag_tiny"),
+            tiny_pixels=st.slider(
+                "Tiny below (px wide in the photo)", 16, 160, start.tiny_pixels, 8, key="flag_tiny"
+            ),
             disagree_probability=st.slider(
-                "Model disagrees from (probability)", 0.3, 0.95, 0.5, 0.05, format="percent", key="flag_model"
+                "Model disagrees from (probability)",
+                0.3,
+                0.95,
+                start.disagree_probability,
+                0.05,
+                format="percent",
+                key="flag_model",
             ),
             duplicate_similarity=st.slider(
-                "Near-duplicate from (similarity)", 0.90, 0.995, 0.97, 0.005, format="%.3f", key="flag_dup"
+                "Near-duplicate from (similarity)",
+                0.90,
+                0.995,
+                start.duplicate_similarity,
+                0.005,
+                format="%.3f",
+                key="flag_dup",
             ),
         )
 
@@ -352,13 +367,12 @@ with crops_tab:
     if not visible:
         st.info(f"No {shown_filter.lower()} crops of {shown}.")
         st.stop()
-    pages = -(-len(visible) // PER_PAGE)
+    pages = -(-len(visible) // CROPS_PER_PAGE)
     number = 1
     if pages > 1:
         number = st.pagination(pages, key=f"crop_page_{summary.slug}_{shown_filter}_{pages}")
-    page_crops = visible[(number - 1) * PER_PAGE : number * PER_PAGE]
+    first_shown = (number - 1) * CROPS_PER_PAGE
+    page_crops = visible[first_shown : first_shown + CROPS_PER_PAGE]
     crop_review.selection_bar(page_crops)
     crop_review.crop_grid(page_crops, flags)
-    st.caption(
-        f"Crops {(number - 1) * PER_PAGE + 1}–{(number - 1) * PER_PAGE + len(page_crops)} of {len(visible)}"
-    )
+    st.caption(f"Crops {first_shown + 1}–{first_shown + len(page_crops)} of {len(visible)}")

@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Protocol
 import cv2
 import numpy as np
 
-from ..config import DETECTION_MAX_SIDE
+from ..config import DETECTION_MAX_SIDE, GROUP_FACE_SHARE, SAME_FACE_IOU
 from ..faces import Box
 from ..limits import usable_cores
 from ..storage import read_regular_file
@@ -102,7 +102,6 @@ class HogDetector:
     upsamples a copy of at most 640 px once, for faces under about 80 px."""
 
     name: ClassVar[str] = "hog"
-    UPSAMPLE_MAX_SIDE = DETECTION_MAX_SIDE
 
     def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
         self._pool = dlib_pool()
@@ -114,7 +113,7 @@ class HogDetector:
         """Boxes with HOG's score (above 0; real faces score about 1.5, half of them)."""
         found = self._run(rgb, upsample=0)
         if not found:
-            small, back = _smaller(rgb, self.UPSAMPLE_MAX_SIDE)
+            small, back = _smaller(rgb, DETECTION_MAX_SIDE)
             found = [(box.scaled(back), score) for box, score in self._run(small, upsample=1)]
         return found
 
@@ -129,11 +128,6 @@ class MtcnnDetector:
     """MTCNN on a copy of at most 640 px; boxes reshaped from its five points to HOG's shape."""
 
     name: ClassVar[str] = "mtcnn"
-    MAX_SIDE = DETECTION_MAX_SIDE
-    #: dlib's HOG box around a face, in units of the eyes-to-mouth distance, measured on faces
-    #: both detectors found: a square 2.35 units wide, centred 0.13 units below the centroid
-    #: of the eyes and the middle of the mouth.
-    HOG_SIDE, HOG_DROP = 2.35, 0.13
 
     #: One pool of MTCNN networks per smallest face size (the network is built with it).
     _pools: ClassVar[dict[int, Pool]] = {}
@@ -146,7 +140,7 @@ class MtcnnDetector:
         self._pool = MtcnnDetector._pools[size]
 
     def boxes(self, rgb: np.ndarray) -> list[Box]:
-        small, back = _smaller(rgb, self.MAX_SIDE)
+        small, back = _smaller(rgb, DETECTION_MAX_SIDE)
         with self._pool.take() as mtcnn:
             found = mtcnn.detect_faces(np.ascontiguousarray(small))
         boxes = []
@@ -159,6 +153,12 @@ class MtcnnDetector:
             if box is not None:
                 boxes.append(box.scaled(back))
         return boxes
+
+
+#: dlib's HOG box around a face, in units of the eyes-to-mouth distance (see hog_shaped_box): a
+#: square HOG_BOX_SIDE wide, centred HOG_BOX_DROP below the centroid of the eyes and the middle of
+#: the mouth. The shape dlib's landmark model was trained on, measured: not a setting.
+HOG_BOX_SIDE, HOG_BOX_DROP = 2.35, 0.13
 
 
 def hog_shaped_box(left_eye, right_eye, mouth) -> Box | None:
@@ -177,8 +177,8 @@ def hog_shaped_box(left_eye, right_eye, mouth) -> Box | None:
     if not unit >= 2:  # also NaN
         return None
     cx, cy = (left_eye + right_eye + mouth) / 3
-    side = MtcnnDetector.HOG_SIDE * unit
-    top_left = (cx - side / 2, cy + MtcnnDetector.HOG_DROP * unit - side / 2)
+    side = HOG_BOX_SIDE * unit
+    top_left = (cx - side / 2, cy + HOG_BOX_DROP * unit - side / 2)
     return Box(round(top_left[0]), round(top_left[1]), round(side), round(side))
 
 
@@ -421,8 +421,6 @@ class BlazeFaceThenMtcnn:
     added where BlazeFace has none."""
 
     name: ClassVar[str] = "blazeface+mtcnn"
-    SAME_FACE_IOU = 0.3
-    PEER_SHARE = 0.6
 
     def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
         self.thresholds = thresholds
@@ -435,11 +433,11 @@ class BlazeFaceThenMtcnn:
             return found
         # A face of the group BlazeFace missed is about as large as those it found: smaller ones are
         # a crowd's, whose names would only be wrong ones.
-        least = self.PEER_SHARE * max((box.w for box in found), default=0)
+        least = GROUP_FACE_SHARE * max((box.w for box in found), default=0)
         return found + [
             box
             for box in self._mtcnn.boxes(rgb)
-            if box.w >= least and all(box.iou(kept) < self.SAME_FACE_IOU for kept in found)
+            if box.w >= least and all(box.iou(kept) < SAME_FACE_IOU for kept in found)
         ]
 
 
@@ -453,7 +451,6 @@ class HogThenMtcnn:
     """
 
     name: ClassVar[str] = "hog+mtcnn"
-    SAME_FACE_IOU = 0.3
 
     def __init__(self, thresholds: DetectorThresholds = DetectorThresholds()) -> None:
         self.thresholds = thresholds
@@ -467,11 +464,11 @@ class HogThenMtcnn:
         if sure and not weak:
             return sure
         others = self._mtcnn.boxes(rgb)
-        confirmed = [box for box in weak if any(box.iou(other) >= self.SAME_FACE_IOU for other in others)]
+        confirmed = [box for box in weak if any(box.iou(other) >= SAME_FACE_IOU for other in others)]
         if sure:
             return sure + confirmed
         found = confirmed + [
-            box for box in others if all(box.iou(kept) < self.SAME_FACE_IOU for kept in confirmed)
+            box for box in others if all(box.iou(kept) < SAME_FACE_IOU for kept in confirmed)
         ]
         return found
 
