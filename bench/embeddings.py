@@ -61,7 +61,7 @@ from celeb.errors import ImageError
 from celeb.faces import TrainingSet
 from celeb.images import read_image
 from celeb.model import ModelBundle, make_gallery
-from celeb.train import fit_candidate, predict_labels, train_best_model
+from celeb.model_search import fit_candidate, predict_labels, train_best_model
 
 #: Variant name -> (engine, its settings).
 VARIANTS = {

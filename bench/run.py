@@ -74,7 +74,7 @@ from celeb.faces import Face, TrainingSet
 from celeb.images import Photo, mirrored, read_image
 from celeb.manifest import KEPT, REJECTED
 from celeb.model import ModelBundle, library_versions
-from celeb.train import fit_candidate, predict_labels, train_best_model
+from celeb.model_search import fit_candidate, predict_labels, train_best_model
 from celeb.training import FULL_SEARCH, Recipe, StoreTraining, train_from_store
 
 TARGETS = {

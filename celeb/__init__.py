@@ -11,8 +11,9 @@ behind these names can change without touching it. By what they are for::
     the dataset   DatasetStore, its crops (Crop, KEPT, REJECTED, PersonSummary),
                   imports (AddReport, UrlJob), Find faces (CropReport), flags    (dataset, manifest,
                                                     archive, url_import, web, cropping, curation)
-    training      train_from_store by a Recipe (FULL_SEARCH, SHORT_SEARCH,       (training, train)
+    training      train_from_store by a Recipe (FULL_SEARCH, SHORT_SEARCH,
                   Recipe.quick), compare_engines, train_best_model, their results
+                                                                (training, model_search)
     models        ModelRegistry, ModelInfo, ModelBundle, read_bundle             (registry, model)
     classifying   Classifier, FacePrediction, OpenSetRule; an album sorted, strangers grouped
                                                               (classify, open_set, sort/, strangers)
@@ -76,6 +77,14 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .limits import Slots, return_large_buffers_to_the_system, usable_cores
     from .manifest import KEPT, REJECTED, Crop, PersonSummary
     from .model import ModelBundle, read_bundle
+    from .model_search import (
+        CANDIDATES,
+        PhotoScore,
+        TrainingResult,
+        most_confused,
+        timings_text,
+        train_best_model,
+    )
     from .names import same_person
     from .open_set import OpenSetRule
     from .registry import ModelInfo, ModelRegistry, ModelVersion, bundle_bytes
@@ -84,7 +93,6 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .sort.unknown_folder import group_strangers
     from .stores import StoreLocation, store_location
     from .strangers import UnknownFace, group_unknown, grouping_distance
-    from .train import CANDIDATES, PhotoScore, TrainingResult, most_confused, timings_text, train_best_model
     from .training import FULL_SEARCH, SHORT_SEARCH, Recipe, compare_engines, train_from_store
     from .url_import import UrlJob, UrlReport, import_urls, read_url_csv, read_url_lines
     from .web import FetchSettings
@@ -140,6 +148,14 @@ _EXPORTS = {
     "limits": ("Slots", "return_large_buffers_to_the_system", "usable_cores"),
     "manifest": ("KEPT", "REJECTED", "Crop", "PersonSummary"),
     "model": ("ModelBundle", "read_bundle"),
+    "model_search": (
+        "CANDIDATES",
+        "PhotoScore",
+        "TrainingResult",
+        "most_confused",
+        "timings_text",
+        "train_best_model",
+    ),
     "names": ("same_person",),
     "open_set": ("OpenSetRule",),
     "registry": ("ModelInfo", "ModelRegistry", "ModelVersion", "bundle_bytes"),
@@ -148,14 +164,6 @@ _EXPORTS = {
     "sort.unknown_folder": ("group_strangers",),
     "stores": ("StoreLocation", "store_location"),
     "strangers": ("UnknownFace", "group_unknown", "grouping_distance"),
-    "train": (
-        "CANDIDATES",
-        "PhotoScore",
-        "TrainingResult",
-        "most_confused",
-        "timings_text",
-        "train_best_model",
-    ),
     "training": ("FULL_SEARCH", "SHORT_SEARCH", "Recipe", "compare_engines", "train_from_store"),
     "url_import": ("UrlJob", "UrlReport", "import_urls", "read_url_csv", "read_url_lines"),
     "web": ("FetchSettings",),

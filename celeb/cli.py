@@ -34,6 +34,7 @@ from .errors import CelebError, ImageError
 from .evaluate import evaluate_folder, labelled_photos, printable_path
 from .images import image_files
 from .model import read_bundle, save_bundle
+from .model_search import CANDIDATES, StageTime, timed, timings_text
 from .open_set import point_line
 from .registry import ModelRegistry
 from .sort.album import sort_photos
@@ -43,7 +44,6 @@ from .storage import FileTooLargeError, read_regular_file
 from .store_copy import copy_store, location_of
 from .stores import store_location
 from .terminal import format_table, progress_printer, terminal_text
-from .train import CANDIDATES, StageTime, timed, timings_text
 from .training import Recipe, StoreTraining, compare_engines, train_from_store
 from .url_import import import_urls, read_url_csv
 

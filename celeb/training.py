@@ -13,7 +13,7 @@ Train and Strangers pages, the benchmarks):
   Strangers page retrains after a group is named.
 
 :func:`train_from_store` computes the kept crops' features (cached per crop)
-and calls :func:`train_bundle`: the search (``train.train_best_model``) and the
+and calls :func:`train_bundle`: the search (``model_search.train_best_model``) and the
 model bundle, stamped with the store's fingerprint. Where the bundle goes
 (``ModelRegistry.activate``, ``save_bundle``, a download) is the caller's
 choice; so is finding faces first (``DatasetStore.find_faces``).
@@ -21,7 +21,7 @@ choice; so is finding faces first (``DatasetStore.find_faces``).
 Engines compared on the same photos: :func:`compare_engines` (the Train page's
 and ``train --compare``'s), with :func:`common_test_photos` picking the photos
 every engine holds out and :func:`held_out_pairs` what each is scored on
-(``train.score_photos``).
+(``model_search.score_photos``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .dataset import DatasetStore
 from .engines import Engine
 from .faces import TrainingSet
 from .model import ModelBundle, bundle_from_training
-from .train import (
+from .model_search import (
     PhotoScore,
     ProgressCallback,
     StageTime,
@@ -55,7 +55,7 @@ Run = TypeVar("Run")
 class Recipe:
     """How a model is trained.
 
-    - ``models``: the candidates compared (``train.CANDIDATES``' names); empty: all of them, or,
+    - ``models``: the candidates compared (``model_search.CANDIDATES``' names); empty: all of them, or,
       with ``params``, the candidates fixed there.
     - ``params``: candidates' parameters fixed instead of searched (``{"svm_rbf": {"model__C": 10,
       ...}}``).

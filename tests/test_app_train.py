@@ -40,7 +40,7 @@ MAIN_WIDTH = 920
 def _result_page(photos: bool) -> None:
     import numpy as np
 
-    from celeb.train import CandidateResult, PhotoScore, TrainingResult
+    from celeb.model_search import CandidateResult, PhotoScore, TrainingResult
     from celeb_app import training_view as models
 
     candidates = [
@@ -245,7 +245,7 @@ def _headline_page(same_people: bool) -> None:
     import numpy as np
 
     from celeb.model import ModelBundle
-    from celeb.train import TrainingResult
+    from celeb.model_search import TrainingResult
     from celeb_app.training_view import headline
 
     result = TrainingResult(

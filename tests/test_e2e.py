@@ -724,7 +724,7 @@ def strangers_app(servers: Servers, request: pytest.FixtureRequest) -> Server:
     a model trained on it: a fourth person is a stranger to it."""
     shared = request.getfixturevalue("shared_photos")
     from celeb.model import bundle_from_training
-    from celeb.train import train_best_model
+    from celeb.model_search import train_best_model
 
     def prepare(dataset: Path) -> None:
         store = DatasetStore(dataset)

@@ -29,7 +29,7 @@ from celeb.faces import Box, Face, TrainingSet
 from celeb.images import read_image
 from celeb.manifest import KEPT, REJECTED
 from celeb.model import Gallery, ModelBundle, bundle_from_training, load_bundle, make_gallery, save_bundle
-from celeb.train import held_out_photos, train_best_model
+from celeb.model_search import held_out_photos, train_best_model
 
 HAS_DLIB = engines.engine_available("embeddings")
 needs_dlib = pytest.mark.skipif(

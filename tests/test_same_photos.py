@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from test_train_model import synthetic
 
-from celeb.train import PhotoScore, held_out_photos, score_photos, train_best_model
+from celeb.model_search import PhotoScore, held_out_photos, score_photos, train_best_model
 
 
 def test_a_photo_without_a_face_is_a_miss():

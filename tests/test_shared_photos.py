@@ -21,8 +21,8 @@ from celeb.engines.wavelets import face_features
 from celeb.faces import TrainingSet
 from celeb.images import mirrored, read_image
 from celeb.model import load_bundle
+from celeb.model_search import train_best_model
 from celeb.names import slugify
-from celeb.train import train_best_model
 
 SHIPPED_MODEL = PROJECT_ROOT / "models" / "model.joblib"
 

@@ -1,4 +1,4 @@
-"""Tests for celeb.train (model search) and celeb.model (bundles on disk).
+"""Tests for celeb.model_search (the grid search) and celeb.model (bundles on disk).
 
 The data are synthetic feature rows: a few well separated "people", several
 "photos" each, every photo with a mirrored copy, as DatasetStore makes them.
@@ -34,7 +34,7 @@ from celeb.model import (
     load_bundle,
     save_bundle,
 )
-from celeb.train import (
+from celeb.model_search import (
     CANDIDATES,
     Candidate,
     CandidateResult,
@@ -335,7 +335,7 @@ def test_cv_scores_weigh_every_person_alike(monkeypatch):
 
 
 def test_the_forest_is_skipped_above_the_limit_with_a_note(monkeypatch):
-    monkeypatch.setattr("celeb.train.FOREST_MAX_PEOPLE", 2)
+    monkeypatch.setattr("celeb.model_search.FOREST_MAX_PEOPLE", 2)
     calls = []
     result = train_best_model(
         synthetic(),
@@ -357,7 +357,7 @@ def test_the_forest_is_skipped_above_the_limit_with_a_note(monkeypatch):
 def test_the_forest_is_skipped_above_the_rows_limit(monkeypatch):
     within = train_best_model(synthetic(), models=["svm_linear", "random_forest"], folds=3)
     assert [c.name for c in within.candidates] == ["svm_linear", "random_forest"] and within.notes == []
-    monkeypatch.setattr("celeb.train.FOREST_MAX_ROWS", 10)
+    monkeypatch.setattr("celeb.model_search.FOREST_MAX_ROWS", 10)
     result = train_best_model(synthetic(), models=["svm_linear", "random_forest"], folds=3)
     assert [c.name for c in result.candidates] == ["svm_linear"]
     assert "3 people and 36 training rows" in result.notes[0]
@@ -381,7 +381,7 @@ def test_a_person_named_right_far_less_often_is_a_warning():
 
 
 def test_few_test_faces_are_not_enough_for_a_warning(monkeypatch):
-    monkeypatch.setattr("celeb.train.LOW_RECALL_MIN_FACES", 5)
+    monkeypatch.setattr("celeb.model_search.LOW_RECALL_MIN_FACES", 5)
     data = synthetic({"Ada": 8, "Bo": 8, "Zoë": 8})
     held_out = {f"{person}-{photo}" for person in PEOPLE for photo in (0, 1, 2, 3)}
     features = data.features.copy()

@@ -48,9 +48,9 @@ def test_train_prints_skipped_models_and_people_named_right_too_rarely(
     capsys, tmp_path: Path, make_person_folders, monkeypatch
 ):
     # Limits low enough for two people: the forest is left out, and every person is flagged.
-    monkeypatch.setattr("celeb.train.FOREST_MAX_PEOPLE", 1)
-    monkeypatch.setattr("celeb.train.LOW_RECALL", 1.01)
-    monkeypatch.setattr("celeb.train.LOW_RECALL_MIN_FACES", 1)
+    monkeypatch.setattr("celeb.model_search.FOREST_MAX_PEOPLE", 1)
+    monkeypatch.setattr("celeb.model_search.LOW_RECALL", 1.01)
+    monkeypatch.setattr("celeb.model_search.LOW_RECALL_MIN_FACES", 1)
     source = make_person_folders(tmp_path / "people", {"Ada": ("red", 5), "Bo": ("blue", 5)})
     code, out, err = run(
         capsys,
@@ -77,7 +77,7 @@ def test_train_prints_skipped_models_and_people_named_right_too_rarely(
 def _result_page(flagged: bool) -> None:
     import numpy as np
 
-    from celeb.train import CandidateResult, PersonRecall, StageTime, TrainingResult
+    from celeb.model_search import CandidateResult, PersonRecall, StageTime, TrainingResult
     from celeb_app import training_view
 
     report = {
@@ -119,14 +119,14 @@ def test_the_train_page_shows_warnings_notes_and_times(flagged):
 
 
 def test_stage_times_add_up(monkeypatch):
-    from celeb import train
+    from celeb import model_search
 
     ticks = iter([10.0, 12.5])
     cpu = iter([1.0, 2.0])
-    monkeypatch.setattr(train.time, "perf_counter", lambda: next(ticks))
-    monkeypatch.setattr(train.time, "process_time", lambda: next(cpu))
-    timings: list[train.StageTime] = []
-    with train.timed("features", timings):
+    monkeypatch.setattr(model_search.time, "perf_counter", lambda: next(ticks))
+    monkeypatch.setattr(model_search.time, "process_time", lambda: next(cpu))
+    timings: list[model_search.StageTime] = []
+    with model_search.timed("features", timings):
         pass
-    assert timings == [train.StageTime("features", 2.5, 1.0)]
+    assert timings == [model_search.StageTime("features", 2.5, 1.0)]
     assert np.isclose(sum(t.wall for t in timings), 2.5)

@@ -11,7 +11,7 @@ from celeb.dataset import DatasetStore
 from celeb.errors import TrainingError
 from celeb.manifest import REJECTED
 from celeb.model import ModelBundle
-from celeb.train import held_out_photos
+from celeb.model_search import held_out_photos
 from celeb.training import (
     FULL_SEARCH,
     SHORT_SEARCH,
