@@ -94,7 +94,7 @@ def search(engine: Engine, photo: RawPhoto) -> Searched:
         return Searched(False, None)
     faces = engine.detect(image.rgb)
     # Identity engines need every clean face, to keep the one most like the person (as the store does).
-    clean = [face for face in faces if face.clean][: None if engine.open_set else 1]
+    clean = [face for face in faces if face.eyes_found][: None if engine.open_set else 1]
     if not clean:
         return Searched(bool(faces), None)
     described = describe_faces(engine, image.rgb, clean, mirrored=True)  # as Find faces describes them

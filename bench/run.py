@@ -133,14 +133,14 @@ def detect_celeb(photo: RawPhoto, detector: FaceDetector, settings: FeatureSetti
     # As DatasetStore._crop_photo: clean faces only, rank 0 kept.
     train = decode(DECODE_MAX_SIDE)
     vectors = None
-    clean = [face for face in train[1] if face.clean] if train else []
+    clean = [face for face in train[1] if face.eyes_found] if train else []
     if clean:
         crop = crop_face(train[0].rgb, clean[0], settings.crop_size, align=settings.align)
         vectors = np.stack([face_features(crop, settings), face_features(mirrored(crop), settings)])
     shown = decode(DECODE_MAX_SIDE)
     if shown is None:
         return CelebPhoto(vectors, None)
-    return CelebPhoto(vectors, shown[0], shown[1], sum(face.clean for face in shown[1]))
+    return CelebPhoto(vectors, shown[0], shown[1], sum(face.eyes_found for face in shown[1]))
 
 
 def detect_recipe(photo: RawPhoto, local: threading.local) -> RecipePhoto:
@@ -321,7 +321,7 @@ def make_12mp(photos: list[RawPhoto], celeb_cache, recipe_cache, folder: Path) -
         path = folder / "12mp.jpg"
         cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_PROGRESSIVE, 0])
         shown = read_image(path, max_side=DECODE_MAX_SIDE)
-        if any(face.clean for face in detector.detect(shown.rgb)) and checker.clean_faces(big):
+        if any(face.eyes_found for face in detector.detect(shown.rgb)) and checker.clean_faces(big):
             return path, photo
     raise RuntimeError("no raw photo gave a 12 MP image in which both methods find a clean face")
 

@@ -91,9 +91,9 @@ def search(engine, path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (ImageError, OSError):
         return np.zeros((0, engine.feature_length), np.float32), np.zeros(0, bool)
     faces = describe_faces(engine, image.rgb)  # as classifying describes them
-    vectors = [one.features for one in faces]
     shape = (len(faces), engine.feature_length)
-    return np.asarray(vectors, np.float32).reshape(shape), np.asarray([one.face.clean for one in faces], bool)
+    vectors = np.asarray([one.features for one in faces], np.float32).reshape(shape)
+    return vectors, np.asarray([one.face.eyes_found for one in faces], bool)
 
 
 def all_faces(raw: Path, cache: Path) -> Faces:

@@ -214,7 +214,7 @@ class Classifier:
                     name,
                     probability=odds[name] if name else next(iter(odds.values())),
                     probabilities=odds,
-                    clean=one.face.clean,
+                    clean=one.face.eyes_found,
                     crop=one.crop,
                     distance=next(iter(distances.values())),
                     distances=distances,
@@ -224,7 +224,7 @@ class Classifier:
                 for one, odds, distances, name in zip(described, ranked, per_person, names, strict=True)
             ]
         best = [
-            (probable_person(odds, one.face.clean, self.threshold), next(iter(odds.values())))
+            (probable_person(odds, one.face.eyes_found, self.threshold), next(iter(odds.values())))
             for one, odds in zip(described, ranked, strict=True)
         ]
         names = name_once_per_photo(best)
@@ -234,9 +234,9 @@ class Classifier:
                 name,
                 probability=next(iter(odds.values())),
                 probabilities=odds,
-                clean=one.face.clean,
+                clean=one.face.eyes_found,
                 crop=one.crop,
-                why="" if name else self._why_not_named(person, probability, one.face.clean),
+                why="" if name else self._why_not_named(person, probability, one.face.eyes_found),
             )
             for one, odds, name, (person, probability) in zip(described, ranked, names, best, strict=True)
         ]

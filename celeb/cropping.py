@@ -204,7 +204,7 @@ def _crop_photo(
         image = read_image(store.root / photo.stored, max_side=DECODE_MAX_SIDE)
     except (ImageError, OSError):
         return searched
-    clean = [face for face in engine.detect(image.rgb) if face.clean]
+    clean = [face for face in engine.detect(image.rgb) if face.eyes_found]
     found = describe_faces(engine, image.rgb, clean, mirrored=True, crops_only=not describe)
     # Crop ids of the classic engine keep their old form, so older datasets stay valid; other
     # engines' carry their whole name, so that no two engines' ids can be the same.
@@ -218,7 +218,7 @@ def _crop_photo(
             id=crop_id,
             photo=photo.sha,
             box=face.box.scaled(image.scale).as_list(),
-            clean=face.clean,
+            clean=face.eyes_found,
             rank=rank,
             engine=engine.name,
         )
@@ -352,7 +352,7 @@ def add_chosen_face(
                 id=f"{sha[:16]}_{prefix}{rank}",
                 photo=sha,
                 box=[round(v) for v in wanted],
-                clean=found.clean,
+                clean=found.eyes_found,
                 rank=rank,
                 engine=finder.name,
             )
