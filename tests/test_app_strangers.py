@@ -10,6 +10,7 @@ from app_helpers import (
     as_visitor,
     assert_clean,
     needs_dlib,
+    store_with_photos,
     texts,
 )
 
@@ -122,3 +123,22 @@ def test_a_group_named_as_someone_already_in_the_dataset_joins_them(env, make_ph
     crops = DatasetStore(dataset).crops("Cid Campeador", engine="embeddings")
     chosen = [c for c in crops if not c.record.auto]
     assert {c.photo_filename for c in chosen} == {"album-0.jpg", "album-1.jpg"}
+
+
+@needs_dlib
+def test_retrain_now_trains_the_short_search(env, make_photo):
+    """After a group is named, Retrain now trains by SHORT_SEARCH (the two linear candidates, two
+    folds): seconds, on the embeddings engine's kept crops."""
+    dataset, _ = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    at = app()
+    at.session_state["strangers_named"] = ("Ann", 1, [])
+    at = strangers(at)
+    next(b for b in at.button if b.label == "Retrain now").click().run()
+    assert_clean(at)
+    result = at.session_state["strangers_trained"].result
+    assert sorted(c.name for c in result.candidates) == ["logistic_regression", "svm_linear"]
+    assert (
+        result.settings["folds"] == 2 and at.session_state["strangers_trained"].bundle.engine == "embeddings"
+    )
+    assert any(b.label == "Use this model" for b in at.button)

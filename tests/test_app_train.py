@@ -328,3 +328,21 @@ def test_past_twenty_people_the_most_confused_pairs_replace_the_matrix(env):
     assert mistakes.to_dict("records") == [{"person": "Person 04", "named as": "Person 07", "test faces": 2}]
     (per_person,) = [t for t in tables if "recall" in t.columns]
     assert per_person.index[0] == "Person 04"
+
+
+def test_a_quick_retrain_fits_the_active_models_winner_with_its_parameters(env, make_photo):
+    dataset, models = env
+    store_with_photos(dataset, make_photo, {"Ann": ("red", 5), "Bob": ("blue", 5)})
+    at = app(TRAIN, timeout=90)
+    assert at.checkbox(key="train_quick").disabled  # no active model of this engine yet
+    at.multiselect(key="train_models").set_value(["svm_linear", "logistic_regression"])
+    at.slider(key="train_folds").set_value(2)
+    next(b for b in at.button if b.label == "Train").click().run()
+    next(b for b in at.button if b.label == "Use this model").click().run()
+    active = ModelRegistry(models).load_active().winner_params
+    at.checkbox(key="train_quick").check()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert_clean(at)
+    (trained,) = at.session_state["trained"]
+    assert [c.name for c in trained.result.candidates] == list(active)  # no other candidate searched
+    assert trained.result.settings["fixed_params"] == active == trained.bundle.winner_params
