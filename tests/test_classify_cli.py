@@ -275,7 +275,7 @@ def test_classify_text_output_for_a_face_without_eyes(
     path = tmp_path / "no eyes.png"
     path.write_bytes(encode_image(rgb, "PNG"))
     faces = FaceDetector().detect(rgb)
-    assert [face.clean for face in faces] == [False]  # the premise of this test
+    assert [face.eyes_found for face in faces] == [False]  # the premise of this test
     code, out, _ = run(capsys, "classify", "--model", model_path, path)
     assert code == 0
     assert out.rstrip("\n").endswith(", eyes not both visible: less reliable")
