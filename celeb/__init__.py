@@ -62,7 +62,6 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and editors
     from .draw import DOUBT, PLAIN, REVIEW_SIZE, SURE, Label, draw_boxes, face_view, review_image, thumbnail
     from .engines import (
         DEFAULT_ENGINE,
-        ENABLE_ENGINES,
         ENGINE_LABELS,
         ENGINE_NAMES,
         ENGINES,
@@ -133,7 +132,6 @@ _EXPORTS = {
     ),
     "engines": (
         "DEFAULT_ENGINE",
-        "ENABLE_ENGINES",
         "ENGINE_LABELS",
         "ENGINE_NAMES",
         "ENGINES",

@@ -131,10 +131,10 @@ DISAGREE_PROBABILITY = 0.5
 #: of one photo at other sizes, 0.975 and above.
 DUPLICATE_SIMILARITY = 0.97
 
-# ======================================== training with many people (celeb.train; issue 20)
+# ======================================== training with many people (celeb.model_search; issue 20)
 
 #: Candidates whose cross-validation scores are this close (or within the best one's standard error)
-#: are a tie, which goes to the simpler model (celeb.train.CANDIDATES lists them simplest first):
+#: are a tie, which goes to the simpler model (celeb.model_search.CANDIDATES lists them simplest first):
 #: at 40 people four models tied at 0.998 and the SVM (RBF), listed first then, won; its calibrated
 #: probabilities never named some people who had few photos.
 SELECTION_TIE_MARGIN = 0.005

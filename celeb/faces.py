@@ -69,9 +69,6 @@ class Face:
         others need more probability to be named, and are cut from their box unaligned."""
         return len(self.eyes) == 2
 
-    #: The old name of :attr:`eyes_found`, still read by cropping.py, classify.py and bench/.
-    clean = eyes_found
-
     def scaled(self, factor: float) -> Face:
         return Face(self.box.scaled(factor), tuple(eye.scaled(factor) for eye in self.eyes))
 

@@ -21,9 +21,9 @@ from .config import DEFAULT_STRICTNESS
 from .engines import LEGACY_ENGINE, Engine, get_engine
 from .errors import ModelError
 from .faces import TrainingSet
+from .model_search import TrainingResult
 from .open_set import OpenSetRule, distances_to_people, index_people, pairwise_distances
 from .storage import utc_timestamp, write_atomic
-from .train import TrainingResult
 from .versions import other_version_note
 
 BUNDLE_FORMAT = 1

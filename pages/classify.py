@@ -4,8 +4,8 @@ import streamlit as st
 
 from celeb import (
     DEFAULT_CONFIDENCE_THRESHOLD,
-    ENABLE_ENGINES,
     ENGINE_LABELS,
+    INSTALL_ENGINES_COMMAND,
     MAX_UPLOAD_MB,
     VISITOR_MAX_FILES,
     VISITOR_MAX_UPLOAD_MB,
@@ -95,8 +95,8 @@ if model.info.engine not in resources.available_engines():
     engine_label = ENGINE_LABELS.get(model.info.engine, model.info.engine)
     engine_problem.error(
         f"The active model was trained with the {engine_label} "
-        f"engine, which is not installed here: run `{ENABLE_ENGINES}` and restart the app, or make a "
-        "model of an installed engine active on the Train page.",
+        f"engine, which is not installed here: run `{INSTALL_ENGINES_COMMAND}` and restart the app, or "
+        "make a model of an installed engine active on the Train page.",
         icon=":material/extension_off:",
     )
     st.stop()

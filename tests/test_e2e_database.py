@@ -143,9 +143,7 @@ def test_everything_is_kept_in_the_database_across_a_restart_without_the_working
     probes = [_photos(faces["Ann"], "probe-ann", 1, 50)[0], _photos(faces["Cid"], "probe-cid", 1, 300)[0]]
     # "PostgreSQL 127.0.0.1:PORT/NAME", shown as escaped markdown (celeb_app.text.md): a word joiner
     # follows each colon in the page's text.
-    where = "".join(
-        ":\u2060?" if char == ":" else re.escape(char) for char in database(postgres_url).shown()
-    )
+    where = "".join(":\u2060?" if char == ":" else re.escape(char) for char in database(postgres_url).shown())
     work = store_location(postgres_url).dataset.parent  # the app's working folder, as the app finds it
     assert work.parent == tmp_path / "work"  # CELEB_WORK_DIR, deleted whole below
 

@@ -97,7 +97,6 @@ def test_eyes_found_needs_two_eyes_and_a_face_scales_with_its_eyes():
     eyes = (Box(12, 14, 4, 4), Box(24, 14, 4, 4))
     face = Face(Box(10, 10, 20, 20), eyes)
     assert face.eyes_found
-    assert Face.clean is Face.eyes_found  # the old name, for the modules that still read it
     assert not Face(Box(10, 10, 20, 20)).eyes_found
     assert not Face(Box(10, 10, 20, 20), eyes[:1]).eyes_found
     assert face.scaled(2) == Face(Box(20, 20, 40, 40), (Box(24, 28, 8, 8), Box(48, 28, 8, 8)))

@@ -70,12 +70,9 @@ DEFAULT_ENGINE = "embeddings"
 LEGACY_ENGINE = "classic"
 ENGINE_NAMES = tuple(_ENTRIES)
 ENGINE_LABELS = {name: entry.label for name, entry in _ENTRIES.items()}
-#: The old name of INSTALL_ENGINES_COMMAND (engines/base.py), still read by pages/classify.py.
-ENABLE_ENGINES = INSTALL_ENGINES_COMMAND
 
 __all__ = [
     "DEFAULT_ENGINE",
-    "ENABLE_ENGINES",
     "ENGINES",
     "ENGINE_LABELS",
     "ENGINE_NAMES",

@@ -34,7 +34,7 @@ class Engine(ABC):
     mirror: ClassVar[bool]
     #: Answers "unknown person" by distance to the training faces (else by probability).
     open_set: ClassVar[bool] = False
-    #: Parameter grids that replace train.CANDIDATES' defaults for this engine's features.
+    #: Parameter grids that replace model_search.CANDIDATES' defaults for this engine's features.
     grids: ClassVar[dict[str, dict]] = {}
     #: What the faces it keeps have, in the words the pages and the CLI use after "faces".
     faces_kept_as: ClassVar[str] = ""
