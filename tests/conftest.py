@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -27,6 +28,11 @@ from postgres_server import PostgresNotInstalled, PostgresServer
 from skimage import data as skdata
 
 from celeb.config import paths
+from celeb.cropping import CropReport
+from celeb.database import database
+from celeb.dataset import DatasetStore
+from celeb.store_copy import copy_store
+from celeb.stores import StoreLocation
 from celeb_app import access
 
 #: Colour multipliers of the synthetic people.
@@ -285,3 +291,64 @@ def db_env(env: tuple[Path, Path], postgres_url: str, monkeypatch: pytest.Monkey
     ``env`` stay empty."""
     monkeypatch.setenv("CELEB_DATABASE_URL", postgres_url)
     return postgres_url
+
+
+# ---------------------------------------------------------------- dataset stores, folder and database
+
+#: Every test of the store runs against both stores: the folder and a real PostgreSQL database.
+STORES = ["folder", "postgresql"]
+
+
+def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> DatasetStore:
+    """An empty store of ``kind``; a database's working copy is in ``tmp_path / "work"``."""
+    if kind == "folder":
+        return DatasetStore(tmp_path / "dataset")
+    return DatasetStore(tmp_path / "work", database=database(request.getfixturevalue("postgres_url")))
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> DatasetStore:
+    """An empty store, once a folder and once a database.
+
+    Test files about one store's own files define a ``store`` of their own (test_manifest.py's).
+    """
+    return open_store(request.param, tmp_path, request)
+
+
+@pytest.fixture(scope="session")
+def template_root(tmp_path_factory: pytest.TempPathFactory, make_photo) -> Path:
+    """A store with Ada (4 red photos) and Bo (4 blue ones), faces found: 8 kept crops.
+
+    Found by the classic engine: the tint that tells these people apart is what
+    its features see (embeddings ignore it), and the training-data tests
+    (test_feature_cache.py) check its 4096 features, mirrored copies and feature cache.
+    """
+    root = tmp_path_factory.mktemp("template") / "dataset"
+    store = DatasetStore(root)
+    for name, tint, offset in (("Ada", "red", 0), ("Bo", "blue", 10)):
+        store.add_person(name)
+        for seed in range(4):
+            report = store.add_photo(name, make_photo(tint, offset + seed), f"{name} {seed}.jpg")
+            assert report.added == [f"{name} {seed}.jpg"]
+    calls = []
+    report = store.find_faces(
+        engine="classic", progress=lambda done, total: calls.append((done, total)), workers=2
+    )
+    assert report == CropReport(photos=8, faces=8, clean_faces=8, kept=8)
+    assert calls == [(done, 8) for done in range(1, 9)]
+    return root
+
+
+@pytest.fixture(params=STORES)
+def cropped(template_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> DatasetStore:
+    """A private copy of the template store (for a database, made by ``store copy``)."""
+    if request.param == "folder":
+        root = tmp_path / "dataset"
+        shutil.copytree(template_root, root)
+        return DatasetStore(root)
+    store = open_store(request.param, tmp_path, request)
+    source = StoreLocation("", template_root, tmp_path / "no-models", tmp_path / "no-models")
+    url = request.getfixturevalue("postgres_url")
+    target = StoreLocation(url, store.root, tmp_path / "models", tmp_path / "models")
+    assert not copy_store(source, target).problems
+    return store

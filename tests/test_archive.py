@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SLASH_MESSAGE, all_files, image_error, manifest
 from PIL import Image
-from test_dataset import SLASH_MESSAGE, all_files, cropped, image_error, manifest, template_root  # noqa: F401
 
 import celeb.archive as archive_module
 import celeb.dataset as dataset_module

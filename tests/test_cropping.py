@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_dataset import cropped, manifest, store, template_root, tiny_png  # noqa: F401 (fixtures)
+from helpers import manifest, tiny_png
 
 from celeb.cropping import CropReport
 from celeb.dataset import DatasetStore

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers import tiny_png
 from postgres_server import PostgresServer, free_port
-from test_dataset import template_root, tiny_png  # noqa: F401 (fixture)
 from test_registry_curation import constant_bundle
 
 import celeb.registry as registry_module

@@ -1,133 +1,28 @@
-"""Tests for celeb.dataset (DatasetStore: people, photos, curation), and the fixtures the tests of
-the modules it is made of share (test_names, test_manifest, test_archive, test_cropping, test_feature_cache).
+"""Tests for celeb.dataset (DatasetStore: people, photos, curation).
 
-Photos are generated: tiny random PNGs where no face is needed, tinted copies
-of scikit-image's astronaut where find_faces must find one.
+Every test of the store runs against both stores (conftest.py's ``store`` and ``cropped``: the folder
+and a real PostgreSQL database). Photos are generated: tiny random PNGs where no face is needed, tinted
+copies of scikit-image's astronaut where find_faces must find one.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import shutil
-from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import HOSTILE_NAME, all_files, image_error, manifest, tiny_png
 from PIL import Image
 
 from celeb.archive import AddReport
-from celeb.cropping import CropReport
-from celeb.database import database
 from celeb.dataset import DatasetStore
-from celeb.errors import DatasetError, ImageError, InvalidNameError
-from celeb.images import read_image
-from celeb.manifest import KEPT, REJECTED, PersonSummary, content_hash, manifest_text
-from celeb.names import validate_name
-from celeb.store_copy import copy_store
-from celeb.stores import StoreLocation
-
-HOSTILE_NAME = "<img src=x onerror=alert(1)>"
-
-
-def slash_message() -> str:
-    """What validate_name says today about a name with '/' in it."""
-    try:
-        validate_name("a/b")
-    except InvalidNameError as exc:
-        return str(exc)
-    raise AssertionError("validate_name accepted 'a/b'")
-
-
-#: What validate_name must say about '/' and '\': written out, not read from validate_name, so that the
-#: refusal tests compare its message with the one users are meant to see.
-SLASH_MESSAGE = "a name cannot contain '/' or '\\'"
-
-
-def tiny_png(seed: int, size: int = 16) -> bytes:
-    """A small PNG of random pixels: distinct bytes for every seed, no face."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def image_error(data: bytes) -> str:
-    """The message read_image gives for bad bytes (what a skipped file must show)."""
-    with pytest.raises(ImageError) as info:
-        read_image(data)
-    return str(info.value)
+from celeb.errors import DatasetError, InvalidNameError
+from celeb.manifest import KEPT, REJECTED, PersonSummary, content_hash
 
 
 def reopen(store: DatasetStore, **options: object) -> DatasetStore:
     """The same store opened again (as another process would)."""
     return DatasetStore(store.root, database=store.database, **options)
-
-
-def manifest(store: DatasetStore) -> dict:
-    """The records as manifest.json holds them (the folder's file; a database's, as one)."""
-    if store.database is None:
-        return json.loads(store.manifest_path.read_text(encoding="utf-8"))
-    return json.loads(manifest_text(store.records()))
-
-
-def all_files(root: Path) -> set[Path]:
-    return {path for path in root.rglob("*") if path.is_file() or path.is_symlink()}
-
-
-#: Every test of the store runs against both stores: the folder and a real PostgreSQL database.
-STORES = ["folder", "postgresql"]
-
-
-def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> DatasetStore:
-    """An empty store of ``kind``; a database's working copy is in ``tmp_path / "work"``."""
-    if kind == "folder":
-        return DatasetStore(tmp_path / "dataset")
-    return DatasetStore(tmp_path / "work", database=database(request.getfixturevalue("postgres_url")))
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> DatasetStore:
-    return open_store(request.param, tmp_path, request)
-
-
-@pytest.fixture(scope="session")
-def template_root(tmp_path_factory: pytest.TempPathFactory, make_photo) -> Path:
-    """A store with Ada (4 red photos) and Bo (4 blue ones), faces found: 8 kept crops.
-
-    Found by the classic engine: the tint that tells these people apart is what
-    its features see (embeddings ignore it), and the training-data tests below
-    check its 4096 features, mirrored copies and feature cache.
-    """
-    root = tmp_path_factory.mktemp("template") / "dataset"
-    store = DatasetStore(root)
-    for name, tint, offset in (("Ada", "red", 0), ("Bo", "blue", 10)):
-        store.add_person(name)
-        for seed in range(4):
-            report = store.add_photo(name, make_photo(tint, offset + seed), f"{name} {seed}.jpg")
-            assert report.added == [f"{name} {seed}.jpg"]
-    calls = []
-    report = store.find_faces(
-        engine="classic", progress=lambda done, total: calls.append((done, total)), workers=2
-    )
-    assert report == CropReport(photos=8, faces=8, clean_faces=8, kept=8)
-    assert calls == [(done, 8) for done in range(1, 9)]
-    return root
-
-
-@pytest.fixture(params=STORES)
-def cropped(template_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> DatasetStore:
-    """A private copy of the template store (for a database, made by ``store copy``)."""
-    if request.param == "folder":
-        root = tmp_path / "dataset"
-        shutil.copytree(template_root, root)
-        return DatasetStore(root)
-    store = open_store(request.param, tmp_path, request)
-    source = StoreLocation("", template_root, tmp_path / "no-models", tmp_path / "no-models")
-    url = request.getfixturevalue("postgres_url")
-    target = StoreLocation(url, store.root, tmp_path / "models", tmp_path / "models")
-    assert not copy_store(source, target).problems
-    return store
 
 
 # --------------------------------------------------------------------------- people

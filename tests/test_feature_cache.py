@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_dataset import cropped, template_root, tiny_png  # noqa: F401 (fixtures)
+from helpers import tiny_png
 
 from celeb.dataset import DatasetStore
 from celeb.engines import ClassicEngine

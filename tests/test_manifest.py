@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_dataset import tiny_png
+from helpers import tiny_png
 
 from celeb import manifest
 from celeb.dataset import DatasetStore
@@ -259,7 +259,7 @@ def test_unchanged_files_are_not_parsed_again(store: DatasetStore, journal, monk
     # Another process adds a photo: its journal line is read on its own, the snapshot not again.
     code = (
         "import sys; sys.path.insert(0, 'tests'); import celeb.manifest as m; m.REWRITE_BELOW_BYTES = 0;"
-        "m.COMPACT_SHARE = 10**6; from celeb.dataset import DatasetStore; from test_dataset import tiny_png;"
+        "m.COMPACT_SHARE = 10**6; from celeb.dataset import DatasetStore; from helpers import tiny_png;"
         f"DatasetStore({str(store.root)!r}).add_photo('Ada', tiny_png(1), '1.png')"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)

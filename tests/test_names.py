@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_dataset import HOSTILE_NAME, SLASH_MESSAGE, slash_message
+from helpers import HOSTILE_NAME, SLASH_MESSAGE, slash_message
 
 from celeb.errors import InvalidNameError
 from celeb.names import MAX_NAME_LENGTH, slugify, validate_name

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from test_dataset import cropped, template_root  # noqa: F401
 
 from celeb.dataset import DatasetStore
 from celeb.errors import TrainingError
