@@ -23,14 +23,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import PEOPLE
 from PIL import Image
 from postgres_server import PostgresNotInstalled, PostgresServer
 from skimage import data as skdata
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from celeb.config import paths
 from celeb.cropping import CropReport
 from celeb.database import database
 from celeb.dataset import DatasetStore
+from celeb.engines.haar import FaceDetector, crop_face
+from celeb.engines.wavelets import face_features
+from celeb.model import ModelBundle, save_bundle
 from celeb.store_copy import copy_store
 from celeb.stores import StoreLocation
 from celeb_app import access
@@ -352,3 +359,27 @@ def cropped(template_root: Path, tmp_path: Path, request: pytest.FixtureRequest)
     target = StoreLocation(url, store.root, tmp_path / "models", tmp_path / "models")
     assert not copy_store(source, target).problems
     return store
+
+
+# ---------------------------------------------------------------- a classic model of three tinted people
+
+
+@pytest.fixture(scope="module")
+def bundle(small_astronaut: np.ndarray, tint_image) -> ModelBundle:
+    """A logistic regression on the features of each person's face crops (helpers.PEOPLE)."""
+    face = FaceDetector().detect(small_astronaut)[0]
+    rows, labels = [], []
+    for person, tint in PEOPLE.items():
+        for seed in range(200, 206):
+            crop = crop_face(tint_image(small_astronaut, tint, seed), face, 128)
+            rows.append(face_features(crop))
+            labels.append(person)
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(C=1e-3, max_iter=2000))
+    estimator.fit(np.asarray(rows), labels)
+    return ModelBundle(estimator=estimator, classes=[str(c) for c in estimator.classes_])
+
+
+@pytest.fixture(scope="module")
+def model_path(bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bundle`` saved to a model file."""
+    return save_bundle(bundle, tmp_path_factory.mktemp("models") / "model.joblib")

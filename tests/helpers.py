@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from celeb.cli import main
 from celeb.dataset import DatasetStore
 from celeb.errors import ImageError, InvalidNameError
 from celeb.images import read_image
 from celeb.manifest import manifest_text
 from celeb.names import validate_name
+
+#: The three tinted people of conftest.py's classic model (``bundle``), with their tints.
+PEOPLE = {"Ada": "red", "Bo": "blue", "Zoë": "green"}
 
 # ---------------------------------------------------------------- names, photos, a store's files
 
@@ -62,3 +66,13 @@ def manifest(store: DatasetStore) -> dict:
 
 def all_files(root: Path) -> set[Path]:
     return {path for path in root.rglob("*") if path.is_file() or path.is_symlink()}
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def run(capsys: pytest.CaptureFixture, *argv) -> tuple[int, str, str]:
+    """``python -m celeb *argv`` in this process: its exit code, stdout and stderr."""
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

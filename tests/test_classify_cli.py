@@ -1,7 +1,7 @@
 """Tests for celeb.classify, celeb.evaluate and the command line (celeb.cli).
 
-The model is trained here, in a temporary folder, on crops of tinted copies of
-scikit-image's astronaut: Ada is red, Bo blue, Zoë green.
+The model (conftest.py's ``bundle``, saved as ``model_path``) is trained on crops of tinted
+copies of scikit-image's astronaut: Ada is red, Bo blue, Zoë green.
 """
 
 from __future__ import annotations
@@ -13,23 +13,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from helpers import PEOPLE, run
 
 from celeb import cli
 from celeb.classify import Classifier, FacePrediction
 from celeb.cli import main
 from celeb.config import DECODE_MAX_SIDE, PROJECT_ROOT
-from celeb.engines.haar import FaceDetector, crop_face
-from celeb.engines.wavelets import face_features
+from celeb.engines.haar import FaceDetector
 from celeb.errors import ImageError
 from celeb.evaluate import Evaluation, PhotoOutcome, photo_answer
 from celeb.faces import Box
 from celeb.images import read_image
 from celeb.model import ModelBundle, load_bundle, save_bundle
 
-PEOPLE = {"Ada": "red", "Bo": "blue", "Zoë": "green"}
 RECORD_KEYS = {"file", "error", "faces"}
 FACE_KEYS = {"box", "person", "probability", "probabilities", "clean"}
 
@@ -38,26 +34,6 @@ def image_error(data: bytes) -> str:
     with pytest.raises(ImageError) as info:
         read_image(data)
     return str(info.value)
-
-
-@pytest.fixture(scope="module")
-def bundle(small_astronaut: np.ndarray, tint_image) -> ModelBundle:
-    """A logistic regression on the features of each person's face crops."""
-    face = FaceDetector().detect(small_astronaut)[0]
-    rows, labels = [], []
-    for person, tint in PEOPLE.items():
-        for seed in range(200, 206):
-            crop = crop_face(tint_image(small_astronaut, tint, seed), face, 128)
-            rows.append(face_features(crop))
-            labels.append(person)
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(C=1e-3, max_iter=2000))
-    estimator.fit(np.asarray(rows), labels)
-    return ModelBundle(estimator=estimator, classes=[str(c) for c in estimator.classes_])
-
-
-@pytest.fixture(scope="module")
-def model_path(bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_bundle(bundle, tmp_path_factory.mktemp("models") / "model.joblib")
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +49,6 @@ def photos(tmp_path_factory: pytest.TempPathFactory, make_photo) -> dict[str, Pa
     files["blank"] = folder / "blank.png"
     files["blank"].write_bytes(cv2.imencode(".png", np.full((200, 300, 3), 90, np.uint8))[1].tobytes())
     return files
-
-
-def run(capsys: pytest.CaptureFixture, *argv) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def json_lines(out: str) -> list[dict]:

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-# The classic model of test_classify_cli's three tinted people, and its helpers.
-from test_classify_cli import PEOPLE, bundle, model_path, run  # noqa: F401 (fixtures)
+# The classic model of three tinted people is conftest.py's (bundle, model_path).
+from helpers import PEOPLE, run
 
 from celeb import cli
 from celeb.classify import FacePrediction

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_classify_cli import run
+from helpers import run
 from test_engines import cluster_classifier
 
 from celeb.classify import FacePrediction
