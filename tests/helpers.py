@@ -13,14 +13,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from celeb.classify import Classifier
 from celeb.cli import main
 from celeb.dataset import DatasetStore
 from celeb.errors import ImageError, InvalidNameError
+from celeb.faces import TrainingSet
 from celeb.images import read_image
 from celeb.manifest import manifest_text
+from celeb.model import ModelBundle, make_gallery
+from celeb.model_search import train_best_model
 from celeb.names import validate_name
 
-#: The three tinted people of conftest.py's classic model (``bundle``), with their tints.
+#: Three people and their tints: the names of ``synthetic``'s feature rows, and the tinted people of
+#: conftest.py's classic model (``bundle``).
 PEOPLE = {"Ada": "red", "Bo": "blue", "Zoë": "green"}
 
 # ---------------------------------------------------------------- names, photos, a store's files
@@ -76,3 +81,53 @@ def run(capsys: pytest.CaptureFixture, *argv) -> tuple[int, str, str]:
     code = main([str(arg) for arg in argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# ---------------------------------------------------------------- feature rows and models
+
+
+def synthetic(
+    photos: dict[str, int] | None = None, *, dim: int = 24, spread: float = 0.3, seed: int = 0
+) -> TrainingSet:
+    """Rows of well separated people; each photo gives a face and its mirrored copy."""
+    photos = photos or dict.fromkeys(PEOPLE, 8)
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(42).normal(0.0, 1.0, (len(PEOPLE), dim))  # the same for every seed
+    rows, labels, groups, copies = [], [], [], []
+    for index, (person, count) in enumerate(photos.items()):
+        centre = centres[index % len(PEOPLE)]
+        for photo in range(count):
+            face = centre + rng.normal(0, spread, dim)
+            for copy, row in enumerate((face, face + rng.normal(0, spread / 3, dim))):
+                rows.append(row)
+                labels.append(person)
+                groups.append(f"{person}-{photo}")
+                copies.append(bool(copy))
+    return TrainingSet(
+        np.asarray(rows, np.float32),
+        np.asarray(labels, dtype=object),
+        np.asarray(groups),
+        np.asarray(copies),
+    )
+
+
+def clusters(seed: int = 0) -> TrainingSet:
+    """Three tight clusters of unit-ish vectors, 6 photos each: three people an embedding tells apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 128))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    rows = np.concatenate([centre + rng.normal(0, 0.02, (6, 128)) for centre in centres]).astype(np.float32)
+    labels = np.repeat(np.array(["Ann", "Bob", "Cid"], dtype=object), 6)
+    groups = np.array([f"photo{i}" for i in range(18)])
+    return TrainingSet(rows, labels, groups, np.zeros(18, bool))
+
+
+def cluster_classifier() -> Classifier:
+    """A classifier of the three clusters' people, with their gallery."""
+    data = clusters()
+    bundle = ModelBundle(
+        estimator=train_best_model(data, models=["logistic_regression"], folds=2, test_size=0.34).estimator,
+        classes=["Ann", "Bob", "Cid"],
+        gallery=make_gallery(data),
+    )
+    return Classifier(bundle)

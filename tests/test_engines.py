@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import cluster_classifier, clusters
 
 from celeb import engines
 from celeb.classify import Classifier, DescribedFace
@@ -25,7 +26,7 @@ from celeb.cropping import LESS_LIKE
 from celeb.dataset import DatasetStore
 from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
 from celeb.errors import CelebError, TrainingError
-from celeb.faces import Box, Face, TrainingSet
+from celeb.faces import Box, Face
 from celeb.images import read_image
 from celeb.manifest import KEPT, REJECTED
 from celeb.model import Gallery, ModelBundle, bundle_from_training, load_bundle, make_gallery, save_bundle
@@ -144,17 +145,6 @@ def test_each_engine_has_its_own_crops_and_rejections(tmp_path, make_photo):
 # ---------------------------------------------------------------- unknown people
 
 
-def clusters(seed: int = 0) -> TrainingSet:
-    """Three tight clusters of unit-ish vectors, 6 photos each: three people an embedding tells apart."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(3, 128))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    rows = np.concatenate([centre + rng.normal(0, 0.02, (6, 128)) for centre in centres]).astype(np.float32)
-    labels = np.repeat(np.array(["Ann", "Bob", "Cid"], dtype=object), 6)
-    groups = np.array([f"photo{i}" for i in range(18)])
-    return TrainingSet(rows, labels, groups, np.zeros(18, bool))
-
-
 def test_the_rule_names_known_faces_and_not_strangers():
     data = clusters()
     gallery = make_gallery(data)
@@ -195,17 +185,6 @@ def test_a_bundle_keeps_its_engine_and_gallery(tmp_path):
     assert isinstance(loaded.gallery, Gallery)
     assert loaded.gallery.threshold == pytest.approx(bundle.gallery.threshold)
     assert loaded.gallery.vectors.shape == (18, 128) and loaded.gallery.labels[:1] == ["Ann"]
-
-
-def cluster_classifier() -> Classifier:
-    """A classifier of the three clusters' people, with their gallery."""
-    data = clusters()
-    bundle = ModelBundle(
-        estimator=train_best_model(data, models=["logistic_regression"], folds=2, test_size=0.34).estimator,
-        classes=["Ann", "Bob", "Cid"],
-        gallery=make_gallery(data),
-    )
-    return Classifier(bundle)
 
 
 def described(vector: np.ndarray) -> DescribedFace:

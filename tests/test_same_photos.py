@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from test_train_model import synthetic
+from helpers import synthetic
 
 from celeb.model_search import PhotoScore, held_out_photos, score_photos, train_best_model
 

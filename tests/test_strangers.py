@@ -10,8 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import run
-from test_engines import cluster_classifier
+from helpers import cluster_classifier, run
 
 from celeb.classify import FacePrediction
 from celeb.faces import Box, Face

@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
+from helpers import PEOPLE, synthetic
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestClassifier
@@ -48,33 +49,6 @@ from celeb.model_search import (
     train_best_model,
     with_probabilities,
 )
-
-PEOPLE = ("Ada", "Bo", "Zoë")
-
-
-def synthetic(
-    photos: dict[str, int] | None = None, *, dim: int = 24, spread: float = 0.3, seed: int = 0
-) -> TrainingSet:
-    """Rows of well separated people; each photo gives a face and its mirrored copy."""
-    photos = photos or dict.fromkeys(PEOPLE, 8)
-    rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(42).normal(0.0, 1.0, (len(PEOPLE), dim))  # the same for every seed
-    rows, labels, groups, copies = [], [], [], []
-    for index, (person, count) in enumerate(photos.items()):
-        centre = centres[index % len(PEOPLE)]
-        for photo in range(count):
-            face = centre + rng.normal(0, spread, dim)
-            for copy, row in enumerate((face, face + rng.normal(0, spread / 3, dim))):
-                rows.append(row)
-                labels.append(person)
-                groups.append(f"{person}-{photo}")
-                copies.append(bool(copy))
-    return TrainingSet(
-        np.asarray(rows, np.float32),
-        np.asarray(labels, dtype=object),
-        np.asarray(groups),
-        np.asarray(copies),
-    )
 
 
 @pytest.fixture(scope="module")
