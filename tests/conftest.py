@@ -42,6 +42,9 @@ from celeb.store_copy import copy_store
 from celeb.stores import StoreLocation
 from celeb_app import access
 
+#: The browser tests' fixtures (servers, browser, page).
+pytest_plugins = ["e2e_fixtures"]
+
 #: Colour multipliers of the synthetic people.
 TINTS = {
     "none": (1.0, 1.0, 1.0),

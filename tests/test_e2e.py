@@ -13,152 +13,36 @@ Waits are Playwright ``expect`` assertions with generous timeouts (a loaded
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench.serving import (
-    CHROMIUM_ARGS,
-    AppServer,
-    ReverseProxy,
-    ServingError,
-    ipv6_loopback,
-    nginx_available,
+from e2e_harness import (
+    ARTIFACTS,
+    MODEL,
+    SLOW,
+    TRAINING,
+    Page,
+    Server,
+    Servers,
+    add_person,
+    assert_no_failure,
+    expect,
+    full_page_screenshot,
+    open_app,
+    photo_picker,
+    running_done,
 )
+
+from bench.serving import ipv6_loopback
 from celeb.auth import hash_password
 from celeb.dataset import DatasetStore
 from celeb.manifest import KEPT, REJECTED
 from celeb.model import load_bundle, save_bundle
 from celeb_app.navigation import PAGES
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.skip(
-        f"browser tests need Debian's chromium at {CHROMIUM} (apt install chromium)", allow_module_level=True
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser tests need the playwright package (requirements-dev.txt)"
-)
-Page, expect, sync_playwright = sync_api.Page, sync_api.expect, sync_api.sync_playwright
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-MODEL = ROOT / "models" / "model.joblib"
-
-#: First render on a loaded 2-core machine imports OpenCV, scikit-learn and friends.
-SLOW = 60_000
-#: Training the default models on the small synthetic set.
-TRAINING = 120_000
-#: Screenshot names of the page tests; others are named after the test.
-SCREENSHOTS = {
-    "test_classify_names_a_face_and_reports_a_bad_file": "classify",
-    "test_dataset_add_person_photos_find_faces_and_reject_a_crop": "dataset",
-    "test_train_shows_the_report_and_the_confusion_heatmap": "train",
-}
-
-
-# ---------------------------------------------------------------- the server
-
-
-@dataclass(frozen=True)
-class Server:
-    """The app, and the reverse proxy in front of it where the test needs remote visitors."""
-
-    app: AppServer
-    proxy: ReverseProxy | None = None
-
-    @property
-    def url(self) -> str:
-        """The app's own address: a browser there is on the app's computer (the owner)."""
-        return self.app.url("127.0.0.1")
-
-    @property
-    def public_url(self) -> str:
-        """The proxy's address: a browser there is a remote visitor, as on a public server."""
-        assert self.proxy is not None, "start the server with proxied=True"
-        return self.proxy.url
-
-    @property
-    def dataset(self) -> Path:
-        return self.app.dataset
-
-    @property
-    def models(self) -> Path:
-        return self.app.models
-
-    @property
-    def tmp(self) -> Path:
-        return self.app.tmp
-
-    @property
-    def log(self) -> Path:
-        return self.app.log
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.app.log_tail(chars)
-
-
-class Servers:
-    """Starts ``streamlit run app.py`` on tmp folders (and nginx in front); stops what it started."""
-
-    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
-        self._tmp = tmp_path_factory
-        self._started: dict[str, Server] = {}
-
-    def start(
-        self,
-        name: str,
-        prepare: Callable[[Path], None] | None = None,
-        *,
-        model: Callable[[Path], None] | None = None,
-        secrets: str = "",
-        proxied: bool = False,
-    ) -> Server:
-        """A server on tmp folders: ``prepare`` fills the dataset, ``model`` writes models/model.joblib
-        (default: a copy of the repository's), ``secrets`` is the text of its secrets.toml;
-        ``proxied`` puts nginx in front of it."""
-        if proxied and not nginx_available():
-            pytest.skip("visitor tests need Debian's nginx in front of the app (apt install nginx-light)")
-        root = self._tmp.mktemp(f"e2e-{name}")
-        app = AppServer(root / "app", secrets=secrets)
-        app.models.mkdir(parents=True)
-        app.dataset.mkdir(parents=True)
-        (model or (lambda path: shutil.copy2(MODEL, path)))(app.models / "model.joblib")
-        if prepare is not None:
-            prepare(app.dataset)
-        server = Server(app, ReverseProxy(root / "nginx", app.port) if proxied else None)
-        self._started[server.url] = server  # stopped at the end even if it fails to start
-        try:
-            app.start()
-            if server.proxy is not None:
-                server.proxy.start()
-        except ServingError as exc:
-            pytest.fail(str(exc))
-        return server
-
-    def stop(self, server: Server) -> None:
-        self._stop(self._started.pop(server.url))
-
-    def stop_all(self) -> None:
-        while self._started:
-            self._stop(self._started.popitem()[1])
-
-    @staticmethod
-    def _stop(server: Server) -> None:
-        if server.proxy is not None:
-            server.proxy.stop()
-        server.app.stop()
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory)
-    yield started
-    started.stop_all()
+# ---------------------------------------------------------------- the servers (Servers: e2e_harness.py)
 
 
 def _two_people(make_photo) -> Callable[[Path], None]:
@@ -200,71 +84,6 @@ def fresh_app(servers: Servers) -> Iterator[Server]:
 
 
 # ---------------------------------------------------------------- the browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    expect.set_options(timeout=SLOW)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    expect.set_options(timeout=None)  # Playwright's default again
-
-
-@pytest.fixture
-def page(browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser tab; a full-page screenshot of it is saved when the test ends (passed or not)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(SLOW)
-    tab = context.new_page()
-    yield tab
-    name = SCREENSHOTS.get(request.node.name, request.node.name.removeprefix("test_"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        _full_page_screenshot(tab, ARTIFACTS / f"{name}.png")
-    finally:
-        context.close()
-
-
-def _full_page_screenshot(tab: Page, path: Path) -> None:
-    # Streamlit scrolls inside its main container, not the document: grow the
-    # viewport to the content's height so that the screenshot holds all of it.
-    height = tab.evaluate(
-        """() => Math.max(document.documentElement.scrollHeight,
-            ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
-                .map(e => e.scrollHeight))"""
-    )
-    width = (tab.viewport_size or {}).get("width", 1400)
-    tab.set_viewport_size({"width": width, "height": min(max(int(height) + 40, 1000), 12000)})
-    tab.screenshot(path=str(path), full_page=True, animations="disabled")
-
-
-def open_app(tab: Page, server: Server, path: str = "") -> None:
-    """Open a page of the app and wait for its first run to finish."""
-    tab.goto(f"{server.url}/{path}")
-    expect(tab.get_by_test_id("stSidebarNav")).to_be_visible()
-    expect(tab.locator("h1")).to_have_count(1)
-    running_done(tab)
-
-
-def running_done(tab: Page) -> None:
-    """The script run has finished: no "Running…" widget, no stale (faded) elements left.
-
-    Call it after waiting for something the run shows, so that the run has started.
-    """
-    expect(tab.get_by_test_id("stStatusWidget")).to_have_count(0)
-    expect(tab.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0)
-
-
-def assert_no_failure(tab: Page, server: Server) -> None:
-    """No traceback on the page or in the server's log, no exception box, no "Something went wrong"."""
-    running_done(tab)
-    expect(tab.get_by_test_id("stException")).to_have_count(0)
-    assert "Traceback" not in server.log.read_text(errors="replace"), server.log_tail()
-    body = tab.locator("body").inner_text()
-    assert "Traceback" not in body, server.log_tail()
-    assert "Something went wrong" not in body, server.log_tail()
 
 
 def jpeg(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -322,19 +141,6 @@ def _three_photos(tmp_path: Path, rgb: np.ndarray, tint_image, encode_image) -> 
         jpeg(tmp_path, "cid-mirrored.jpg", encode_image(tint_image(np.fliplr(rgb), "none", 2))),
         jpeg(tmp_path, "cid-green.jpg", encode_image(tint_image(rgb, "green", 3))),
     ]
-
-
-def photo_picker(tab: Page):
-    """The Dataset page's picker of a person's photos (not the CSV or folder pickers)."""
-    return tab.get_by_test_id("stFileUploader").filter(has_text="or zips of photos")
-
-
-def add_person(tab: Page, name: str) -> None:
-    tab.get_by_label("Add a person").fill(name)
-    tab.get_by_role("button", name="Add person").click()
-    expect(tab.get_by_text(f"Added {name}.")).to_be_visible()
-    expect(tab.get_by_role("combobox", name="Person")).to_have_value(name)
-    running_done(tab)
 
 
 def test_dataset_add_person_photos_find_faces_and_reject_a_crop(
@@ -498,7 +304,7 @@ def visitor(browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     yield tab
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        _full_page_screenshot(tab, ARTIFACTS / f"{request.node.name.removeprefix('test_')}.png")
+        full_page_screenshot(tab, ARTIFACTS / f"{request.node.name.removeprefix('test_')}.png")
     finally:
         context.close()
 
@@ -620,7 +426,7 @@ def test_owner_password_unlocks_editing_and_a_wrong_one_is_slowed(visitor: Page,
         expect(owner.get_by_role("button", name="Add person")).to_be_visible()
         assert_no_failure(owner, public_app)
         ARTIFACTS.mkdir(exist_ok=True)
-        _full_page_screenshot(owner, ARTIFACTS / "owner_unlocked.png")
+        full_page_screenshot(owner, ARTIFACTS / "owner_unlocked.png")
     finally:
         context.close()
 
@@ -681,7 +487,7 @@ def test_pages_read_at_a_desk_and_on_a_phone(
         running_done(tab)
         never_blown_up(tab.get_by_test_id("stImage").filter(has_text=re.compile(r"^Face \d")).locator("img"))
         no_sideways_scroll(tab)
-        _full_page_screenshot(tab, ARTIFACTS / f"group_photo_{width}px.png")
+        full_page_screenshot(tab, ARTIFACTS / f"group_photo_{width}px.png")
 
         tab.goto(f"{trained_app.url}/dataset")
         expect(tab.get_by_role("heading", name="Dataset", exact=True)).to_be_visible()
@@ -691,7 +497,7 @@ def test_pages_read_at_a_desk_and_on_a_phone(
         running_done(tab)
         never_blown_up(crops)
         no_sideways_scroll(tab)
-        _full_page_screenshot(tab, ARTIFACTS / f"crop_grid_{width}px.png")
+        full_page_screenshot(tab, ARTIFACTS / f"crop_grid_{width}px.png")
 
         tab.goto(f"{trained_app.url}/train")
         expect(tab.get_by_role("heading", name="Training data")).to_be_visible()
@@ -699,7 +505,7 @@ def test_pages_read_at_a_desk_and_on_a_phone(
         running_done(tab)
         expect(tab.get_by_test_id("stSkeleton")).to_have_count(0)
         no_sideways_scroll(tab)
-        _full_page_screenshot(tab, ARTIFACTS / f"train_{width}px.png")
+        full_page_screenshot(tab, ARTIFACTS / f"train_{width}px.png")
         assert_no_failure(tab, trained_app)
     finally:
         context.close()

@@ -1,7 +1,7 @@
 """Issue 22 end to end: the app on a fresh PostgreSQL keeps everything across a restart that loses
 its working folder.
 
-A real ``streamlit run app.py`` (test_e2e.py's harness) with ``CELEB_DATABASE_URL`` set to a new,
+A real ``streamlit run app.py`` (e2e_harness.py, as test_e2e.py) with ``CELEB_DATABASE_URL`` set to a new,
 empty database of the tests' own PostgreSQL server (conftest.py's ``postgres_url``), its working
 folder under a tmp ``CELEB_WORK_DIR``, and ``CELEB_DATASET_DIR`` / ``CELEB_MODELS_DIR`` empty
 folders: nothing can come from the folders. In Chromium, as the owner (the browser is on the app's
@@ -27,23 +27,20 @@ import cv2
 import numpy as np
 import pytest
 from conftest import TINTS, encode, tinted
-from PIL import Image
-from skimage import data as skdata
-from test_e2e import (  # noqa: F401 (fixtures: servers, browser, page)
+from e2e_harness import (
     TRAINING,
     Page,
     Server,
     Servers,
     add_person,
     assert_no_failure,
-    browser,
     expect,
     open_app,
-    page,
     photo_picker,
     running_done,
-    servers,
 )
+from PIL import Image
+from skimage import data as skdata
 
 from celeb.database import DatabaseModels, database
 from celeb.dataset import KEPT, REJECTED, DatasetStore
