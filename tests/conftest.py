@@ -1,4 +1,8 @@
-"""Shared fixtures: generated photos, isolated paths, the shared photo set.
+"""Every fixture the test files share: isolated paths, generated photos, the shared photo set, local
+web and PostgreSQL servers, dataset stores (a folder and a database), a small classic model; the
+browser tests' (servers, browser, page) are in e2e_fixtures.py, registered below. A test file's own
+fixture of the same name overrides these (test_manifest.py's folder-only ``store``). Plain helpers
+are in helpers.py, app_helpers.py and e2e_harness.py.
 
 Every photo the always-run tests need is made here from numpy and
 scikit-image's bundled ``astronaut`` (one frontal face, found with two eyes).
