@@ -368,7 +368,7 @@ def cropped(template_root: Path, tmp_path: Path, request: pytest.FixtureRequest)
     return store
 
 
-# ---------------------------------------------------------------- a classic model of three tinted people
+# ---------------------------------------------------------------- three tinted people: a model, photos
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +390,18 @@ def bundle(small_astronaut: np.ndarray, tint_image) -> ModelBundle:
 def model_path(bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``bundle`` saved to a model file."""
     return save_bundle(bundle, tmp_path_factory.mktemp("models") / "model.joblib")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory, make_photo) -> dict[str, Path]:
+    """One photo per person, a text file, and a photo without any face."""
+    folder = tmp_path_factory.mktemp("photos")
+    files = {}
+    for person, tint in PEOPLE.items():
+        files[person] = folder / f"{person} (1).jpg"
+        files[person].write_bytes(make_photo(tint, 7))
+    files["text"] = folder / "bad.txt"
+    files["text"].write_text("not a photo")
+    files["blank"] = folder / "blank.png"
+    files["blank"].write_bytes(cv2.imencode(".png", np.full((200, 300, 3), 90, np.uint8))[1].tobytes())
+    return files

@@ -1,7 +1,8 @@
-"""Tests for celeb.classify, celeb.evaluate and the command line (celeb.cli).
+"""Tests for the command line (celeb.cli): `python -m celeb classify`, `evaluate` and `train`, what
+they print, their exit codes and usage errors. `sort` has its own tests (test_sort.py).
 
-The model (conftest.py's ``bundle``, saved as ``model_path``) is trained on crops of tinted
-copies of scikit-image's astronaut: Ada is red, Bo blue, Zoë green.
+The model (conftest.py's ``bundle``, saved as ``model_path``) is trained on crops of tinted copies of
+scikit-image's astronaut: Ada is red, Bo blue, Zoë green (helpers.PEOPLE).
 """
 
 from __future__ import annotations
@@ -13,130 +14,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import PEOPLE, run
+from helpers import image_error, run
 
 from celeb import cli
-from celeb.classify import Classifier, FacePrediction
 from celeb.cli import main
-from celeb.config import DECODE_MAX_SIDE, PROJECT_ROOT
+from celeb.config import PROJECT_ROOT
 from celeb.engines.haar import FaceDetector
-from celeb.errors import ImageError
-from celeb.evaluate import Evaluation, PhotoOutcome, photo_answer
-from celeb.faces import Box
-from celeb.images import read_image
 from celeb.model import ModelBundle, load_bundle, save_bundle
 
 RECORD_KEYS = {"file", "error", "faces"}
+
+
 FACE_KEYS = {"box", "person", "probability", "probabilities", "clean"}
-
-
-def image_error(data: bytes) -> str:
-    with pytest.raises(ImageError) as info:
-        read_image(data)
-    return str(info.value)
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory, make_photo) -> dict[str, Path]:
-    """One photo per person, a text file, and a photo without any face."""
-    folder = tmp_path_factory.mktemp("photos")
-    files = {}
-    for person, tint in PEOPLE.items():
-        files[person] = folder / f"{person} (1).jpg"
-        files[person].write_bytes(make_photo(tint, 7))
-    files["text"] = folder / "bad.txt"
-    files["text"].write_text("not a photo")
-    files["blank"] = folder / "blank.png"
-    files["blank"].write_bytes(cv2.imencode(".png", np.full((200, 300, 3), 90, np.uint8))[1].tobytes())
-    return files
 
 
 def json_lines(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines()]
 
 
-# --------------------------------------------------------------------------- Classifier
-
-
-def test_classifier_names_each_person(bundle: ModelBundle, photos: dict[str, Path]):
-    classifier = Classifier(bundle)
-    assert classifier.threshold == 0.4
-    for person in PEOPLE:
-        result = classifier.classify(photos[person])
-        assert result.photo.format == "JPEG"
-        assert result.photo.original_size == (256, 256)
-        (face,) = result.faces
-        assert isinstance(face, FacePrediction)
-        assert face.person == person
-        assert face.best_guess == person
-        assert face.clean is True
-        assert face.crop.shape == (128, 128, 3) and face.crop.dtype == np.uint8
-        assert list(face.probabilities) == sorted(
-            face.probabilities, key=face.probabilities.get, reverse=True
-        )
-        assert set(face.probabilities) == set(PEOPLE)
-        assert sum(face.probabilities.values()) == pytest.approx(1.0)
-        assert face.probability == face.probabilities[person]
-        assert 0.5 < face.probability < 1.0
-        assert face.box.iou(Box(86, 30, 53, 53)) > 0.8
-
-
-def test_classify_bytes_and_no_face(bundle: ModelBundle, photos: dict[str, Path]):
-    classifier = Classifier(bundle)
-    assert classifier.classify(photos["Bo"].read_bytes()).faces[0].person == "Bo"
-    blank = classifier.classify(photos["blank"])
-    assert blank.faces == []
-    assert blank.photo.rgb.shape == (200, 300, 3)
-
-
-def test_classify_refuses_a_non_image(bundle: ModelBundle, photos: dict[str, Path]):
-    with pytest.raises(ImageError) as info:
-        Classifier(bundle).classify(photos["text"])
-    assert str(info.value) == image_error(b"not a photo")
-
-
-def test_boxes_are_in_the_coordinates_of_the_stored_photo(
-    bundle: ModelBundle, small_astronaut: np.ndarray, tint_image, encode_image
-):
-    rgb = tint_image(small_astronaut, "red", 7)
-    big = np.ascontiguousarray(np.repeat(np.repeat(rgb, 8, axis=0), 8, axis=1))  # 2048 px
-    assert big.shape[0] > DECODE_MAX_SIDE
-    result = Classifier(bundle).classify(encode_image(big))
-    assert result.photo.original_size == (2048, 2048)
-    assert max(result.photo.rgb.shape) <= DECODE_MAX_SIDE
-    small_box = Classifier(bundle).classify(encode_image(rgb)).faces[0].box
-    best = max(result.faces, key=lambda face: face.box.iou(small_box.scaled(8)))
-    assert best.box.iou(small_box.scaled(8)) > 0.8
-    assert best.person == "Ada"
-
-
-@pytest.mark.parametrize(("threshold", "person"), [(0.0, "Ada"), (0.5, "Ada"), (1.0, None)])
-def test_threshold(bundle: ModelBundle, photos: dict[str, Path], threshold: float, person):
-    (face,) = Classifier(bundle, threshold=threshold).classify(photos["Ada"]).faces
-    assert face.person == person
-    assert face.best_guess == "Ada"
-
-
-def test_face_prediction_as_json():
-    face = FacePrediction(
-        box=Box(1, 2, 3, 4),
-        person=None,
-        probability=0.123456,
-        probabilities={"Bo": 0.123456, "Ada": 0.1},
-        clean=False,
-        crop=np.zeros((2, 2, 3), np.uint8),
-    )
-    assert face.as_json() == {
-        "box": [1, 2, 3, 4],
-        "person": None,
-        "probability": 0.1235,
-        "probabilities": {"Bo": 0.1235, "Ada": 0.1},
-        "clean": False,
-    }
-    assert face.best_guess == "Bo"
-
-
-# --------------------------------------------------------------------------- classify CLI
+# --------------------------------------------------------------------------- classify
 
 
 def test_classify_json_one_line_per_input_in_order(capsys, model_path: Path, photos: dict[str, Path]):
@@ -473,44 +369,6 @@ def test_evaluate_a_file_is_a_usage_error(capsys, model_path: Path, tmp_path: Pa
     assert err == f"error: {tmp_path / 'nowhere'} is not a folder\n"
 
 
-def face(person: str | None, clean: bool = True) -> FacePrediction:
-    return FacePrediction(Box(0, 0, 1, 1), person, 0.9, {person or "Ada": 0.9}, clean, np.zeros((1, 1, 3)))
-
-
-def test_photo_answer_prefers_the_largest_clean_face():
-    assert photo_answer([]) is None
-    assert photo_answer([face("Bo", clean=False), face("Ada"), face("Zoë")]) == "Ada"
-    assert photo_answer([face("Bo", clean=False), face("Ada", clean=False)]) == "Bo"
-    assert photo_answer([face(None), face("Ada", clean=False)]) is None
-
-
-def test_evaluation_figures():
-    outcomes = [
-        PhotoOutcome(Path("a1"), "Ada", "Ada"),
-        PhotoOutcome(Path("a2"), "Ada", "Bo"),
-        PhotoOutcome(Path("a3"), "Ada", None),
-        PhotoOutcome(Path("b1"), "Bo", "Bo"),
-        PhotoOutcome(Path("b2"), "Bo", None, error="damaged"),
-    ]
-    evaluation = Evaluation(["Ada", "Bo"], outcomes)
-    assert evaluation.coverage == 3 / 5
-    assert evaluation.confident_accuracy == 2 / 3
-    assert evaluation.end_to_end_accuracy == 2 / 5
-    assert evaluation.per_person()["Ada"] == {
-        "photos": 3,
-        "coverage": 2 / 3,
-        "confident_accuracy": 0.5,
-        "end_to_end_accuracy": 1 / 3,
-    }
-    rows, columns, matrix = evaluation.confusion()
-    assert rows == ["Ada", "Bo"]
-    assert columns == ["Ada", "Bo", "not sure"]
-    assert matrix.tolist() == [[1, 1, 1], [0, 1, 1]]
-    assert evaluation.as_json()["errors"] == [{"file": "b2", "error": "damaged"}]
-    empty = Evaluation(["Ada"], [])
-    assert (empty.coverage, empty.confident_accuracy, empty.end_to_end_accuracy) == (0.0, 0.0, 0.0)
-
-
 # --------------------------------------------------------------------------- train
 
 
@@ -605,15 +463,6 @@ def test_train_on_a_missing_folder(capsys, tmp_path: Path):
     assert err == f"error: {tmp_path / 'nowhere'} is not a folder\n"
 
 
-def test_a_face_without_two_eyes_needs_more_confidence():
-    from celeb.classify import probable_person
-    from celeb.config import UNCLEAN_EXTRA_CONFIDENCE
-
-    odds = {"Ada": 0.5 + UNCLEAN_EXTRA_CONFIDENCE / 2, "Bo": 0.5 - UNCLEAN_EXTRA_CONFIDENCE / 2}
-    assert probable_person(odds, True, 0.5) == "Ada"
-    assert probable_person(odds, False, 0.5) is None
-
-
 def test_train_keeps_the_model_it_replaces_in_history(capsys, tmp_path: Path, make_person_folders):
     from celeb.registry import ModelRegistry
 
@@ -646,30 +495,6 @@ def test_cli_text_shows_control_characters_literally():
     assert cli.terminal_text("Ann\x1b[2J\x07") == "Ann\\x1b[2J\\x07"
     assert cli.terminal_text("<img src=x onerror=alert(1)>") == "<img src=x onerror=alert(1)>"
     assert cli.terminal_text(np.str_("Đoković")) == "Đoković"
-
-
-def test_a_faces_json_lists_its_best_few_people_whatever_their_number():
-    """Issue 20: every person's probability and distance made 8 KB a face at 158 people."""
-    from celeb.classify import FacePrediction
-    from celeb.config import TOP_CANDIDATES
-    from celeb.faces import Box
-
-    people = [f"Person number {i:03d} with a long name" for i in range(300)]
-    face = FacePrediction(
-        Box(10, 20, 30, 40),
-        None,
-        0.01,
-        {name: 1 / 300 for name in people},
-        True,
-        np.zeros((8, 8, 3), np.uint8),
-        distance=0.61,
-        distances={name: 0.61 + i / 1000 for i, name in enumerate(people)},
-        why="farther than 0.52 from every known person (nearest: Person number 000 with a long name, 0.61)",
-    )
-    record = face.as_json()
-    assert list(record["distances"]) == people[:TOP_CANDIDATES]
-    assert len(record["probabilities"]) == TOP_CANDIDATES
-    assert len(json.dumps(record)) <= 1500
 
 
 def test_train_compare_prints_every_engine_on_the_same_photos(capsys, tmp_path: Path, make_person_folders):
