@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.dummy import DummyClassifier
 
 from celeb.classify import Classifier
 from celeb.cli import main
 from celeb.dataset import DatasetStore
+from celeb.engines.wavelets import FeatureSettings
 from celeb.errors import ImageError, InvalidNameError
 from celeb.faces import TrainingSet
 from celeb.images import read_image
@@ -131,3 +133,14 @@ def cluster_classifier() -> Classifier:
         gallery=make_gallery(data),
     )
     return Classifier(bundle)
+
+
+def constant_bundle(answer: str, classes: tuple[str, ...] = ("Ann", "Zed"), when: str = "") -> ModelBundle:
+    """A model that always answers ``answer`` with probability 1."""
+    length = FeatureSettings().length
+    features = np.zeros((len(classes), length), np.float32)
+    estimator = DummyClassifier(strategy="constant", constant=answer).fit(features, list(classes))
+    bundle = ModelBundle(estimator=estimator, classes=list(classes), metrics={"test_accuracy": 0.5})
+    if when:
+        bundle.trained_at = when
+    return bundle

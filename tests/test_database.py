@@ -27,9 +27,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers import tiny_png
+from helpers import constant_bundle, tiny_png
 from postgres_server import PostgresServer, free_port
-from test_registry_curation import constant_bundle
 
 import celeb.registry as registry_module
 from celeb.cli import main
@@ -369,7 +368,7 @@ import celeb.database.records as database_records
 import celeb.registry as registry_module
 from celeb.database import DatabaseModels, database
 from celeb.dataset import REJECTED, DatasetStore
-from test_registry_curation import constant_bundle
+from helpers import constant_bundle
 
 url, work, photos, round_number = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 database_records.SNAPSHOT_EVERY = 3  # the snapshot rewritten, and the changes it holds dropped, often
