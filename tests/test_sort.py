@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-# The classic model of three tinted people is conftest.py's (bundle, model_path).
-from helpers import PEOPLE, run
+# PEOPLE: the three tinted people of conftest.py's classic model (bundle, model_path).
+from helpers import PEOPLE, constant_bundle, run
 
 from celeb import cli
 from celeb.classify import FacePrediction
@@ -94,7 +94,7 @@ def test_a_run_whose_record_was_lost_files_no_photo_twice(capsys, album: Path, t
 class TwoPeople:
     """A classifier that finds two known people and a stranger in every photo."""
 
-    bundle = SimpleNamespace(gallery=None)  # a model without embeddings: no grouping
+    bundle = constant_bundle("Ann", ("Ann", "Bob"))  # a classic model, without embeddings: no grouping
 
     def classify(self, data: bytes):
         def face(person: str | None, x: int) -> FacePrediction:
@@ -143,7 +143,7 @@ def test_the_destination_may_not_be_inside_the_album(tmp_path: Path, album: Path
 class NoFaces:
     """A classifier that finds no face in any photo: every photo goes to ``no face``."""
 
-    bundle = SimpleNamespace(gallery=None)
+    bundle = constant_bundle("Ann", ("Ann", "Bob"))
 
     def classify(self, data: bytes):
         return SimpleNamespace(faces=[])

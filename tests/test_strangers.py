@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import cluster_classifier, run
+from helpers import cluster_classifier, clusters, constant_bundle, run
 
 from celeb.classify import FacePrediction
 from celeb.faces import Box, Face
+from celeb.model import ModelBundle, make_gallery
 from celeb.sort.album import sort_photos
 from celeb.sort.report import UNKNOWN
 from celeb.sort.resume import STATE_FILE
-from celeb.strangers import METHODS, OTHERS, UnknownFace, group_faces, group_unknown, grouping_distance
+from celeb.strangers import (
+    LINK_FACTOR,
+    METHODS,
+    OTHERS,
+    UnknownFace,
+    group_faces,
+    group_unknown,
+    grouping_distance,
+)
 
 
 def scattered_clusters(seed: int = 0) -> tuple[np.ndarray, list[int]]:
@@ -64,7 +74,7 @@ def test_group_unknown_names_groups_so_that_they_sort_and_lists_their_photos():
 def test_the_grouping_distance_is_the_models_calibrated_unknown_person_distance():
     classifier = cluster_classifier()
     assert grouping_distance(classifier.bundle) == pytest.approx(0.9 * classifier.bundle.gallery.threshold)
-    assert grouping_distance(SimpleNamespace(gallery=None)) is None  # classic
+    assert grouping_distance(constant_bundle("Ann")) is None  # a classic model: no gallery
 
 
 class StubEngine:
@@ -95,13 +105,20 @@ def test_an_embeddings_models_faces_carry_their_vector_but_not_in_json():
 # ---------------------------------------------------------------- sort
 
 
+def embeddings_model(gallery_threshold: float) -> ModelBundle:
+    """A model with a gallery, as an open-set engine's: its known people's faces lie
+    ``gallery_threshold`` from their own others (``Gallery.threshold``)."""
+    gallery = replace(make_gallery(clusters()), threshold=gallery_threshold)
+    return replace(constant_bundle("Ann", ("Ann", "Bob", "Cid")), gallery=gallery)
+
+
 class Strangers:
     """A classifier of an embeddings model: each photo's faces come from ``faces[photo bytes]``,
-    a list of (person or None, vector)."""
+    a list of (person or None, vector); its unknown faces are grouped at ``threshold``."""
 
     def __init__(self, faces: dict[bytes, list], threshold: float = 0.5) -> None:
         self.faces = faces
-        self.bundle = SimpleNamespace(gallery=SimpleNamespace(threshold=threshold / 0.9))
+        self.bundle = embeddings_model(threshold / LINK_FACTOR)
 
     def classify(self, data: bytes):
         found = [
@@ -197,7 +214,7 @@ def test_a_model_without_embeddings_keeps_the_flat_unknown_folder(tmp_path: Path
     album, classifier = stranger_album
     for found in classifier.faces.values():
         found[:] = [(person, None) for person, _ in found]
-    classifier.bundle = SimpleNamespace(gallery=None)
+    classifier.bundle = constant_bundle("Ann")  # a classic model: no gallery
     report = sort_photos(album, tmp_path / "out", classifier)
     assert report.groups == []
     assert f"{UNKNOWN}/xy.jpg" in filed(tmp_path / "out")
