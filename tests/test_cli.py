@@ -483,6 +483,24 @@ def test_train_keeps_the_model_it_replaces_in_history(capsys, tmp_path: Path, ma
     assert other.is_file() and not (other.parent / "history").exists()
 
 
+def test_train_quick_retrains_the_active_models_winner_alone(capsys, tmp_path: Path, make_person_folders):
+    source = make_person_folders(tmp_path / "people", {"Ada": ("red", 4), "Bo": ("blue", 4)})
+    options = ("--engine", "classic", "--folds", "2", "--test-size", "0.5")
+    both = ("--models", "logistic_regression", "svm_linear")
+    assert run(capsys, "train", source, *options, *both)[0] == 0
+    active = load_bundle(tmp_path / "env-models" / "model.joblib")  # CELEB_MODELS_DIR
+    code, out, err = run(capsys, "train", source, "--quick", *options)
+    assert code == 0, err
+    quick = load_bundle(tmp_path / "env-models" / "model.joblib")
+    assert quick.winner_params == active.winner_params
+    assert f"winner: {quick.metrics['winner']}" in out and quick.metrics["winner"] == active.metrics["winner"]
+    loser = ({"logistic_regression", "svm_linear"} - {active.metrics["winner"]}).pop()
+    assert loser not in out  # the other candidate is not trained again
+    for extra in (both, ("--compare",)):
+        code, _, err = run(capsys, "train", source, "--quick", *options, *extra)
+        assert code == 2 and err.startswith("error: --quick"), err
+
+
 def test_train_names_people_after_identifier_like_folders(capsys, tmp_path: Path, make_person_folders):
     source = make_person_folders(tmp_path / "people", {"ada_lovelace": ("red", 4), "Bo": ("blue", 4)})
     options = ("--engine", "classic", "--models", "logistic_regression", "--folds", "2", "--test-size", "0.5")
