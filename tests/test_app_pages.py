@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -186,3 +187,19 @@ def test_the_pickers_offer_only_what_the_app_reads(env, make_photo):
     assert photo_pickers  # the Classify page's and the Dataset page's photo pickers
     for types in photo_pickers:
         assert types - {".zip"} <= set(IMAGE_SUFFIXES), types
+
+
+def test_the_first_page_imports_no_scikit_learn_numpy_or_opencv():
+    # The imports at the top of app.py and the Classify page, run as they are before the first
+    # draw; the rest (the results, the model, the engines) is imported after it.
+    imports = [
+        ast.unparse(node)
+        for script in (ROOT / "app.py", ROOT / "pages" / "classify.py")
+        for node in ast.parse(script.read_text()).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert "from celeb_app import access, navigation, resources" in imports
+    heavy = {"sklearn", "scipy", "pandas", "altair", "matplotlib", "numpy", "cv2", "dlib", "PIL"}
+    code = "\n".join([*imports, "import sys", f"print(sorted({heavy!r} & set(sys.modules)))"])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -3,11 +3,8 @@ loading it, and a model's bytes."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,6 @@ from helpers import constant_bundle
 
 from celeb import model as model_module
 from celeb import registry as registry_module
-from celeb.config import PROJECT_ROOT as ROOT
 from celeb.errors import ModelError
 from celeb.model import load_bundle
 from celeb.registry import ModelRegistry, bundle_bytes
@@ -124,22 +120,6 @@ def test_a_model_of_another_scikit_learn_says_so_on_its_card(tmp_path: Path):
         f"the model model.joblib was made with scikit-learn 0.0.1; this is {sklearn.__version__}. "
         "Its answers may differ: retrain it to be sure."
     )
-
-
-def test_the_first_page_imports_no_scikit_learn_numpy_or_opencv():
-    # The imports at the top of app.py and the Classify page, run as they are before the first
-    # draw; the rest (the results, the model, the engines) is imported after it.
-    imports = [
-        ast.unparse(node)
-        for script in (ROOT / "app.py", ROOT / "pages" / "classify.py")
-        for node in ast.parse(script.read_text()).body
-        if isinstance(node, ast.Import | ast.ImportFrom)
-    ]
-    assert "from celeb_app import access, navigation, resources" in imports
-    heavy = {"sklearn", "scipy", "pandas", "altair", "matplotlib", "numpy", "cv2", "dlib", "PIL"}
-    code = "\n".join([*imports, "import sys", f"print(sorted({heavy!r} & set(sys.modules)))"])
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_bundle_bytes_is_a_loadable_model_file(tmp_path: Path):
