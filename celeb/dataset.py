@@ -453,7 +453,7 @@ class DatasetStore:
         digests = {}
         for key in keys:
             try:
-                digests[key] = hashlib.sha256((self.root / key).read_bytes()).hexdigest()
+                digests[key] = content_hash((self.root / key).read_bytes())
             except OSError:
                 continue
         return digests

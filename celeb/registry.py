@@ -225,6 +225,17 @@ class ModelRegistry:
         entries = [self._info(path) for path in self.history_dir.glob("*.joblib")]
         return sorted(entries, key=lambda info: (info.archived_at, info.id), reverse=True)
 
+    def file_names(self) -> set[str]:
+        """The folder's files, by their path in it: the active model, its card, the history's."""
+        names = {path.name for path in (self.active_path, self.active_card) if path.is_file()}
+        if self.history_dir.is_dir():
+            names |= {
+                f"{self.history_dir.name}/{path.name}"
+                for path in self.history_dir.iterdir()
+                if path.suffix in (".joblib", ".json")
+            }
+        return names
+
     def history_path(self, model_id: str) -> Path:
         if not _ID.match(model_id or ""):
             raise ModelError(f"{model_id!r} is not a model id")

@@ -9,15 +9,15 @@ compared with its record's. DEST must be empty, or hold what an earlier copy of 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dataset import DatasetStore
 from .errors import DatasetError
-from .manifest import _person_from_json, _person_json, manifest_text
+from .manifest import _person_from_json, _person_json, content_hash, manifest_text
 from .registry import ModelRegistry
+from .storage import write_atomic
 from .stores import StoreLocation, store_location
 
 #: Files written to DEST per change.
@@ -52,10 +52,6 @@ def location_of(where: str) -> StoreLocation:
     if (folder / "manifest.json").is_file():
         return StoreLocation("", folder, folder.parent / "models", folder.parent / "models")
     return StoreLocation("", folder / "dataset", folder / "models", folder / "models")
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def copy_store(
@@ -107,7 +103,7 @@ def _copy_files(
             except OSError as exc:
                 report.problems.append(f"{key}: cannot be read in SRC ({exc.strerror or exc})")
                 continue
-            if have.get(key) == _sha(data):
+            if have.get(key) == content_hash(data):
                 report.files_already_there += 1
             else:
                 wanted.append((key, data))
@@ -128,7 +124,7 @@ def _check_photos(dest: DatasetStore, report: CopyReport) -> None:
                 data = (dest.root / photo.stored).read_bytes()
             except OSError:
                 data = b""
-            if _sha(data) != sha:
+            if content_hash(data) != sha:
                 report.problems.append(f"{person.name}: {photo.filename} is not the photo recorded")
 
 
@@ -138,17 +134,11 @@ def _copy_models(source: StoreLocation, target: StoreLocation) -> int:
     if source.database_url:
         src.shipped = None  # the database's own models only, never the repository's
     src.active_version()  # a database's working copy brought up to date
-    names = [name for name in ("model.joblib", "model.json") if (src.root / name).is_file()]
-    if src.history_dir.is_dir():
-        names += sorted(
-            f"history/{p.name}" for p in src.history_dir.iterdir() if p.suffix in (".joblib", ".json")
-        )
+    names = sorted(src.file_names())
     if not names:
         return 0
     dest: ModelRegistry = target.open_models()
     with dest._locked():
-        from .storage import write_atomic
-
         for name in names:
             write_atomic(dest.root / name, (src.root / name).read_bytes())
     return len(names)

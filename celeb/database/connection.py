@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ..errors import StoreError
+from ..manifest import content_hash
 from ..storage import write_atomic
 
 SCHEMA_VERSION = 1
@@ -53,10 +53,6 @@ MODEL_FILES = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class Database:
@@ -115,7 +111,7 @@ class Database:
         return getattr(self._local, "connection", None)
 
     @contextmanager
-    def locked(self, lock: int, after: list[Callable[[], None]] | None = None) -> Iterator[sa.Connection]:
+    def locked(self, lock: int) -> Iterator[sa.Connection]:
         """A transaction holding ``lock``: committed when the block ends, rolled back when it
         raises. Nested use in one thread joins the outer transaction."""
         outer = self.current()
@@ -180,7 +176,7 @@ class Database:
         column = table.c[table.primary_key.columns.keys()[0]]
         connection.execute(sa.delete(table).where(column == key))
         connection.execute(
-            sa.insert(table).values({column.key: key, "sha256": sha256_of(data), "data": data})
+            sa.insert(table).values({column.key: key, "sha256": content_hash(data), "data": data})
         )
 
     def fetch_files(self, table: sa.Table, keys: Iterable[str], folder: Path) -> None:
@@ -195,7 +191,7 @@ class Database:
                     )
                 )
                 for key, digest, data in rows:
-                    if sha256_of(data) != digest:
+                    if content_hash(data) != digest:
                         continue  # damaged in the database: left missing, reported where it is read
                     target = folder / key
                     if target.resolve().is_relative_to(folder.resolve()):

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from filelock import FileLock, Timeout
 
 from ..errors import ModelError
+from ..manifest import content_hash
 from ..registry import ModelInfo, ModelRegistry, ModelVersion
 from ..storage import write_atomic
-from .connection import MODEL_FILES, MODELS_LOCK, Database, sha256_of
+from .connection import MODEL_FILES, MODELS_LOCK, Database
 
 if TYPE_CHECKING:
     from ..model import ModelBundle
@@ -69,25 +70,15 @@ class DatabaseModels(ModelRegistry):
             stale = [name for name, digest in wanted.items() if self._digest(name) != digest]
             if stale:
                 self.db.fetch_files(MODEL_FILES, stale, self.root)
-        for name in self._local_names() - wanted.keys():
+        for name in self.file_names() - wanted.keys():
             (self.root / name).unlink(missing_ok=True)
 
     def _shipped(self) -> dict[str, str]:
         names = {}
         for name in ("model.joblib", "model.json"):
             with contextlib.suppress(OSError):
-                names[name] = sha256_of((self.shipped / name).read_bytes())
+                names[name] = content_hash((self.shipped / name).read_bytes())
         return names if "model.joblib" in names else {}
-
-    def _local_names(self) -> set[str]:
-        names = {name for name in ("model.joblib", "model.json") if (self.root / name).is_file()}
-        if self.history_dir.is_dir():
-            names |= {
-                f"history/{path.name}"
-                for path in self.history_dir.iterdir()
-                if path.suffix in (".joblib", ".json")
-            }
-        return names
 
     def _digest(self, name: str) -> str:
         path = self.root / name
@@ -98,14 +89,14 @@ class DatabaseModels(ModelRegistry):
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         known = self._digests.get(name)
         if known is None or known[0] != stamp:
-            known = (stamp, sha256_of(path.read_bytes()))
+            known = (stamp, content_hash(path.read_bytes()))
             self._digests[name] = known
         return known[1]
 
     def _push(self) -> None:
         connection = self.db.current()
         have = dict(connection.execute(sa.select(MODEL_FILES.c.name, MODEL_FILES.c.sha256)).all())
-        local = {name: self._digest(name) for name in self._local_names()}
+        local = {name: self._digest(name) for name in self.file_names()}
         for name, digest in local.items():
             if have.get(name) != digest:
                 self.db.put_file(MODEL_FILES, name, (self.root / name).read_bytes())
