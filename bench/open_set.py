@@ -18,6 +18,7 @@ unknown, and photos naming one person on two faces. Faces are described once and
 
     python -m bench.open_set                 # both sets
     python -m bench.open_set --set shared    # one
+    python -m bench.open_set --detector hog+mtcnn   # another detector than the default's
 """
 
 from __future__ import annotations
@@ -26,16 +27,17 @@ import argparse
 import pickle
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import ROOT, RawPhoto, list_photos, log, raw_folder
 from celeb.classify import describe_faces
-from celeb.config import DECODE_MAX_SIDE, MAX_DISTANCE_THRESHOLD, STRICTNESS, paths
+from celeb.config import DECODE_MAX_SIDE, DEFAULT_STRICTNESS, MAX_DISTANCE_THRESHOLD, STRICTNESS, paths
 from celeb.cropping import faces_most_like
 from celeb.engines import get_engine
+from celeb.engines.detectors import DEFAULT_DETECTOR, DETECTORS
 from celeb.errors import ImageError
 from celeb.images import read_image
 from celeb.model import Gallery
@@ -49,11 +51,12 @@ FEW_PHOTOS = 10
 
 @dataclass(frozen=True)
 class Described:
-    """One photo's faces as the default engine sees them: vectors (largest face first), and the
-    index of the face nearest the photo's centre."""
+    """One photo's faces as the engine sees them: vectors and widths (largest face first), and
+    the index of the face nearest the photo's centre."""
 
     vectors: np.ndarray  # (faces, 128)
     central: int
+    widths: tuple[int, ...]
 
 
 def lfw_folder() -> Path | None:
@@ -61,20 +64,25 @@ def lfw_folder() -> Path | None:
     return folder if (folder / "people").is_dir() else None
 
 
-def describe_all(photos: list[RawPhoto], cache: Path) -> dict[str, Described | None]:
+def describe_all(photos: list[RawPhoto], cache: Path, detector: str) -> dict[str, Described | None]:
     """Every photo's faces (cached in ``cache``, keyed by path, size, modification time and the
-    default engine's settings)."""
-    known: dict = {}  # key -> (vectors, central) or None: plain values, so any script can read it
+    engine's settings)."""
+    # key -> (vectors, central, widths) or None: plain values, so any script can read it
+    known: dict = {}
     if cache.is_file():
-        known = pickle.loads(cache.read_bytes())
-    engine = get_engine("embeddings")
+        known = {
+            key: found
+            for key, found in pickle.loads(cache.read_bytes()).items()
+            if found is None or len(found) == 3
+        }
+    engine = get_engine("embeddings", {"detector": detector})
 
     def key(photo: RawPhoto) -> tuple:
         status = photo.path.stat()
         # The detector decides which faces there are: faces found by another are found again.
         return (str(photo.path), status.st_size, status.st_mtime_ns, repr(sorted(engine.settings().items())))
 
-    def describe(photo: RawPhoto) -> tuple[np.ndarray, int] | None:
+    def describe(photo: RawPhoto) -> tuple[np.ndarray, int, tuple[int, ...]] | None:
         try:
             image = read_image(photo.path, max_side=DECODE_MAX_SIDE)
         except (ImageError, OSError):
@@ -85,7 +93,7 @@ def describe_all(photos: list[RawPhoto], cache: Path) -> dict[str, Described | N
         height, width = image.rgb.shape[:2]
         boxes = [f.face.box for f in faces]
         centres = [abs(b.x + b.w / 2 - width / 2) + abs(b.y + b.h / 2 - height / 2) for b in boxes]
-        return np.stack([f.features for f in faces]), int(np.argmin(centres))
+        return np.stack([f.features for f in faces]), int(np.argmin(centres)), tuple(b.w for b in boxes)
 
     todo = [photo for photo in photos if key(photo) not in known]
     if todo:
@@ -124,8 +132,11 @@ def splits(photos: list[RawPhoto], count: int, seed: int = 0) -> list[set[str]]:
 def rules(vectors: np.ndarray, labels: list[str], groups: list[str]) -> dict[str, OpenSetRule]:
     fitted = OpenSetRule.fit(vectors, labels, groups)
     found = {name: fitted.with_strictness(name) for name in STRICTNESS}
+    found[f"{DEFAULT_STRICTNESS}, a crowd's faces judged as any (before issue 23)"] = replace(
+        found[DEFAULT_STRICTNESS], crowd_distance_cut=0.0
+    )
     found["distance only (the rule before: 0.99 quantile, no margin)"] = OpenSetRule(
-        min(fitted.same_person_distance, MAX_DISTANCE_THRESHOLD), 0.0
+        min(fitted.same_person_distance, MAX_DISTANCE_THRESHOLD), 0.0, crowd_distance_cut=0.0
     )
     return found
 
@@ -146,11 +157,12 @@ class Tally:
 
 
 def judge(
-    rule: OpenSetRule, gallery: Gallery, tests: list[tuple[str | None, np.ndarray]], tally: Tally
+    rule: OpenSetRule, gallery: Gallery, tests: list[tuple[str | None, Described]], tally: Tally
 ) -> None:
     """``tests``: (the photo's person, or None for a stranger; its faces to answer)."""
     for truth, faces in tests:
-        names = [name for name in rule.name_faces(gallery.nearest_per_person(faces)) if name]
+        distances = gallery.nearest_per_person(faces.vectors)
+        names = [name for name in rule.name_faces(distances, faces.widths) if name]
         tally.twice += any(count > 1 for count in Counter(names).values())
         if truth is None:
             tally.stranger_photos += 1
@@ -171,9 +183,9 @@ def gallery_of(vectors: list[np.ndarray], labels: list[str]) -> Gallery:
     return Gallery(stacked, labels, MAX_DISTANCE_THRESHOLD, OpenSetRule(MAX_DISTANCE_THRESHOLD, 0.0))
 
 
-def measure_shared() -> dict[str, Tally]:
+def measure_shared(detector: str) -> dict[str, Tally]:
     photos = list_photos(raw_folder())
-    described = describe_all(photos, OUT / "open-set-shared.pkl")
+    described = describe_all(photos, OUT / "open-set-shared.pkl", detector)
     kept = kept_faces(photos, described)
     people = sorted({p.person for p in photos})
     tallies: dict[str, Tally] = {}
@@ -186,26 +198,25 @@ def measure_shared() -> dict[str, Tally]:
             # Known people's test photos, or every photo of the person left out (a stranger).
             chosen = [p for p in photos if (p.key in split if stranger is None else p.person == stranger)]
             tests = [
-                (p.person if stranger is None else None, described[p.key].vectors)
-                for p in chosen
-                if described[p.key]
+                (p.person if stranger is None else None, described[p.key]) for p in chosen if described[p.key]
             ]
             for name, rule in fitted.items():
                 judge(rule, gallery, tests, tallies.setdefault(name, Tally()))
     return tallies
 
 
-def measure_lfw(folder: Path) -> dict[str, Tally]:
+def measure_lfw(folder: Path, detector: str) -> dict[str, Tally]:
     people = list_photos(folder / "people")
     strangers = list_photos(folder / "strangers")
-    described = describe_all(people + strangers, OUT / "open-set-lfw.pkl")
+    described = describe_all(people + strangers, OUT / "open-set-lfw.pkl", detector)
 
-    def central(photo: RawPhoto) -> np.ndarray:
-        return described[photo.key].vectors[[described[photo.key].central]]
+    def central(photo: RawPhoto) -> Described:
+        one = described[photo.key]
+        return Described(one.vectors[[one.central]], 0, one.widths[one.central : one.central + 1])
 
     (split,) = splits(people, 1, seed=1)
     train = [p for p in people if p.key not in split and described[p.key] is not None]
-    gallery = gallery_of([central(p)[0] for p in train], [p.person for p in train])
+    gallery = gallery_of([central(p).vectors[0] for p in train], [p.person for p in train])
     log(f"lfw-half: {len(train)} training faces of {len({p.person for p in train})} people")
     tests = [(p.person, central(p)) for p in people if p.key in split and described[p.key]]
     tests += [(None, central(p)) for p in strangers if described[p.key]]
@@ -248,17 +259,18 @@ def report(title: str, tallies: dict[str, Tally]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.open_set", description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=["shared", "lfw", "both"], default="both")
+    parser.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR)
     args = parser.parse_args(argv)
     if args.set in ("shared", "both"):
         title = f"Shared photos, leave one person out, {SPLITS} splits (photos with a face found):"
-        report(title, measure_shared())
+        report(f"{title} ({args.detector})", measure_shared(args.detector))
     if args.set in ("lfw", "both"):
         folder = lfw_folder()
         if folder is None:
             print("lfw-half is not there (set CELEB_LFW_HALF to its folder): skipped")
         else:
             title = "lfw-half: 75 people (a quarter of each held out), 240 photos of 120 strangers:"
-            report(title, measure_lfw(folder))
+            report(f"{title} ({args.detector})", measure_lfw(folder, args.detector))
     return 0
 
 

@@ -13,7 +13,7 @@ from .config import DECODE_MAX_SIDE, DEFAULT_CONFIDENCE_THRESHOLD, TOP_CANDIDATE
 from .faces import Box, Face
 from .feature_cache import crop_vectors
 from .images import Photo, read_image
-from .open_set import OpenSetRule, name_once_per_photo
+from .open_set import OpenSetRule, crowd_faces, name_once_per_photo
 
 if TYPE_CHECKING:  # a Classifier is given a loaded model: the pages import this module before one is
     from .engines import Engine
@@ -207,7 +207,8 @@ class Classifier:
         gallery = self.bundle.gallery
         if gallery is not None and self.rule is not None:
             per_person = gallery.nearest_per_person(features)
-            names = self.rule.name_faces(per_person)
+            widths = [one.face.box.w for one in described]
+            names = self.rule.name_faces(per_person, widths)
             return [
                 FacePrediction(
                     one.face.box.scaled(scale),
@@ -219,9 +220,11 @@ class Classifier:
                     distance=next(iter(distances.values())),
                     distances=distances,
                     features=one.features,
-                    why=self.rule.why_unknown(distances, name),
+                    why=self.rule.why_unknown(distances, name, crowd),
                 )
-                for one, odds, distances, name in zip(described, ranked, per_person, names, strict=True)
+                for one, odds, distances, name, crowd in zip(
+                    described, ranked, per_person, names, crowd_faces(widths), strict=True
+                )
             ]
         best = [
             (probable_person(odds, one.face.eyes_found, self.threshold), next(iter(odds.values())))

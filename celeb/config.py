@@ -78,10 +78,10 @@ DETECTION_MAX_SIDE = 640
 #: MTCNN confirms; hog+mtcnn, blazeface+mtcnn: an MTCNN face where there is one already).
 SAME_FACE_IOU = 0.3
 
-#: blazeface+mtcnn adds MTCNN's faces to a group photo only from this share of the width of the
-#: largest face BlazeFace found: a face of the group BlazeFace missed is about as large as those
-#: it found; smaller ones are a crowd's, whose names would only be wrong ones (bench/README.md, "A
-#: cheaper detector").
+#: A face narrower than this share of the photo's widest face is the crowd's, not the group's: a
+#: face of the group is about as large as the others. blazeface+mtcnn adds only the group's faces
+#: MTCNN finds where BlazeFace's are small; a crowd's face is named only when clearly near
+#: (CROWD_DISTANCE_CUT).
 GROUP_FACE_SHARE = 0.6
 
 # ======================================== naming faces (celeb.classify, celeb.open_set)
@@ -113,6 +113,12 @@ MAX_DISTANCE_THRESHOLD = 0.6
 SAME_PERSON_QUANTILE = 0.99
 #: The margin used where strangers cannot be measured (a model of one person, or one photo each).
 FALLBACK_MARGIN = 0.04
+#: A face of the crowd behind a photo's group (GROUP_FACE_SHARE) is named only this much nearer
+#: than the rule's distance: it is small, so its features say less, and the people around a star
+#: are often the strangers most like them (a teammate, a rival). Measured on bench.open_set's
+#: shared photos, both detectors: fewer photos named wrong and more named right (bench/README.md,
+#: "A crowd's faces"); 0.02-0.05 gave the same figures.
+CROWD_DISTANCE_CUT = 0.03
 
 #: A face's answer lists this many people at most, nearest (or likeliest) first: in the JSON of
 #: `classify` and in the Classify page's chart. Every person would make 8 KB of JSON a face at 158

@@ -27,11 +27,16 @@ it is saved with the model.
 
 In a photo with several faces a person is named once at most: the face
 nearest to them gets the name, the others are unknown (a face whose nearest
-person is taken has, by the margin rule, no other person that fits).
+person is taken has, by the margin rule, no other person that fits). A face
+much smaller than the photo's largest (the crowd behind a group,
+``GROUP_FACE_SHARE``) must be ``crowd_distance_cut`` nearer than the rule's
+distance: the people around a star are often the strangers most like them.
 
 >>> rule = OpenSetRule(max_distance=0.5, min_margin=0.05)
 >>> rule.name_faces([{"Ann": 0.30, "Bob": 0.52}, {"Ann": 0.40, "Bob": 0.70}, {"Bob": 0.45, "Ann": 0.48}])
 ['Ann', None, None]
+>>> rule.name_faces([{"Ann": 0.30, "Bob": 0.60}, {"Bob": 0.49, "Ann": 0.70}], widths=[100, 40])
+['Ann', None]
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .config import (
+    CROWD_DISTANCE_CUT,
     DEFAULT_STRICTNESS,
     FALLBACK_MARGIN,
+    GROUP_FACE_SHARE,
     MAX_DISTANCE_THRESHOLD,
     NEAREST_FACES,
     SAME_PERSON_QUANTILE,
@@ -80,6 +87,8 @@ class OpenSetRule:
     #: How far a known person's face may be from their own other faces (a high quantile of those
     #: distances): the scale strangers' faces are grouped at (``celeb.strangers``).
     same_person_distance: float = MAX_DISTANCE_THRESHOLD
+    #: How much nearer than ``max_distance`` a face of the crowd must be (``crowd_faces``).
+    crowd_distance_cut: float = CROWD_DISTANCE_CUT
 
     # -- fitting
 
@@ -128,14 +137,18 @@ class OpenSetRule:
 
     # -- deciding
 
-    def name_faces(self, distances: Sequence[Mapping[str, float]]) -> list[str | None]:
-        """Who each face is (None: unknown), from each face's distance to every known person.
+    def name_faces(
+        self, distances: Sequence[Mapping[str, float]], widths: Sequence[float] | None = None
+    ) -> list[str | None]:
+        """Who each face is (None: unknown), from each face's distance to every known person and,
+        where given, each face's width in the photo (which faces are the crowd's, ``crowd_faces``).
 
         A person is given to one face at most: the nearest of the faces that pass the rule.
         """
+        crowd = crowd_faces(widths) if widths is not None else [False] * len(distances)
         candidates = []
-        for index, row in enumerate(distances):
-            person = self.name_one(row)
+        for index, (row, behind) in enumerate(zip(distances, crowd, strict=True)):
+            person = self.name_one(row, crowd=behind)
             if person is not None:
                 candidates.append((row[person], index, person))
         names: list[str | None] = [None] * len(distances)
@@ -146,22 +159,29 @@ class OpenSetRule:
                 taken.add(person)
         return names
 
-    def name_one(self, distances: Mapping[str, float]) -> str | None:
-        """The face's person alone (no other face of its photo considered), or None."""
+    def name_one(self, distances: Mapping[str, float], crowd: bool = False) -> str | None:
+        """The face's person alone (no other face of its photo considered), or None; ``crowd``: the
+        face is one of the crowd behind its photo's group."""
         if not distances:
             return None
         ranked = sorted(distances.items(), key=lambda item: item[1])
         person, nearest = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else np.inf
-        if nearest <= self.max_distance and runner_up - nearest >= self.min_margin:
+        if nearest <= self.distance_for(crowd) and runner_up - nearest >= self.min_margin:
             return person
         return None
 
-    def why_unknown(self, distances: Mapping[str, float], name: str | None) -> str:
+    def distance_for(self, crowd: bool) -> float:
+        """How near a face must be to be named: nearer still for a face of the crowd."""
+        return self.max_distance - self.crowd_distance_cut if crowd else self.max_distance
+
+    def why_unknown(self, distances: Mapping[str, float], name: str | None, crowd: bool = False) -> str:
         """Why a face with these distances got no name ("" when it got ``name``), for the user.
 
         >>> OpenSetRule(0.5, 0.05).why_unknown({"Ann": 0.45, "Bob": 0.47}, None)
         'as near to Bob (0.47) as to Ann (0.45): too close to call'
+        >>> print(OpenSetRule(0.5, 0.05).why_unknown({"Ann": 0.48, "Bob": 0.7}, None, crowd=True))
+        a small face behind the photo's main ones, named only within 0.47 (nearest: Ann, 0.48)
         """
         if name is not None:
             return ""
@@ -169,6 +189,11 @@ class OpenSetRule:
             return "the model knows nobody"
         ranked = sorted(distances.items(), key=lambda item: item[1])
         person, nearest = ranked[0]
+        if crowd and self.distance_for(crowd) < nearest <= self.max_distance:
+            return (
+                f"a small face behind the photo's main ones, named only within "
+                f"{self.distance_for(crowd):.3g} (nearest: {person}, {nearest:.2f})"
+            )
         if nearest > self.max_distance:
             return (
                 f"farther than {self.max_distance:.3g} from every known person "
@@ -207,6 +232,16 @@ def point_line(point: OperatingPoint) -> str:
         f"{point.strictness}: within {point.max_distance:.3f} and {point.min_margin:.3f} nearer than the "
         f"next person; {figures}"
     )
+
+
+def crowd_faces(widths: Sequence[float]) -> list[bool]:
+    """Which of one photo's faces are the crowd's: narrower than ``GROUP_FACE_SHARE`` of its widest.
+
+    >>> crowd_faces([120, 100, 50])
+    [False, False, True]
+    """
+    widest = max(widths, default=0)
+    return [width < GROUP_FACE_SHARE * widest for width in widths]
 
 
 def name_once_per_photo(best: Sequence[tuple[str | None, float]]) -> list[str | None]:

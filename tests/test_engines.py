@@ -13,6 +13,7 @@ import importlib.util
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -226,6 +227,29 @@ def test_a_person_is_named_on_one_face_of_a_photo_at_most():
     faces = classifier.name_faces([described(ann + 0.02), described(ann + 0.001), described(ann + 0.01)])
     assert [face.person for face in faces] == [None, "Ann", None]
     assert all("named on another face" in face.why for face in (faces[0], faces[2]))
+
+
+def test_a_face_of_the_crowd_behind_a_group_must_be_nearer_to_be_named():
+    """Issue 23: a face much smaller than the photo's largest (a bystander) is named only when
+    clearly near; at the group's size the same face gets the name."""
+    classifier = cluster_classifier()
+    data = clusters()
+    ann, bob = data.features[0] + 0.001, data.features[6] + 0.02
+    (row,) = classifier.bundle.gallery.nearest_per_person(bob[None].astype(np.float32))
+    # Bob's face lies just within the rule's distance, not within the crowd's.
+    classifier.rule = replace(classifier.rule, max_distance=row["Bob"] + 0.01, min_margin=0.0)
+
+    def face(vector: np.ndarray, width: int) -> DescribedFace:
+        box = Box(0, 0, width, width)
+        return DescribedFace(Face(box), np.zeros((8, 8, 3), np.uint8), vector.astype(np.float32))
+
+    group = classifier.name_faces([face(ann, 100), face(bob, 90)])
+    assert [f.person for f in group] == ["Ann", "Bob"]
+    crowd = classifier.name_faces([face(ann, 100), face(bob, 40)])
+    assert [f.person for f in crowd] == ["Ann", None]
+    assert crowd[1].why.startswith("a small face behind the photo's main ones")
+    alone = classifier.name_faces([face(bob, 40)])  # the largest face of its photo is no crowd
+    assert alone[0].person == "Bob"
 
 
 def test_the_gallery_gives_every_persons_distance():
