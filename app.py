@@ -22,10 +22,14 @@ from celeb_app import access, messages, navigation, uploads, widgets
 # The tab's icon is a file shipped here, served by the app itself: a ":material/...:" icon makes the
 # browser fetch it from a font CDN, which fails offline (a tennis ball in the theme's blue, 64 px).
 ICON = Path(__file__).resolve().parent / "celeb_app" / "static" / "icon.png"
+#: The few rules where Streamlit's own layout cuts what a user must read (sent as style only).
+STYLE = Path(__file__).resolve().parent / "celeb_app" / "style.css"
 
 return_large_buffers_to_the_system()  # glibc: freed photos go back to the system, see bench/README.md (load)
 uploads.bound_uploads()
 st.set_page_config(page_title="Who is this? · celeb", page_icon=str(ICON), layout="wide")
+
+st.html(STYLE)
 
 page = st.navigation(navigation.pages_for(owner=access.is_owner()))
 

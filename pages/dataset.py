@@ -86,7 +86,13 @@ with left:
             listed = people_list.people_named_like(people, wanted)
             st.caption(f"{len(listed)} of {plural(len(people), 'person', 'people')}")
         height = PEOPLE_TABLE_HEIGHT if len(listed) > PEOPLE_SEARCH_FROM else "auto"
-        st.dataframe(people_list.people_table(listed), hide_index=True, width="stretch", height=height)
+        st.dataframe(
+            people_list.people_table(listed),
+            column_config=people_list.PEOPLE_COLUMNS,
+            hide_index=True,
+            width="stretch",
+            height=height,
+        )
     else:
         st.info("No people yet: add the first one.", icon=":material/person_add:")
 with right:

@@ -454,6 +454,8 @@ def test_a_browser_on_the_apps_computer_is_the_owner(page: Page, public_app: Ser
 def never_blown_up(images) -> None:
     """Face images are shown at their own size at most: never stretched to a phone's width."""
     expect(images.first).to_be_visible()
+    for image in images.all():  # a photo still loading is 0 px wide by nature
+        expect(image).to_have_js_property("complete", True)
     widths = images.evaluate_all("images => images.map(i => [i.clientWidth, i.naturalWidth])")
     assert widths and all(shown <= natural for shown, natural in widths), widths
 
@@ -462,6 +464,14 @@ def no_sideways_scroll(tab: Page) -> None:
     """The page fits its width: nothing makes the reader scroll sideways (tables scroll inside)."""
     overflow = tab.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"the page is {overflow} px wider than the window"
+
+
+def fits_its_width(elements) -> None:
+    """Each element shows all it holds across: no sideways scrolling inside it, no text cut with "…"."""
+    expect(elements.first).to_be_visible()
+    widths = elements.evaluate_all("all => all.map(e => [e.textContent, e.scrollWidth, e.clientWidth])")
+    cut = [(text, scroll - client) for text, scroll, client in widths if scroll > client + 1]
+    assert not cut, f"wider than shown, in px: {cut}"
 
 
 @pytest.mark.parametrize("width", [1400, 390])
@@ -497,7 +507,16 @@ def test_pages_read_at_a_desk_and_on_a_phone(
         running_done(tab)
         never_blown_up(crops)
         no_sideways_scroll(tab)
+        # Issue 23: on a phone the people table scrolled sideways (its headers were 470 px wide) and
+        # a picker's accepted types were cut with "…"; the table's scroller is Streamlit's grid's.
+        fits_its_width(tab.get_by_test_id("stDataFrame").locator(".dvn-scroller"))
         full_page_screenshot(tab, ARTIFACTS / f"crop_grid_{width}px.png")
+        tab.get_by_role("tab", name="Add photos").click()
+        fits_its_width(photo_picker(tab).get_by_test_id("stFileUploaderDropzoneInstructions").locator("span"))
+        tab.get_by_text(re.compile(r"^Import many people")).click()  # its pickers sit in a narrow column
+        fits_its_width(tab.get_by_test_id("stFileUploaderDropzoneInstructions").locator("span"))
+        no_sideways_scroll(tab)
+        full_page_screenshot(tab, ARTIFACTS / f"dataset_pickers_{width}px.png")
 
         tab.goto(f"{trained_app.url}/train")
         expect(tab.get_by_role("heading", name="Training data")).to_be_visible()
