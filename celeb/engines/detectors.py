@@ -15,8 +15,8 @@ model, which aligns every face for the embedding, was trained on those.
 - ``blazeface+mtcnn``: BlazeFace, and MTCNN where it finds no face or only
   small ones (a group photo: its faces of the group's size are added). About
   half of ``hog+mtcnn``'s time on the shared photos, more of them named right;
-  not the default because it also finds more bystanders, whom strangers'
-  photos get names through (bench/README.md, "A cheaper detector").
+  not the default because with strangers about more photos get a wrong name
+  (bench/README.md, "A cheaper detector" and "A crowd's faces").
 
 MTCNN and BlazeFace give points (eyes, mouth) as well as their own boxes:
 the points are turned into HOG's box (:func:`hog_shaped_box`).
@@ -478,9 +478,10 @@ DETECTORS: dict[str, type[Detector]] = {
     for detector in (HogThenMtcnn, HogDetector, MtcnnDetector, BlazeFaceDetector, BlazeFaceThenMtcnn)
 }
 #: Not BlazeFace yet, though blazeface+mtcnn searches the shared photos in about half the time and
-#: names more of them right when every photo shows a known person: it finds more of the small faces
-#: around the person (a crowd, a bench), and with strangers among the photos twice as many photos
-#: got a wrong name (0.034 against 0.017, bench.open_set). See bench/README.md, "A cheaper detector".
+#: names more of them right when every photo shows a known person: with strangers among the photos
+#: more photos get a wrong name (0.027 against 0.020 with the crowd's faces judged stricter, both;
+#: bench.open_set), through faces HOG does not find and known faces its boxes align less well.
+#: See bench/README.md, "A cheaper detector" and "A crowd's faces".
 DEFAULT_DETECTOR = HogThenMtcnn.name
 #: The detector of models stored before the detector was a setting: the one they have used since.
 LEGACY_DETECTOR = HogThenMtcnn.name
