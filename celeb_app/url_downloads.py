@@ -9,6 +9,13 @@ import streamlit as st
 from celeb import DatasetStore, FetchSettings, UrlJob, UrlReport, import_urls
 from celeb_app.text import names, plural
 
+#: A long address would leave the reason "wh…", as in the zip import's report (issue 23).
+REPORT_COLUMNS = {
+    "person": st.column_config.TextColumn("person", width="small"),
+    "address": st.column_config.TextColumn("address", width="medium"),
+    "why": st.column_config.TextColumn("why", width="large"),
+}
+
 
 def download_urls(store: DatasetStore, jobs: list[UrlJob]) -> UrlReport:
     """Download image addresses into the dataset with a progress bar (owner only: the store says so)."""
@@ -46,6 +53,6 @@ def _url_report(report: UrlReport) -> None:
             else:
                 st.warning(note, icon=":material/warning:")
             frame = pd.DataFrame(rows, columns=["person", "address", "why"])
-            st.dataframe(frame, hide_index=True, width="stretch")
+            st.dataframe(frame, hide_index=True, width="stretch", column_config=REPORT_COLUMNS)
     if not (report.added or report.skipped or report.failed):
         st.info("There were no addresses to download.")

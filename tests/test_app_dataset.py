@@ -73,6 +73,12 @@ def test_a_zip_of_people_folders_is_previewed_then_imported(env, make_photo):
     ]
     skipped = at.dataframe[-1].value if "why" in at.dataframe[-1].value.columns else None
     assert skipped is not None and list(skipped["file"]) == ["people/readme.txt"]
+    # Issue 23: the reason was cut to "wh…" beside long file names; it gets the room.
+    assert column_widths(at.dataframe[-1])["why"] == "large"
+
+
+def column_widths(table) -> dict[str, str | int | None]:
+    return {name: column.get("width") for name, column in json.loads(table.proto.columns).items()}
 
 
 def test_a_folder_upload_of_people_folders_is_imported(env, make_photo):
@@ -259,7 +265,9 @@ def test_dataset_downloads_pasted_addresses_and_reports_each(env, site, make_pho
     assert_clean(at)
     assert any(s.value.startswith("Downloaded 1 photo for Ann") for s in at.success)
     assert any(w.value == "Failed: 3 addresses." for w in at.warning)
-    failed = next(frame.value for frame in at.dataframe if "address" in frame.value.columns)
+    table = next(frame for frame in at.dataframe if "address" in frame.value.columns)
+    assert column_widths(table)["why"] == "large"  # as in the zip import's report (issue 23)
+    failed = table.value
     reasons = dict(zip(failed["address"], failed["why"], strict=True))
     assert "not an image" in reasons[f"{base}/page"]
     assert "404" in reasons[f"{base}/missing.jpg"]
