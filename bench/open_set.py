@@ -75,7 +75,9 @@ def describe_all(photos: list[RawPhoto], cache: Path, detector: str) -> dict[str
             for key, found in pickle.loads(cache.read_bytes()).items()
             if found is None or len(found) == 3
         }
-    engine = get_engine("embeddings", {"detector": detector})
+    # Today's settings with another detector: settings that name a detector alone are a stored
+    # model's, which keeps what it was made with.
+    engine = get_engine("embeddings", {**get_engine("embeddings").settings(), "detector": detector})
 
     def key(photo: RawPhoto) -> tuple:
         status = photo.path.stat()

@@ -659,7 +659,7 @@ def test_the_blazeface_weights_are_the_file_their_provenance_note_describes(tmp_
 def test_stored_models_keep_their_detector():
     """A model saved with a detector keeps it (blazeface+mtcnn here, an option), and one stored
     before the detector was a setting keeps hog+mtcnn, which it has used since. The default stays
-    hog+mtcnn until BlazeFace finds the small faces of a group photo too (bench/README.md)."""
+    hog+mtcnn: with strangers about, BlazeFace's faces get more wrong names (bench/README.md)."""
     assert engines.get_engine("embeddings").settings()["detector"] == "hog+mtcnn"
     stored = engines.get_engine("embeddings", {"detector": "blazeface+mtcnn"}).settings()
     bundle = ModelBundle(estimator=None, classes=["Ann"], engine="embeddings", engine_settings=stored)
@@ -668,6 +668,30 @@ def test_stored_models_keep_their_detector():
     for settings in (older, {}):
         bundle = ModelBundle(estimator=None, classes=["Ann"], engine="embeddings", engine_settings=settings)
         assert bundle.make_engine().settings()["detector"] == "hog+mtcnn"
+
+
+@needs_dlib
+def test_a_face_is_described_with_its_mirror_image_and_stored_models_keep_one_view(astronaut):
+    """A new engine describes a face as the mean of its chip's and the mirror image's numbers; a
+    model stored before that keeps describing one view (its gallery's numbers are those), and its
+    faces' cached numbers keep their key."""
+    engine = engines.get_engine("embeddings")
+    assert engine.settings()["mirrored_mean"] is True
+    face = engine.detect(astronaut)[0]
+    crop = engine.crop(astronaut, face)
+    one_view = engines.get_engine("embeddings", {"detector": "hog+mtcnn"})
+    assert one_view.settings()["mirrored_mean"] is False
+    plain, mirrored = one_view.features(crop), one_view.features(np.ascontiguousarray(crop[:, ::-1]))
+    both = engine.features(crop)
+    assert both.dtype == np.float32 and both.shape == (128,)
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, atol=1e-5)
+    assert 0.05 < np.linalg.norm(both - plain) < 0.3  # a real change, of the size of a margin
+    assert one_view.feature_key() == {"chip": 150, "padding": 0.25, "network": "resnet_v1"}
+    assert engine.feature_key() != one_view.feature_key()
+    bundle = ModelBundle(
+        estimator=None, classes=["Ann"], engine="embeddings", engine_settings=engine.settings()
+    )
+    assert bundle.make_engine().settings() == engine.settings()
 
 
 @needs_dlib

@@ -54,15 +54,20 @@ class EmbeddingsEngine(Engine):
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None = None) -> EmbeddingsEngine:
-        """A new engine (no settings) takes the default detector; a stored model's settings without
-        one (made before detectors were a setting) keep the detector such models have used since,
-        whatever today's default is."""
-        if settings is not None and "detector" not in settings:
-            settings = {**settings, "detector": LEGACY_DETECTOR}
+        """A new engine (no settings) takes today's defaults; a stored model's settings keep what
+        the model was made with: the detector such models have used since where they name none
+        (made before detectors were a setting), and one view of each face where they do not say
+        (made before the mirror image was averaged in: its faces' numbers are those)."""
+        if settings is not None:
+            settings = {"detector": LEGACY_DETECTOR, "mirrored_mean": False, **settings}
         return cls(**(settings or {}))
 
     def __init__(
-        self, detector: str = DEFAULT_DETECTOR, thresholds: dict[str, Any] | None = None, **_ignored: Any
+        self,
+        detector: str = DEFAULT_DETECTOR,
+        thresholds: dict[str, Any] | None = None,
+        mirrored_mean: bool = True,
+        **_ignored: Any,
     ) -> None:
         # Models stored before detectors were a setting carry chip/padding/network keys only, and
         # those stored before their thresholds were, none: they take the defaults they were made with.
@@ -70,6 +75,7 @@ class EmbeddingsEngine(Engine):
             raise CelebError(f"unknown face detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
         self.detector_name = detector
         self.thresholds = DetectorThresholds.from_settings(thresholds)
+        self.mirrored_mean = bool(mirrored_mean)
         self._pool = dlib_pool()
         self._network = resnet(model_file(EMBEDDING_MODEL))
         self._detector = DETECTORS[detector](self.thresholds)
@@ -98,16 +104,29 @@ class EmbeddingsEngine(Engine):
             return models.dlib.get_face_chip(image, shape, size=self.CHIP_SIZE, padding=self.CHIP_PADDING)
 
     def features(self, crop: np.ndarray) -> np.ndarray:
+        """The face's 128 numbers: with ``mirrored_mean``, the mean of the chip's and its mirror
+        image's (one network pass for both), which evens out a face's left and right: on the shared
+        photos' leave-one-out 0.946 of known photos named right against 0.929 and 0.964 of
+        strangers unknown against 0.953, no more named wrong; on lfw-half 0.973 against 0.971
+        (bench/README.md, "A face and its mirror image"). It costs about 8 CPU-ms a face."""
         if crop.shape[:2] != (self.CHIP_SIZE, self.CHIP_SIZE):
             crop = cv2.resize(crop, (self.CHIP_SIZE, self.CHIP_SIZE), interpolation=cv2.INTER_AREA)
-        return self._network.describe(crop[None])[0]
+        if not self.mirrored_mean:
+            return self._network.describe(crop[None])[0]
+        return self._network.describe(np.stack([crop, crop[:, ::-1]])).mean(axis=0)
 
     def settings(self) -> dict[str, Any]:
-        return {"detector": self.detector_name, "thresholds": self.thresholds.as_settings()}
+        return {
+            "detector": self.detector_name,
+            "thresholds": self.thresholds.as_settings(),
+            "mirrored_mean": self.mirrored_mean,
+        }
 
     def feature_key(self) -> dict[str, Any]:
-        # The detector decides which faces there are, not a crop's numbers.
-        return {"chip": self.CHIP_SIZE, "padding": self.CHIP_PADDING, "network": "resnet_v1"}
+        # The detector decides which faces there are, not a crop's numbers. One view keeps the key
+        # it had before views were a setting, so the faces described then are still found.
+        key = {"chip": self.CHIP_SIZE, "padding": self.CHIP_PADDING, "network": "resnet_v1"}
+        return {**key, "views": "mean with mirror image"} if self.mirrored_mean else key
 
     @property
     def feature_length(self) -> int:
