@@ -106,8 +106,8 @@ class EmbeddingsEngine(Engine):
     def features(self, crop: np.ndarray) -> np.ndarray:
         """The face's 128 numbers: with ``mirrored_mean``, the mean of the chip's and its mirror
         image's (one network pass for both), which evens out a face's left and right: on the shared
-        photos' leave-one-out 0.946 of known photos named right against 0.929 and 0.964 of
-        strangers unknown against 0.953, no more named wrong; on lfw-half 0.973 against 0.971
+        photos' leave-one-out 0.949 of known photos named right against 0.932 and 0.964 of
+        strangers unknown against 0.955, no more named wrong; on lfw-half 0.973 against 0.971
         (bench/README.md, "A face and its mirror image"). It costs about 8 CPU-ms a face."""
         if crop.shape[:2] != (self.CHIP_SIZE, self.CHIP_SIZE):
             crop = cv2.resize(crop, (self.CHIP_SIZE, self.CHIP_SIZE), interpolation=cv2.INTER_AREA)
