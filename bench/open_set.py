@@ -41,7 +41,7 @@ from celeb.engines.detectors import DEFAULT_DETECTOR, DETECTORS
 from celeb.errors import ImageError
 from celeb.images import read_image
 from celeb.model import Gallery
-from celeb.open_set import OpenSetRule
+from celeb.open_set import OpenSetRule, crowd_faces
 
 OUT = ROOT / "bench" / "out"
 SPLITS = 4
@@ -51,12 +51,12 @@ FEW_PHOTOS = 10
 
 @dataclass(frozen=True)
 class Described:
-    """One photo's faces as the engine sees them: vectors and widths (largest face first), and
-    the index of the face nearest the photo's centre."""
+    """One photo's faces as the engine sees them: vectors and sizes (the longer side of each box;
+    largest face first), and the index of the face nearest the photo's centre."""
 
     vectors: np.ndarray  # (faces, 128)
     central: int
-    widths: tuple[int, ...]
+    sizes: tuple[int, ...]
 
 
 def lfw_folder() -> Path | None:
@@ -67,14 +67,10 @@ def lfw_folder() -> Path | None:
 def describe_all(photos: list[RawPhoto], cache: Path, detector: str) -> dict[str, Described | None]:
     """Every photo's faces (cached in ``cache``, keyed by path, size, modification time and the
     engine's settings)."""
-    # key -> (vectors, central, widths) or None: plain values, so any script can read it
+    # key -> (vectors, central, sizes) or None: plain values, so any script can read it
     known: dict = {}
     if cache.is_file():
-        known = {
-            key: found
-            for key, found in pickle.loads(cache.read_bytes()).items()
-            if found is None or len(found) == 3
-        }
+        known = pickle.loads(cache.read_bytes())
     # Today's settings with another detector: settings that name a detector alone are a stored
     # model's, which keeps what it was made with.
     engine = get_engine("embeddings", {**get_engine("embeddings").settings(), "detector": detector})
@@ -82,7 +78,8 @@ def describe_all(photos: list[RawPhoto], cache: Path, detector: str) -> dict[str
     def key(photo: RawPhoto) -> tuple:
         status = photo.path.stat()
         # The detector decides which faces there are: faces found by another are found again.
-        return (str(photo.path), status.st_size, status.st_mtime_ns, repr(sorted(engine.settings().items())))
+        settings = repr(sorted(engine.settings().items()))
+        return (str(photo.path), status.st_size, status.st_mtime_ns, settings, "vectors, central, sizes")
 
     def describe(photo: RawPhoto) -> tuple[np.ndarray, int, tuple[int, ...]] | None:
         try:
@@ -95,7 +92,11 @@ def describe_all(photos: list[RawPhoto], cache: Path, detector: str) -> dict[str
         height, width = image.rgb.shape[:2]
         boxes = [f.face.box for f in faces]
         centres = [abs(b.x + b.w / 2 - width / 2) + abs(b.y + b.h / 2 - height / 2) for b in boxes]
-        return np.stack([f.features for f in faces]), int(np.argmin(centres)), tuple(b.w for b in boxes)
+        return (
+            np.stack([f.features for f in faces]),
+            int(np.argmin(centres)),
+            tuple(max(b.w, b.h) for b in boxes),
+        )
 
     todo = [photo for photo in photos if key(photo) not in known]
     if todo:
@@ -164,7 +165,7 @@ def judge(
     """``tests``: (the photo's person, or None for a stranger; its faces to answer)."""
     for truth, faces in tests:
         distances = gallery.nearest_per_person(faces.vectors)
-        names = [name for name in rule.name_faces(distances, faces.widths) if name]
+        names = [name for name in rule.name_faces(distances, crowd_faces(faces.sizes)) if name]
         tally.twice += any(count > 1 for count in Counter(names).values())
         if truth is None:
             tally.stranger_photos += 1
@@ -214,7 +215,7 @@ def measure_lfw(folder: Path, detector: str) -> dict[str, Tally]:
 
     def central(photo: RawPhoto) -> Described:
         one = described[photo.key]
-        return Described(one.vectors[[one.central]], 0, one.widths[one.central : one.central + 1])
+        return Described(one.vectors[[one.central]], 0, one.sizes[one.central : one.central + 1])
 
     (split,) = splits(people, 1, seed=1)
     train = [p for p in people if p.key not in split and described[p.key] is not None]

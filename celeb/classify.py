@@ -46,6 +46,9 @@ class FacePrediction:
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: Why the face got no name ("" when it got one), in words for the user.
     why: str = ""
+    #: Open-set engines: how near a person this face had to be to be named (the rule's distance,
+    #: less for a small face behind the photo's main ones).
+    limit: float | None = None
 
     @property
     def best_guess(self) -> str:
@@ -207,8 +210,8 @@ class Classifier:
         gallery = self.bundle.gallery
         if gallery is not None and self.rule is not None:
             per_person = gallery.nearest_per_person(features)
-            widths = [one.face.box.w for one in described]
-            names = self.rule.name_faces(per_person, widths)
+            crowd = crowd_faces([max(one.face.box.w, one.face.box.h) for one in described])
+            names = self.rule.name_faces(per_person, crowd)
             return [
                 FacePrediction(
                     one.face.box.scaled(scale),
@@ -220,10 +223,11 @@ class Classifier:
                     distance=next(iter(distances.values())),
                     distances=distances,
                     features=one.features,
-                    why=self.rule.why_unknown(distances, name, crowd),
+                    why=self.rule.why_unknown(distances, name, behind),
+                    limit=self.rule.distance_for(behind),
                 )
-                for one, odds, distances, name, crowd in zip(
-                    described, ranked, per_person, names, crowd_faces(widths), strict=True
+                for one, odds, distances, name, behind in zip(
+                    described, ranked, per_person, names, crowd, strict=True
                 )
             ]
         best = [

@@ -35,7 +35,7 @@ distance: the people around a star are often the strangers most like them.
 >>> rule = OpenSetRule(max_distance=0.5, min_margin=0.05)
 >>> rule.name_faces([{"Ann": 0.30, "Bob": 0.52}, {"Ann": 0.40, "Bob": 0.70}, {"Bob": 0.45, "Ann": 0.48}])
 ['Ann', None, None]
->>> rule.name_faces([{"Ann": 0.30, "Bob": 0.60}, {"Bob": 0.49, "Ann": 0.70}], widths=[100, 40])
+>>> rule.name_faces([{"Ann": 0.30, "Bob": 0.60}, {"Bob": 0.49, "Ann": 0.70}], crowd_faces([100, 40]))
 ['Ann', None]
 """
 
@@ -138,14 +138,15 @@ class OpenSetRule:
     # -- deciding
 
     def name_faces(
-        self, distances: Sequence[Mapping[str, float]], widths: Sequence[float] | None = None
+        self, distances: Sequence[Mapping[str, float]], crowd: Sequence[bool] | None = None
     ) -> list[str | None]:
         """Who each face is (None: unknown), from each face's distance to every known person and,
-        where given, each face's width in the photo (which faces are the crowd's, ``crowd_faces``).
+        where given, which faces are the crowd's (:func:`crowd_faces`).
 
         A person is given to one face at most: the nearest of the faces that pass the rule.
         """
-        crowd = crowd_faces(widths) if widths is not None else [False] * len(distances)
+        if crowd is None:
+            crowd = [False] * len(distances)
         candidates = []
         for index, (row, behind) in enumerate(zip(distances, crowd, strict=True)):
             person = self.name_one(row, crowd=behind)
@@ -234,14 +235,16 @@ def point_line(point: OperatingPoint) -> str:
     )
 
 
-def crowd_faces(widths: Sequence[float]) -> list[bool]:
-    """Which of one photo's faces are the crowd's: narrower than ``GROUP_FACE_SHARE`` of its widest.
+def crowd_faces(sizes: Sequence[float]) -> list[bool]:
+    """Which of one photo's faces are the crowd's: smaller than ``GROUP_FACE_SHARE`` of its largest
+    (``sizes``: each face's size, the longer side of its box, so that a face the photo's edge cuts
+    is not taken for a small one).
 
     >>> crowd_faces([120, 100, 50])
     [False, False, True]
     """
-    widest = max(widths, default=0)
-    return [width < GROUP_FACE_SHARE * widest for width in widths]
+    largest = max(sizes, default=0)
+    return [size < GROUP_FACE_SHARE * largest for size in sizes]
 
 
 def name_once_per_photo(best: Sequence[tuple[str | None, float]]) -> list[str | None]:

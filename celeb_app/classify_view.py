@@ -124,12 +124,18 @@ def show_face(number: int, face: FacePrediction, rule: OpenSetRule | None) -> No
         if face.distances and rule is not None:
             # The distances decided, not the probabilities: show them, never a confident bar.
             shown = dict(list(face.distances.items())[:TOP_CANDIDATES])
+            limit = face.limit if face.limit is not None else rule.max_distance
+            behind = (
+                " (a small face behind the photo's main ones must be nearer)"
+                if limit < rule.max_distance
+                else ""
+            )
             st.caption(
                 f"Distance from this face to the {'nearest ' if len(face.distances) > TOP_CANDIDATES else ''}"
-                f"known people; the model names someone only within {rule.max_distance:.3g} (the green "
+                f"known people; the model names someone only within {limit:.3g}{behind} (the green "
                 f"line) and {rule.min_margin:.3g} nearer than anyone else."
             )
-            chart = distance_chart(shown, rule.max_distance)
+            chart = distance_chart(shown, limit)
             st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
         else:
             shown = dict(list(face.probabilities.items())[:TOP_CANDIDATES])

@@ -23,6 +23,7 @@ from helpers import cluster_classifier, clusters
 
 from celeb import engines
 from celeb.classify import Classifier, DescribedFace
+from celeb.config import CROWD_DISTANCE_CUT
 from celeb.cropping import LESS_LIKE
 from celeb.dataset import DatasetStore
 from celeb.engines import ClassicEngine, EngineUnavailable, get_engine
@@ -239,8 +240,8 @@ def test_a_face_of_the_crowd_behind_a_group_must_be_nearer_to_be_named():
     # Bob's face lies just within the rule's distance, not within the crowd's.
     classifier.rule = replace(classifier.rule, max_distance=row["Bob"] + 0.01, min_margin=0.0)
 
-    def face(vector: np.ndarray, width: int) -> DescribedFace:
-        box = Box(0, 0, width, width)
+    def face(vector: np.ndarray, width: int, height: int | None = None) -> DescribedFace:
+        box = Box(0, 0, width, height or width)
         return DescribedFace(Face(box), np.zeros((8, 8, 3), np.uint8), vector.astype(np.float32))
 
     group = classifier.name_faces([face(ann, 100), face(bob, 90)])
@@ -248,8 +249,25 @@ def test_a_face_of_the_crowd_behind_a_group_must_be_nearer_to_be_named():
     crowd = classifier.name_faces([face(ann, 100), face(bob, 40)])
     assert [f.person for f in crowd] == ["Ann", None]
     assert crowd[1].why.startswith("a small face behind the photo's main ones")
+    limit = classifier.rule.max_distance
+    assert group[1].limit == limit and crowd[1].limit == pytest.approx(limit - CROWD_DISTANCE_CUT)
     alone = classifier.name_faces([face(bob, 40)])  # the largest face of its photo is no crowd
     assert alone[0].person == "Bob"
+    # A face the photo's edge cuts to 40 px wide is still as tall as the group's: not the crowd's.
+    cut = classifier.name_faces([face(ann, 100), face(bob, 40, 95)])
+    assert [f.person for f in cut] == ["Ann", "Bob"]
+
+
+def test_a_rule_saved_before_the_crowds_cut_takes_todays_and_a_saved_cut_is_kept():
+    """Models saved before the crowd's rule judge their photos' crowds as new ones do (the cut only
+    asks a small face to be nearer); a rule saved with a cut keeps it."""
+    from celeb.open_set import OpenSetRule
+
+    saved = OpenSetRule(0.5, 0.05).as_json()
+    del saved["crowd_distance_cut"]  # as a model saved before it stored the rule
+    assert OpenSetRule.from_json(saved).crowd_distance_cut == CROWD_DISTANCE_CUT
+    kept = OpenSetRule.from_json({**saved, "crowd_distance_cut": 0.07})
+    assert kept.crowd_distance_cut == 0.07 and kept.distance_for(crowd=True) == pytest.approx(0.43)
 
 
 def test_the_gallery_gives_every_persons_distance():
@@ -461,15 +479,23 @@ def test_every_registered_engine_is_rebuilt_from_its_stored_settings():
     assert classic.feature_length == 16 * 16 * 4
 
 
+def embeddings_with(detector: str):
+    """Today's embeddings engine with ``detector`` (a settings dict naming the detector alone is a
+    stored model's, which keeps what such models did: one view of each face)."""
+    return engines.get_engine(
+        "embeddings", {**engines.get_engine("embeddings").settings(), "detector": detector}
+    )
+
+
 @needs_dlib
 @pytest.mark.parametrize("detector", ["hog", "mtcnn", "hog+mtcnn"])
 def test_each_detector_finds_the_astronauts_face_for_alignment(astronaut, detector):
-    engine = engines.get_engine("embeddings", {"detector": detector})
+    engine = embeddings_with(detector)
     faces = engine.detect(astronaut)
     assert len(faces) == 1 and faces[0].eyes_found
     x, y, w, h = faces[0].box.as_list()
     assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200
-    hog = engines.get_engine("embeddings", {"detector": "hog"})
+    hog = embeddings_with("hog")
     reference = hog.features(hog.crop(astronaut, hog.detect(astronaut)[0]))
     # MTCNN's box, reshaped to HOG's, aligns to the same face: the embedding barely moves.
     vector = engine.features(engine.crop(astronaut, faces[0]))
@@ -532,10 +558,10 @@ def test_the_detectors_thresholds_are_saved_with_a_model_and_used(astronaut, enc
 @needs_dlib
 @pytest.mark.parametrize("detector", ["blazeface", "blazeface+mtcnn"])
 def test_blazeface_finds_the_astronauts_face_where_hog_does(astronaut, detector):
-    engine = engines.get_engine("embeddings", {"detector": detector})
+    engine = embeddings_with(detector)
     faces = engine.detect(astronaut)
     assert len(faces) == 1 and faces[0].eyes_found
-    hog = engines.get_engine("embeddings", {"detector": "hog"})
+    hog = embeddings_with("hog")
     reference = hog.detect(astronaut)[0]
     assert faces[0].box.iou(reference.box) > 0.5  # its box, built from eyes and mouth, is HOG's shape
     # dlib's alignment lands on the same face: the embedding barely moves (0.035 measured).
