@@ -37,11 +37,11 @@ from .config import (
     NEAREST_FACES,
     TINY_FACE_PIXELS,
 )
-from .engines import EngineUnavailable, get_engine
-from .errors import DatasetError
+from .engines import Engine, EngineUnavailable, get_engine
+from .errors import CelebError, DatasetError
 from .images import decode_png
 from .manifest import KEPT, Crop
-from .model import ModelBundle
+from .model import Gallery, ModelBundle
 from .names import same_person
 from .open_set import pairwise_distances
 
@@ -195,6 +195,19 @@ def _disagreements(
     return found
 
 
+def _comparable_gallery(bundle: ModelBundle | None, engine: Engine) -> Gallery | None:
+    """The model's training faces where they are described as ``engine`` describes crops today;
+    None for a model whose faces were described otherwise (made before the mirror image was
+    averaged in): distances between the two would mislead until the owner retrains."""
+    if bundle is None or bundle.gallery is None or bundle.engine != engine.name:
+        return None
+    try:
+        same = bundle.make_engine().feature_key() == engine.feature_key()
+    except (EngineUnavailable, CelebError):
+        return None
+    return bundle.gallery if same else None
+
+
 def _unlike_their_own(
     crops: Sequence[Crop], images: dict[str, np.ndarray], bundle: ModelBundle | None
 ) -> dict[str, Flag]:
@@ -213,7 +226,7 @@ def _unlike_their_own(
         vectors = np.stack([engine.features(images[crop.record.id]) for crop in mine])
         kept = np.array([crop.record.status == KEPT for crop in mine])
         photos = np.array([crop.record.photo for crop in mine])
-        gallery = bundle.gallery if bundle is not None and bundle.engine == name else None
+        gallery = _comparable_gallery(bundle, engine)
         distances = pairwise_distances(vectors, vectors)
         others = _other_people(gallery, mine[0].person, vectors) if gallery is not None else None
         for index, crop in enumerate(mine):

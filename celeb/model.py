@@ -26,7 +26,11 @@ from .open_set import OpenSetRule, distances_to_people, index_people, pairwise_d
 from .storage import utc_timestamp, write_atomic
 from .versions import other_version_note
 
-BUNDLE_FORMAT = 1
+#: The format written. 2: an embeddings model may describe faces with their mirror image, which a
+#: version of celeb that reads only format 1 would ignore, naming faces against a gallery made
+#: otherwise; it refuses the file instead. Format 1 files (one view) are read as before.
+BUNDLE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 @dataclass
@@ -94,8 +98,8 @@ class ModelBundle:
     versions: dict = field(default_factory=lambda: library_versions())
     engine: str = LEGACY_ENGINE
     gallery: Gallery | None = None  # open-set engines: the training faces, for "unknown person"
-    #: The engine's own settings (``Engine.settings()``): ``make_engine`` rebuilds it from them
-    #: (empty: the engine's defaults).
+    #: The engine's own settings (``Engine.settings()``): ``make_engine`` rebuilds it from them (a
+    #: key an older file lacks takes what the engine did then: ``Engine.from_settings``).
     engine_settings: dict = field(default_factory=dict)
     #: The sha256 (``celeb.manifest.content_hash``) of every photo its training faces came from, so
     #: that an evaluation can tell when it is shown photos it learnt from; empty in older files.
@@ -180,7 +184,7 @@ def read_bundle(path: Path) -> tuple[ModelBundle, str]:
         raise ModelError(f"the model file {path.name} is damaged or not a celeb model ({exc})") from exc
     if (
         not isinstance(stored, dict)
-        or stored.get("format") != BUNDLE_FORMAT
+        or stored.get("format") not in READABLE_FORMATS
         or not isinstance(stored.get("bundle"), dict)
     ):
         raise ModelError(f"{path.name} is not a celeb model file (format {BUNDLE_FORMAT})")

@@ -151,6 +151,7 @@ def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
     With ``near`` (a face's embedding), Ann's faces sit 0.65 from it and Bob's
     1.2: that face is unknown at "balanced", and Ann's at "loose".
     """
+    from celeb.engines.detectors import DEFAULT_DETECTOR
     from celeb.model import Gallery
     from celeb.open_set import OpenSetRule, OperatingPoint
 
@@ -173,6 +174,8 @@ def embeddings_bundle(near: np.ndarray | None = None) -> ModelBundle:
         estimator=LogisticRegression(max_iter=500).fit(vectors, labels),
         classes=["Ann", "Bob"],
         engine="embeddings",
+        # Today's engine, which described ``near``: without settings a bundle is an older model's.
+        engine_settings={"detector": DEFAULT_DETECTOR, "mirrored_mean": True},
         gallery=Gallery(vectors, labels, 0.5, rule),
         metrics={"test_accuracy": 0.95, "winner": "logistic_regression", "test_size": 6, "train_size": 18},
     )

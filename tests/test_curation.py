@@ -9,9 +9,20 @@ import numpy as np
 import pytest
 from helpers import constant_bundle
 
-from celeb.curation import DAMAGED, DUPLICATE, MODEL, TINY, FlagSettings, flag_crops, flagged_first
+from celeb.curation import (
+    DAMAGED,
+    DUPLICATE,
+    MODEL,
+    TINY,
+    FlagSettings,
+    _comparable_gallery,
+    flag_crops,
+    flagged_first,
+)
 from celeb.dataset import DatasetStore
+from celeb.engines import engine_available, get_engine
 from celeb.manifest import REJECTED
+from celeb.model import Gallery, ModelBundle
 
 
 @pytest.fixture
@@ -120,3 +131,28 @@ def test_a_crop_unlike_the_persons_other_faces_may_be_someone_else(tmp_path: Pat
     assert {crop_id: [f.kind for f in found] for crop_id, found in flags.items()} == {"c2": [SOMEONE_ELSE]}
     assert "most of this person's other faces are farther than 0.60" in flags["c2"][0].message
     assert [c.record.id for c in flagged_first(crops, flags)][:2] == ["c2", "c0"]
+
+
+@pytest.mark.skipif(
+    not engine_available("embeddings"),
+    reason="embeddings engine not installed (pip install -r requirements.txt)",
+)
+def test_a_model_whose_faces_were_described_otherwise_is_not_compared_with_todays_crops():
+    """Curation's "nearer to another person" compares today's crops with the active model's
+    training faces only where both are described the same way: a model made before faces were
+    described with their mirror image is left out until it is retrained."""
+    today = get_engine("embeddings")
+    gallery = Gallery(np.eye(2, 128, dtype=np.float32), ["Ann", "Bob"], 0.5)
+
+    def model(settings: dict) -> ModelBundle:
+        return ModelBundle(
+            estimator=None,
+            classes=["Ann", "Bob"],
+            engine="embeddings",
+            gallery=gallery,
+            engine_settings=settings,
+        )
+
+    assert _comparable_gallery(model(today.settings()), today) is gallery
+    assert _comparable_gallery(model({"detector": "hog+mtcnn"}), today) is None  # one view
+    assert _comparable_gallery(None, today) is None

@@ -493,6 +493,16 @@ def test_other_joblib_files_are_not_models(tmp_path: Path, stored):
     assert str(info.value) == f"other.joblib is not a celeb model file (format {BUNDLE_FORMAT})"
 
 
+def test_a_format_1_model_file_still_loads(bundle: ModelBundle, tmp_path: Path):
+    """Files are written in format 2 (which a celeb reading format 1 only refuses, rather than
+    describing faces one way against a gallery made another); format 1 files load as before."""
+    path = save_bundle(bundle, tmp_path / "model.joblib")
+    stored = joblib.load(path)
+    assert stored["format"] == BUNDLE_FORMAT == 2
+    joblib.dump({**stored, "format": 1}, path)
+    assert load_bundle(path).classes == bundle.classes
+
+
 def test_model_file_missing_a_field(bundle: ModelBundle, tmp_path: Path):
     path = save_bundle(bundle, tmp_path / "model.joblib")
     stored = joblib.load(path)

@@ -96,7 +96,9 @@ def __getattr__(name: str) -> Any:
 
 
 def get_engine(name: str = DEFAULT_ENGINE, settings: dict[str, Any] | None = None) -> Engine:
-    """The engine called ``name`` with stored ``settings`` (its defaults where missing).
+    """The engine called ``name``: with no ``settings``, today's defaults; with a stored model's
+    ``settings``, that model's engine (a key it lacks takes what the engine did before the key
+    existed, which may differ from today's default: see the engine's ``from_settings``).
 
     Raises :class:`EngineUnavailable` when its packages are not installed.
     """

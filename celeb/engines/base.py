@@ -61,7 +61,9 @@ class Engine(ABC):
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None = None) -> Engine:
-        """The engine with stored ``settings`` (missing keys take their defaults)."""
+        """The engine with a stored model's ``settings``; None: today's defaults. An engine whose
+        default changed after models were stored overrides this, so that a key a stored model lacks
+        takes what the engine did when that model was made."""
         return cls(**(settings or {}))
 
     @abstractmethod
