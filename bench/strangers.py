@@ -11,7 +11,7 @@ photos (each photo's face most like its person, as the dataset keeps it;
 are the app's), every face of every photo of all five is
 classified by its gallery distance (unknown: farther than the calibrated
 distance), and the unknown faces are grouped by ``celeb.strangers.group_faces``
-at ``--scale`` (default ``LINK_FACTOR``, 0.9) times that distance. A face is
+at ``--scale`` (default ``LINK_FACTOR``, 0.85) times that distance. A face is
 labelled with its photo's person when it is the face most like that person
 (``celeb.cropping.faces_most_like``); other faces
 in a photo (bystanders) have no label and count only in the group sizes.
@@ -52,6 +52,7 @@ from celeb.engines import EngineUnavailable, get_engine
 from celeb.errors import ImageError
 from celeb.faces import TrainingSet
 from celeb.images import read_image
+from celeb.open_set import crowd_faces
 from celeb.strangers import LINK_FACTOR, METHODS, OTHERS, group_faces
 from celeb.training import Recipe, train_bundle
 
@@ -73,6 +74,7 @@ class Faces:
     vectors: np.ndarray  # (n, 128)
     clean: np.ndarray  # (n,) bool
     label: np.ndarray  # (n,) object: person or None
+    crowd: np.ndarray  # (n,) bool: a face of the crowd behind its photo's main ones
 
 
 def list_photos(raw: Path) -> list[tuple[str, str, Path]]:
@@ -84,38 +86,58 @@ def list_photos(raw: Path) -> list[tuple[str, str, Path]]:
     ]
 
 
-def search(engine, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The embeddings of every face in a photo (largest first) and whether each is clean."""
+def search(engine, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The embeddings of every face in a photo (largest first), whether each is clean, and whether
+    each is the crowd's (``celeb.open_set.crowd_faces``, as classifying judges it)."""
     try:
         image = read_image(path, max_side=DECODE_MAX_SIDE)
     except (ImageError, OSError):
-        return np.zeros((0, engine.feature_length), np.float32), np.zeros(0, bool)
+        return np.zeros((0, engine.feature_length), np.float32), np.zeros(0, bool), np.zeros(0, bool)
     faces = describe_faces(engine, image.rgb)  # as classifying describes them
     shape = (len(faces), engine.feature_length)
     vectors = np.asarray([one.features for one in faces], np.float32).reshape(shape)
-    return vectors, np.asarray([one.face.eyes_found for one in faces], bool)
+    crowd = crowd_faces([max(one.face.box.w, one.face.box.h) for one in faces])
+    return vectors, np.asarray([one.face.eyes_found for one in faces], bool), np.asarray(crowd, bool)
 
 
 def all_faces(raw: Path, cache: Path) -> Faces:
     photos = list_photos(raw)
+    engine = get_engine("embeddings")
+    # Faces described by another engine's settings (one view, another detector) are described again.
+    settings = repr(sorted(engine.settings().items()))
     if cache.is_file():
         stored = np.load(cache, allow_pickle=False)
-        if set(stored["photo"].tolist()) <= {key for key, _, _ in photos}:
+        known = {key for key, _, _ in photos}
+        if (
+            "settings" in stored
+            and str(stored["settings"]) == settings
+            and set(stored["photo"].tolist()) <= known
+        ):
             log(f"faces from {cache}")
-            return label_faces(stored["photo"], stored["person"], stored["vectors"], stored["clean"])
-    engine = get_engine("embeddings")
+            return label_faces(
+                stored["photo"], stored["person"], stored["vectors"], stored["clean"], stored["crowd"]
+            )
     log(f"searching {len(photos)} photos for faces (embeddings engine, 2 threads)")
     with ThreadPoolExecutor(max_workers=2) as pool:
         found = list(pool.map(lambda photo: search(engine, photo[2]), photos))
-    keys = np.asarray([key for (key, _, _), (v, _) in zip(photos, found, strict=True) for _ in v])
-    people = np.asarray([person for (_, person, _), (v, _) in zip(photos, found, strict=True) for _ in v])
-    vectors = np.concatenate([v for v, _ in found])
-    clean = np.concatenate([c for _, c in found])
-    np.savez_compressed(cache, photo=keys, person=people, vectors=vectors, clean=clean)
-    return label_faces(keys, people, vectors, clean)
+    keys = np.asarray([key for (key, _, _), (v, _, _) in zip(photos, found, strict=True) for _ in v])
+    people = np.asarray([person for (_, person, _), (v, _, _) in zip(photos, found, strict=True) for _ in v])
+    vectors = np.concatenate([v for v, _, _ in found])
+    clean = np.concatenate([c for _, c, _ in found])
+    crowd = np.concatenate([c for _, _, c in found])
+    np.savez_compressed(
+        cache,
+        photo=keys,
+        person=people,
+        vectors=vectors,
+        clean=clean,
+        crowd=crowd,
+        settings=np.asarray(settings),
+    )
+    return label_faces(keys, people, vectors, clean, crowd)
 
 
-def label_faces(keys, people, vectors, clean) -> Faces:
+def label_faces(keys, people, vectors, clean, crowd) -> Faces:
     """Each photo's clean face most like its person's other photos carries the person's name."""
     label = np.full(len(keys), None, dtype=object)
     for person in sorted(set(people.tolist())):
@@ -125,7 +147,7 @@ def label_faces(keys, people, vectors, clean) -> Faces:
         choices = faces_most_like([vectors[r] for r in rows])
         for r, choice in zip(rows, choices, strict=True):
             label[r[choice]] = person
-    return Faces(keys, people, vectors, clean, label)
+    return Faces(keys, people, vectors, clean, label, crowd)
 
 
 def train(faces: Faces, known: list[str]):
@@ -143,7 +165,15 @@ def train(faces: Faces, known: list[str]):
 
 def measure(faces: Faces, strangers: tuple[str, str], gallery, method: str, scale: float = 1.0) -> dict:
     # The faces the model's rule calls unknown, as sorting an album finds them.
-    answers = [gallery.rule.name_one(row) for row in gallery.nearest_per_person(faces.vectors)]
+    # Each photo's faces together, as classifying answers them: a person named once, a crowd's face
+    # nearer.
+    rows = gallery.nearest_per_person(faces.vectors)
+    answers: list[str | None] = [None] * len(rows)
+    for photo in dict.fromkeys(faces.photo.tolist()):
+        mine = np.flatnonzero(faces.photo == photo)
+        names = gallery.rule.name_faces([rows[i] for i in mine], faces.crowd[mine].tolist())
+        for i, name in zip(mine, names, strict=True):
+            answers[i] = name
     unknown = np.flatnonzero([answer is None for answer in answers])
     started = time.perf_counter()
     groups = np.asarray(

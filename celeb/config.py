@@ -125,6 +125,14 @@ CROWD_DISTANCE_CUT = 0.03
 #: people, and a chart nobody can read.
 TOP_CANDIDATES = 5
 
+# ======================================== grouping strangers (celeb.strangers)
+
+#: Unknown faces are linked closer than this times the model's unknown-person distance
+#: (bench/strangers.py, docs/strangers.md). 0.9 with one view of each face; with the mirror image
+#: averaged in, 0.9 merged two strangers into one group once in the 10 pairs and 0.85 none, every
+#: group pure and 9 of 10 pairs with 0.80 of each stranger's faces in one group.
+LINK_FACTOR = 0.85
+
 # ======================================== flags on crops (celeb.curation)
 # The defaults of FlagSettings, where the Dataset page's "Flag settings" start.
 

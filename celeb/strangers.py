@@ -13,8 +13,8 @@ group. Results are deterministic.
 Methods (``METHODS``), compared on the shared photos by ``bench/strangers.py``:
 ``chinese_whispers`` (dlib's graph clustering of those links, the default:
 every one of the 10 pairs of strangers pure, none mixed, 9 of 10 with at least
-0.80 of each stranger's unknown faces in one group, at 0.9 times the model's
-distance; the whole model distance let two strangers merge once),
+0.80 of each stranger's unknown faces in one group, at ``LINK_FACTOR`` (0.85)
+times the model's distance; 0.9 let two strangers merge once),
 ``dbscan`` (scikit-learn, eps = distance, min_samples = 2) and ``average``
 (agglomerative, average linkage, cut at distance).
 
@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import LINK_FACTOR
+
 if TYPE_CHECKING:  # the Classify page imports this module before any model is loaded
     from .model import ModelBundle
 
@@ -39,8 +41,6 @@ OTHERS = -1
 OTHERS_FOLDER = "others"
 METHODS = ("chinese_whispers", "dbscan", "average")
 DEFAULT_METHOD = "chinese_whispers"
-#: Faces are linked closer than this times the model's unknown-person distance (bench/strangers.py).
-LINK_FACTOR = 0.9
 
 
 def grouping_distance(bundle: ModelBundle) -> float | None:
@@ -55,7 +55,7 @@ def link_distance(model_distance: float) -> float:
     """The distance two faces are linked within, from the model's calibrated unknown-person one.
 
     >>> round(link_distance(0.6), 2)
-    0.54
+    0.51
     """
     return LINK_FACTOR * float(model_distance)
 

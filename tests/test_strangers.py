@@ -73,7 +73,9 @@ def test_group_unknown_names_groups_so_that_they_sort_and_lists_their_photos():
 
 def test_the_grouping_distance_is_the_models_calibrated_unknown_person_distance():
     classifier = cluster_classifier()
-    assert grouping_distance(classifier.bundle) == pytest.approx(0.9 * classifier.bundle.gallery.threshold)
+    assert grouping_distance(classifier.bundle) == pytest.approx(
+        LINK_FACTOR * classifier.bundle.gallery.threshold
+    )
     assert grouping_distance(constant_bundle("Ann")) is None  # a classic model: no gallery
 
 
