@@ -5,7 +5,9 @@
 Needs the shared photo set (``CELEB_SHARED_PHOTOS``). Variants: ``classic``
 (the recipe's engine) and the embeddings engine with each face detector of
 ``celeb/engines/detectors.py`` (``hog``, ``mtcnn``, ``hog+mtcnn``,
-``blazeface``, ``blazeface+mtcnn``; ``hog+mtcnn`` is the default). Every photo of ``raw/`` is
+``blazeface``, ``blazeface+mtcnn``; ``hog+mtcnn`` is the default), each describing a face with
+its mirror image as today's engine does, and ``hog+mtcnn-one-view``, the engine before that
+(one view of each face, as models stored before it still describe them). Every photo of ``raw/`` is
 decoded and searched once per variant; then, for each, with
 automatic cleaning only (the face each photo keeps is the one the dataset
 keeps: the largest clean face for the classic engine; for the embeddings
