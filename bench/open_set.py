@@ -95,7 +95,7 @@ def describe_all(photos: list[RawPhoto], cache: Path, detector: str) -> dict[str
         return (
             np.stack([f.features for f in faces]),
             int(np.argmin(centres)),
-            tuple(max(b.w, b.h) for b in boxes),
+            tuple(b.side for b in boxes),
         )
 
     todo = [photo for photo in photos if key(photo) not in known]

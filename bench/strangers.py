@@ -96,7 +96,7 @@ def search(engine, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     faces = describe_faces(engine, image.rgb)  # as classifying describes them
     shape = (len(faces), engine.feature_length)
     vectors = np.asarray([one.features for one in faces], np.float32).reshape(shape)
-    crowd = crowd_faces([max(one.face.box.w, one.face.box.h) for one in faces])
+    crowd = crowd_faces([one.face.box.side for one in faces])
     return vectors, np.asarray([one.face.eyes_found for one in faces], bool), np.asarray(crowd, bool)
 
 

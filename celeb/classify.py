@@ -210,7 +210,7 @@ class Classifier:
         gallery = self.bundle.gallery
         if gallery is not None and self.rule is not None:
             per_person = gallery.nearest_per_person(features)
-            crowd = crowd_faces([max(one.face.box.w, one.face.box.h) for one in described])
+            crowd = crowd_faces([one.face.box.side for one in described])
             names = self.rule.name_faces(per_person, crowd)
             return [
                 FacePrediction(

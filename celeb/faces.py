@@ -30,6 +30,11 @@ class Box:
         return self.w * self.h
 
     @property
+    def side(self) -> int:
+        """The longer side: a face's size, also where the photo's edge cuts its box on one side."""
+        return max(self.w, self.h)
+
+    @property
     def center(self) -> tuple[float, float]:
         return (self.x + self.w / 2, self.y + self.h / 2)
 

@@ -237,8 +237,8 @@ def point_line(point: OperatingPoint) -> str:
 
 def crowd_faces(sizes: Sequence[float]) -> list[bool]:
     """Which of one photo's faces are the crowd's: smaller than ``GROUP_FACE_SHARE`` of its largest
-    (``sizes``: each face's size, the longer side of its box, so that a face the photo's edge cuts
-    is not taken for a small one).
+    (``sizes``: each face's :attr:`~celeb.faces.Box.side`, so that a face the photo's edge cuts is
+    not taken for a small one).
 
     >>> crowd_faces([120, 100, 50])
     [False, False, True]
