@@ -11,12 +11,18 @@ import streamlit as st
 from celeb import AddReport, CelebError, DatasetStore, PersonSummary, same_person
 from celeb_app.text import md, names, plural
 
-#: The skipped files' tables: the reason gets the room ("why" was cut to "wh…" beside long file names).
-SKIPPED_COLUMNS = {
-    "person": st.column_config.TextColumn("person", width="small"),
-    "file": st.column_config.TextColumn("file", width="medium"),
-    "why": st.column_config.TextColumn("why", width="large"),
-}
+
+def skipped_columns(what: str) -> dict:
+    """A table of what an import skipped (person, ``what`` was skipped, why): the reason gets the
+    room ("why" was cut to "wh…" beside long file names and addresses)."""
+    return {
+        "person": st.column_config.TextColumn("person", width="small"),
+        what: st.column_config.TextColumn(what, width="medium"),
+        "why": st.column_config.TextColumn("why", width="large"),
+    }
+
+
+SKIPPED_COLUMNS = skipped_columns("file")
 
 
 def add_upload(store: DatasetStore, person: str, name: str, data: bytes) -> AddReport:

@@ -7,14 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from celeb import DatasetStore, FetchSettings, UrlJob, UrlReport, import_urls
+from celeb_app.photo_imports import skipped_columns
 from celeb_app.text import names, plural
 
-#: A long address would leave the reason "wh…", as in the zip import's report (issue 23).
-REPORT_COLUMNS = {
-    "person": st.column_config.TextColumn("person", width="small"),
-    "address": st.column_config.TextColumn("address", width="medium"),
-    "why": st.column_config.TextColumn("why", width="large"),
-}
+REPORT_COLUMNS = skipped_columns("address")
 
 
 def download_urls(store: DatasetStore, jobs: list[UrlJob]) -> UrlReport:
