@@ -126,14 +126,14 @@ def show_face(number: int, face: FacePrediction, rule: OpenSetRule | None) -> No
             shown = dict(list(face.distances.items())[:TOP_CANDIDATES])
             limit = face.limit if face.limit is not None else rule.max_distance
             behind = (
-                " (a small face behind the photo's main ones must be nearer)"
+                f": a small face behind the photo's main ones must be nearer than {rule.max_distance:.3g}"
                 if limit < rule.max_distance
                 else ""
             )
             st.caption(
                 f"Distance from this face to the {'nearest ' if len(face.distances) > TOP_CANDIDATES else ''}"
-                f"known people; the model names someone only within {limit:.3g}{behind} (the green "
-                f"line) and {rule.min_margin:.3g} nearer than anyone else."
+                f"known people; the model names someone only within {limit:.3g} (the green line{behind}) "
+                f"and {rule.min_margin:.3g} nearer than anyone else."
             )
             chart = distance_chart(shown, limit)
             st.altair_chart(chart, width="stretch", height=chart_height(len(shown)))
